@@ -1,0 +1,97 @@
+#pragma once
+// wshub's configuration: built-in defaults (equal to config/wshub.json), then the config file,
+// then WSHUB_* environment variables, then command-line flags.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace wshub::app {
+
+struct config {
+  struct listen_section {
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 9999;
+  } listen;
+  unsigned io_threads = 0;  // 0: one per core
+  std::string data_dir = "./var";
+  struct log_section {
+    std::string level = "info";
+    std::string file;  // empty: stdout only
+    std::size_t file_max_bytes = 10 * 1024 * 1024;
+    std::size_t file_max_files = 5;
+  } log;
+  struct http_section {
+    std::size_t header_limit = 8 * 1024;
+    std::size_t body_limit = 1024 * 1024;
+    std::chrono::seconds request_timeout{10};  // whole request, headers and body
+    std::chrono::seconds keep_alive_timeout{30};
+    std::size_t max_connections = 10'000;
+    std::string web_dir;  // empty: the pages embedded in the binary
+  } http;
+  struct websocket_section {
+    std::chrono::seconds handshake_timeout{5};
+    std::size_t read_buffer_size = 4096;
+    std::size_t write_buffer_size = 4096;
+    std::vector<std::string> subprotocols{"wshub.v1"};
+    bool check_origin = true;
+    std::vector<std::string> allowed_origins;
+    bool compression = false;
+    std::size_t max_message_size = 64 * 1024;
+    std::chrono::seconds idle_timeout{60};  // pings are sent at half of it
+    std::size_t max_queue_bytes = 1024 * 1024;
+    std::chrono::seconds close_timeout{5};
+  } websocket;
+  struct publish_section {
+    std::size_t max_message_bytes = 64 * 1024;
+    std::string username = "system";
+    std::string default_channel = "system";
+  } publish;
+  struct store_section {
+    std::string path;  // empty: <data_dir>/wshub.db
+    std::string synchronous = "full";
+    std::uint64_t retention_count = 1'000'000;
+    std::chrono::seconds retention_age{7 * 24 * 3600};
+    std::size_t max_pending = 10'000;
+  } store;
+  struct cache_section {
+    std::string type = "memory";
+    std::size_t recent_per_channel = 100;
+  } cache;
+  std::chrono::seconds shutdown_timeout{10};
+
+  std::string store_path() const;
+  unsigned effective_io_threads() const;
+};
+
+// An invalid configuration; `key()` names the offending key (e.g. "websocket.max_queue_bytes").
+class config_error : public std::runtime_error {
+ public:
+  config_error(std::string key, const std::string& what);
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
+// What the command line asked for besides the configuration itself.
+struct command_line {
+  config cfg;
+  bool show_help = false;
+  bool show_version = false;
+};
+
+// Parses defaults < --config FILE (or WSHUB_CONFIG) < environment < flags. Throws config_error.
+command_line parse_command_line(int argc, const char* const argv[],
+                                const std::map<std::string, std::string>& environment);
+// Applies a JSON document (the config file format) on top of `cfg`. Throws config_error.
+void apply_json_text(config& cfg, const std::string& text, const std::string& origin);
+// Every key with its type, default and description, for --help.
+std::string help_text();
+// The environment of this process as a map (for parse_command_line).
+std::map<std::string, std::string> process_environment();
+
+}  // namespace wshub::app

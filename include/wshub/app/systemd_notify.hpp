@@ -1,0 +1,14 @@
+#pragma once
+// sd_notify: READY, STOPPING and watchdog pings when run under systemd; no-ops otherwise.
+#include <chrono>
+#include <string>
+
+namespace wshub::app {
+
+void notify_ready(const std::string& status);
+void notify_stopping();
+void notify_watchdog();
+// The watchdog interval systemd asked for (WATCHDOG_USEC), or zero.
+std::chrono::microseconds watchdog_interval();
+
+}  // namespace wshub::app

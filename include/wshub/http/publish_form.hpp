@@ -1,0 +1,26 @@
+#pragma once
+// Reading send_message's fields from a form (urlencoded or multipart), a JSON body, or the
+// query string, the way go-gin-api's form binding did.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "wshub/http/error.hpp"
+
+namespace wshub::http {
+
+struct publish_fields {
+  std::optional<std::string> message;
+  std::optional<std::string> channel;
+};
+
+// Fields from the body take precedence over the same fields in the query. Returns a 400 error
+// for a malformed body and a 415 error for a body of another content type.
+std::optional<error> parse_publish_fields(std::string_view content_type, std::string_view body,
+                                          std::string_view query, publish_fields& out);
+
+bool valid_utf8(std::string_view text);
+// 1..128 characters of letters, digits, '_', '-', '.', ':'.
+bool valid_channel_name(std::string_view name);
+
+}  // namespace wshub::http

@@ -1,0 +1,60 @@
+#pragma once
+// One HTTP connection: reads requests, asks the router, writes responses; hands the socket to a
+// websocket_session for an upgrade on the WebSocket path.
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <spdlog/logger.h>
+
+#include "wshub/http/router.hpp"
+#include "wshub/hub/connection_limit.hpp"
+#include "wshub/ws/origin_policy.hpp"
+#include "wshub/ws/websocket_session.hpp"
+
+namespace wshub::net {
+
+struct http_settings {
+  std::size_t header_limit = 8 * 1024;
+  std::size_t body_limit = 1024 * 1024;
+  std::chrono::seconds request_timeout{10};
+  std::chrono::seconds keep_alive_timeout{30};
+};
+
+// Shared by all HTTP sessions; owned by the app.
+struct http_services {
+  const http::router& router;
+  ws::session_services& websocket;
+  const ws::origin_policy& origins;
+  hub::counters& counters;
+  std::shared_ptr<spdlog::logger> log;
+  http_settings settings;
+};
+
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(boost::asio::ip::tcp::socket&& socket, http_services& services, hub::connection_limit::slot slot);
+  void run();
+
+ private:
+  void do_read();
+  void on_header(boost::beast::error_code ec, std::size_t bytes);
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void upgrade();
+  void write(http::response res);
+  void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
+  void close();
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  http_services& services_;
+  hub::connection_limit::slot slot_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;  // strand only
+  bool first_request_ = true;  // strand only
+};
+
+}  // namespace wshub::net

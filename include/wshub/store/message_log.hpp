@@ -1,0 +1,94 @@
+#pragma once
+// The durable, ordered message log: SQLite in WAL mode, written by one thread with group commit.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <sqlite3.h>
+
+#include "wshub/hub/frame.hpp"
+
+namespace wshub::store {
+
+// Thrown only while opening (start-up); I/O-time failures are reported as error codes.
+class store_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct log_settings {
+  std::string path;                      // the SQLite file; its folder must exist
+  bool synchronous_full = true;          // fsync the WAL on every commit (else NORMAL)
+  std::uint64_t retention_count = 1'000'000;  // keep at most this many messages
+  std::chrono::seconds retention_age{7 * 24 * 3600};  // and none older than this
+  std::size_t max_pending = 10'000;      // appends waiting for the writer; more are refused
+  std::size_t batch_max = 1'000;         // messages per transaction at most
+};
+
+enum class log_errc { overloaded = 1, write_failed, stopped };
+const std::error_category& log_category();
+std::error_code make_error_code(log_errc e);
+
+class message_log {
+ public:
+  // Called on the writer thread once the message is durable (or failed), in id order. It must
+  // not block: it runs between commits.
+  using durable_handler = std::function<void(std::error_code, const hub::message&)>;
+
+  explicit message_log(log_settings settings);  // opens or creates, migrates; throws store_error
+  ~message_log();
+  message_log(const message_log&) = delete;
+  message_log& operator=(const message_log&) = delete;
+
+  // Queues `m` (channel, username, body) for the next group commit. Thread-safe, never blocks on
+  // the disk. Returns log_errc::overloaded without queueing when max_pending is reached, and
+  // log_errc::stopped after stop().
+  std::error_code append(hub::message m, durable_handler on_durable);
+
+  // Messages of `channel` with id > after_id, in id order, at most `limit`. Blocking: call it
+  // from a worker, never from a session's strand. Uses its own connection.
+  std::vector<hub::message> read_after(const std::string& channel, std::uint64_t after_id,
+                                       std::size_t limit) const;
+  std::uint64_t last_id() const;
+  std::uint64_t count() const;
+
+  // Commits everything appended so far, then stops the writer. Idempotent.
+  void stop();
+
+ private:
+  struct pending {
+    hub::message message;
+    durable_handler on_durable;
+  };
+  void writer_loop();
+  std::error_code write_batch(std::vector<pending>& batch);
+  void apply_retention(std::int64_t now_ms);
+
+  log_settings settings_;
+  sqlite3* writer_db_ = nullptr;  // used only by writer_thread_ (and the constructor)
+  sqlite3* reader_db_ = nullptr;  // guarded by reader_mutex_
+  mutable std::mutex reader_mutex_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<pending> queue_;  // guarded by mutex_
+  bool stopping_ = false;      // guarded by mutex_
+  std::int64_t last_ts_ms_ = 0;              // writer thread only
+  std::int64_t last_retention_ms_ = 0;       // writer thread only
+  std::atomic<std::uint64_t> last_id_{0};
+  std::thread writer_thread_;
+};
+
+}  // namespace wshub::store
+
+template <>
+struct std::is_error_code_enum<wshub::store::log_errc> : std::true_type {};

@@ -1,0 +1,208 @@
+#include "wshub/app/app.hpp"
+
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "wshub/app/logging.hpp"
+#include "wshub/app/systemd_notify.hpp"
+#include "wshub/cache/memory_cache.hpp"
+#include "wshub/cluster/local_broker.hpp"
+#include "wshub/http/router.hpp"
+#include "wshub/http/static_files.hpp"
+#include "wshub/hub/connection_limit.hpp"
+#include "wshub/hub/hub.hpp"
+#include "wshub/net/http_session.hpp"
+#include "wshub/net/listener.hpp"
+#include "wshub/publish/publisher.hpp"
+#include "wshub/store/message_log.hpp"
+#include "wshub/ws/origin_policy.hpp"
+#include "wshub/ws/websocket_session.hpp"
+
+namespace wshub::app {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+store::log_settings log_settings_from(const config& cfg) {
+  store::log_settings s;
+  s.path = cfg.store_path();
+  s.synchronous_full = cfg.store.synchronous == "full";
+  s.retention_count = cfg.store.retention_count;
+  s.retention_age = cfg.store.retention_age;
+  s.max_pending = cfg.store.max_pending;
+  return s;
+}
+
+ws::session_settings session_settings_from(const config& cfg) {
+  const auto& w = cfg.websocket;
+  return ws::session_settings{w.handshake_timeout, w.idle_timeout, w.close_timeout, w.read_buffer_size,
+                              w.write_buffer_size, w.max_message_size, w.max_queue_bytes, w.compression,
+                              w.subprotocols, cfg.publish.default_channel};
+}
+
+std::unique_ptr<store::message_log> open_log(const config& cfg) {
+  std::filesystem::create_directories(cfg.data_dir);
+  return std::make_unique<store::message_log>(log_settings_from(cfg));
+}
+
+std::string endpoint_text(const tcp::endpoint& e) {
+  const auto address = e.address().to_string();
+  return (e.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(e.port());
+}
+
+}  // namespace
+
+// Declaration order is construction order: services before the things that use them.
+struct app::parts {
+  explicit parts(const config& c)
+      : cfg(c),
+        logs(make_loggers(c.log)),
+        log(open_log(c)),
+        cache(c.cache.recent_per_channel),
+        hub(counters),
+        broker(hub),
+        publisher(*log, cache, broker, counters),
+        files(c.http.web_dir),
+        router({publisher, hub, counters, files, logs.http,
+                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel}}),
+        origins(c.websocket.check_origin, c.websocket.allowed_origins),
+        websocket{hub, counters, *log, cache, logs.ws, session_settings_from(c)},
+        http{router,
+             websocket,
+             origins,
+             counters,
+             logs.http,
+             {c.http.header_limit, c.http.body_limit, c.http.request_timeout, c.http.keep_alive_timeout}},
+        ioc(static_cast<int>(c.effective_io_threads())),
+        limit(c.http.max_connections),
+        signals(ioc),
+        ticker(ioc),
+        shutdown_timer(ioc) {
+    const tcp::endpoint endpoint(asio::ip::make_address(c.listen.address), c.listen.port);
+    listener = std::make_shared<net::listener>(ioc, endpoint, logs.http, [this](tcp::socket&& socket) {
+      auto slot = limit.try_acquire();
+      if (!slot) {
+        counters.connection_refusals.fetch_add(1, std::memory_order_relaxed);
+        return;  // the socket closes as it goes out of scope
+      }
+      std::make_shared<net::http_session>(std::move(socket), http, std::move(slot))->run();
+    });
+  }
+
+  config cfg;
+  loggers logs;
+  hub::counters counters;
+  std::unique_ptr<store::message_log> log;
+  cache::memory_cache cache;
+  hub::hub hub;
+  cluster::local_broker broker;
+  publish::publisher publisher;
+  http::static_files files;
+  http::router router;
+  ws::origin_policy origins;
+  ws::session_services websocket;
+  net::http_services http;
+  asio::io_context ioc;
+  hub::connection_limit limit;
+  asio::signal_set signals;
+  asio::steady_timer ticker;          // once a second: message rate, watchdog
+  asio::steady_timer shutdown_timer;  // polls for sockets to drain while stopping
+  std::shared_ptr<net::listener> listener;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  std::uint64_t last_published = 0;  // ticker only
+
+  void tick() {
+    ticker.expires_after(std::chrono::seconds(1));
+    ticker.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      const auto published = counters.published.load(std::memory_order_relaxed);
+      counters.messages_per_second.store(static_cast<double>(published - last_published), std::memory_order_relaxed);
+      last_published = published;
+      if (watchdog_interval().count() > 0) notify_watchdog();
+      tick();
+    });
+  }
+
+  // Waits (without blocking a thread) for the sockets to close, at most until `deadline`.
+  void drain(std::chrono::steady_clock::time_point deadline) {
+    if (hub.connection_count() == 0 || std::chrono::steady_clock::now() >= deadline) return finish_stop();
+    shutdown_timer.expires_after(std::chrono::milliseconds(20));
+    shutdown_timer.async_wait([this, deadline](boost::system::error_code) { drain(deadline); });
+  }
+
+  void finish_stop() {
+    log->stop();  // commits what was acknowledged-in-progress; later appends are refused
+    ticker.cancel();
+    logs.app->info("stopped");
+    ioc.stop();
+  }
+};
+
+app::app(const config& cfg) : parts_(std::make_unique<parts>(cfg)) {}
+
+app::~app() {
+  stop();
+  wait();
+}
+
+void app::start() {
+  auto& p = *parts_;
+  p.listener->run();
+  p.tick();
+  const auto n = p.cfg.effective_io_threads();
+  for (unsigned i = 0; i < n; ++i) p.threads.emplace_back([&p] { p.ioc.run(); });
+  const auto where = endpoint_text(p.listener->local_endpoint());
+  p.logs.app->info("wshub {} listening on {} ({} I/O threads, log {}, last id {})", WSHUB_VERSION, where, n,
+                   p.cfg.store_path(), p.log->last_id());
+  notify_ready("listening on " + where);
+}
+
+void app::stop() {
+  auto& p = *parts_;
+  if (p.stopping.exchange(true)) return;
+  if (p.threads.empty()) {  // never started
+    p.log->stop();
+    return;
+  }
+  asio::post(p.ioc, [&p] {
+    notify_stopping();
+    p.logs.app->info("stopping: closing {} sockets", p.hub.connection_count());
+    p.listener->stop();
+    p.signals.cancel();
+    p.hub.for_each([](hub::subscriber& s) { s.shutdown(); });
+    p.drain(std::chrono::steady_clock::now() + p.cfg.shutdown_timeout);
+  });
+}
+
+void app::wait() {
+  for (auto& t : parts_->threads)
+    if (t.joinable()) t.join();
+}
+
+int app::run() {
+  auto& p = *parts_;
+  p.signals.add(SIGTERM);
+  p.signals.add(SIGINT);
+  p.signals.async_wait([this, &p](boost::system::error_code ec, int signo) {
+    if (ec) return;
+    p.logs.app->info("received signal {}", signo);
+    stop();
+  });
+  start();
+  wait();
+  return 0;
+}
+
+tcp::endpoint app::endpoint() const { return parts_->listener->local_endpoint(); }
+const hub::counters& app::counters() const { return parts_->counters; }
+std::size_t app::connection_count() const { return parts_->hub.connection_count(); }
+
+}  // namespace wshub::app

@@ -1,0 +1,161 @@
+#include "wshub/app/config.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "config_options.hpp"
+
+extern char** environ;
+
+namespace wshub::app {
+namespace {
+
+using json = nlohmann::json;
+
+const config_option* find_option(const std::string& key) {
+  for (const auto& o : config_options())
+    if (o.key == key) return &o;
+  return nullptr;
+}
+
+std::string env_name(const std::string& key) {
+  std::string name = "WSHUB_";
+  for (char ch : key) name += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return name;
+}
+
+// Converts a flag or environment string to the JSON value the option expects.
+json parse_string_value(const config_option& o, const std::string& text) {
+  switch (o.kind) {
+    case value_kind::string: return text;
+    case value_kind::boolean:
+      if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+      if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+      throw config_error(o.key, "must be true or false, not '" + text + "'");
+    case value_kind::integer: {
+      if (text.empty() || !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+          text.size() > 19)
+        throw config_error(o.key, "must be a non-negative integer, not '" + text + "'");
+      return std::stoull(text);
+    }
+    case value_kind::list: {
+      json items = json::array();
+      std::stringstream in(text);
+      for (std::string item; std::getline(in, item, ',');)
+        if (!item.empty()) items.push_back(item);
+      return items;
+    }
+  }
+  return text;
+}
+
+// Walks nested objects, applying each leaf whose dotted path is a known key.
+void apply_object(config& cfg, const json& object, const std::string& prefix) {
+  for (const auto& [name, value] : object.items()) {
+    const std::string key = prefix.empty() ? name : prefix + "." + name;
+    if (const auto* o = find_option(key)) {
+      o->set(cfg, value);
+    } else if (value.is_object()) {
+      apply_object(cfg, value, key);
+    } else {
+      throw config_error(key, "is not a configuration key (see wshub --help)");
+    }
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw config_error("config", "cannot read config file '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+config_error::config_error(std::string key, const std::string& what)
+    : std::runtime_error(key + ": " + what), key_(std::move(key)) {}
+
+std::string config::store_path() const { return store.path.empty() ? data_dir + "/wshub.db" : store.path; }
+
+unsigned config::effective_io_threads() const {
+  return io_threads ? io_threads : std::max(1u, std::thread::hardware_concurrency());
+}
+
+void apply_json_text(config& cfg, const std::string& text, const std::string& origin) {
+  const json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded()) throw config_error("config", origin + " is not valid JSON");
+  if (!doc.is_object()) throw config_error("config", origin + " must hold a JSON object");
+  apply_object(cfg, doc, "");
+}
+
+command_line parse_command_line(int argc, const char* const argv[],
+                                const std::map<std::string, std::string>& environment) {
+  command_line result;
+  std::vector<std::pair<const config_option*, std::string>> flags;
+  std::string config_file;
+  if (const auto it = environment.find("WSHUB_CONFIG"); it != environment.end()) config_file = it->second;
+
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") { result.show_help = true; continue; }
+    if (arg == "-V" || arg == "--version") { result.show_version = true; continue; }
+    if (arg.rfind("--", 0) != 0) throw config_error(arg, "unexpected argument (flags look like --key value)");
+    std::string name = arg.substr(2), value;
+    bool has_value = false;
+    if (const auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+      has_value = true;
+    }
+    std::replace(name.begin(), name.end(), '-', '_');
+    const config_option* o = name == "config" ? nullptr : find_option(name);
+    if (name != "config" && !o) throw config_error(name, "is not a configuration key (see wshub --help)");
+    if (!has_value) {
+      if (i + 1 >= argc) throw config_error(name, "needs a value");
+      value = argv[++i];
+    }
+    if (name == "config") config_file = value;
+    else flags.emplace_back(o, value);
+  }
+  if (result.show_help || result.show_version) return result;
+
+  if (!config_file.empty()) apply_json_text(result.cfg, read_file(config_file), config_file);
+  for (const auto& o : config_options())
+    if (const auto it = environment.find(env_name(o.key)); it != environment.end())
+      o.set(result.cfg, parse_string_value(o, it->second));
+  for (const auto& [o, value] : flags) o->set(result.cfg, parse_string_value(*o, value));
+  return result;
+}
+
+std::string help_text() {
+  std::ostringstream out;
+  out << "Usage: wshub [--config FILE] [--KEY VALUE]...\n\n"
+         "HTTP + WebSocket message push service.\n\n"
+         "  -h, --help       show this help\n"
+         "  -V, --version    show the version\n"
+         "  --config FILE    JSON config file (also WSHUB_CONFIG); see config/wshub.json\n\n"
+         "Every key below can be set in the config file, as --KEY VALUE (or --KEY=VALUE; '-' and '_'\n"
+         "are the same in flags; lists are comma separated) and as the environment variable shown.\n"
+         "Precedence: flags > environment > config file > defaults.\n\n";
+  for (const auto& o : config_options()) {
+    const config defaults;
+    out << "  --" << o.key << "  [" << env_name(o.key) << "]  default: " << o.get(defaults).dump() << "\n"
+        << "      " << o.help << "\n";
+  }
+  return out.str();
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string entry = *e;
+    const auto eq = entry.find('=');
+    if (eq != std::string::npos && entry.rfind("WSHUB_", 0) == 0) env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return env;
+}
+
+}  // namespace wshub::app

@@ -1,0 +1,199 @@
+#include "config_options.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "wshub/http/publish_form.hpp"
+
+namespace wshub::app {
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void invalid(const std::string& key, const std::string& why) { throw config_error(key, why); }
+
+template <class Int>
+Int read_integer(const std::string& key, const json& v, Int min, Int max) {
+  if (!v.is_number_integer()) invalid(key, "must be an integer");
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u < static_cast<std::uint64_t>(min) || u > static_cast<std::uint64_t>(max))
+      invalid(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return static_cast<Int>(u);
+  }
+  const auto i = v.get<std::int64_t>();
+  if (i < 0 || static_cast<std::uint64_t>(i) < static_cast<std::uint64_t>(min) ||
+      static_cast<std::uint64_t>(i) > static_cast<std::uint64_t>(max))
+    invalid(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  return static_cast<Int>(i);
+}
+
+template <class Int, class Access>
+config_option integer(std::string key, std::string help, Access access, Int min, Int max) {
+  return {key, std::move(help), value_kind::integer,
+          [key, access, min, max](config& c, const json& v) { access(c) = read_integer<Int>(key, v, min, max); },
+          [access](const config& c) { return json(access(const_cast<config&>(c))); }};
+}
+
+template <class Access>
+config_option seconds(std::string key, std::string help, Access access, std::int64_t min, std::int64_t max) {
+  return {key, std::move(help) + " (seconds)", value_kind::integer,
+          [key, access, min, max](config& c, const json& v) {
+            access(c) = std::chrono::seconds(read_integer<std::int64_t>(key, v, min, max));
+          },
+          [access](const config& c) { return json(access(const_cast<config&>(c)).count()); }};
+}
+
+template <class Access>
+config_option boolean(std::string key, std::string help, Access access) {
+  return {key, std::move(help), value_kind::boolean,
+          [key, access](config& c, const json& v) {
+            if (!v.is_boolean()) invalid(key, "must be true or false");
+            access(c) = v.get<bool>();
+          },
+          [access](const config& c) { return json(access(const_cast<config&>(c))); }};
+}
+
+using string_check = std::function<void(const std::string& key, const std::string& value)>;
+
+template <class Access>
+config_option text(std::string key, std::string help, Access access, string_check check = {}) {
+  return {key, std::move(help), value_kind::string,
+          [key, access, check](config& c, const json& v) {
+            if (!v.is_string()) invalid(key, "must be a string");
+            auto s = v.get<std::string>();
+            if (check) check(key, s);
+            access(c) = std::move(s);
+          },
+          [access](const config& c) { return json(access(const_cast<config&>(c))); }};
+}
+
+template <class Access>
+config_option list(std::string key, std::string help, Access access, string_check check = {}) {
+  return {key, std::move(help), value_kind::list,
+          [key, access, check](config& c, const json& v) {
+            if (!v.is_array()) invalid(key, "must be a list of strings");
+            std::vector<std::string> items;
+            for (const auto& item : v) {
+              if (!item.is_string()) invalid(key, "must be a list of strings");
+              items.push_back(item.get<std::string>());
+              if (check) check(key, items.back());
+            }
+            access(c) = std::move(items);
+          },
+          [access](const config& c) { return json(access(const_cast<config&>(c))); }};
+}
+
+string_check one_of(std::vector<std::string> allowed) {
+  return [allowed](const std::string& key, const std::string& value) {
+    if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
+    std::string names;
+    for (const auto& a : allowed) names += (names.empty() ? "" : ", ") + a;
+    invalid(key, "must be one of: " + names);
+  };
+}
+
+void ip_address(const std::string& key, const std::string& value) {
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, value.c_str(), buf) == 1 || inet_pton(AF_INET6, value.c_str(), buf) == 1) return;
+  invalid(key, "must be an IPv4 or IPv6 address, not '" + value + "'");
+}
+
+void not_empty(const std::string& key, const std::string& value) {
+  if (value.empty()) invalid(key, "must not be empty");
+}
+
+// "scheme://host[:port]", lower case, no path: what browsers send in Origin.
+void origin(const std::string& key, const std::string& value) {
+  const auto sep = value.find("://");
+  const bool ok = sep != std::string::npos && sep > 0 && sep + 3 < value.size() &&
+                  value.find('/', sep + 3) == std::string::npos &&
+                  std::none_of(value.begin(), value.end(), [](unsigned char ch) { return std::isupper(ch) || std::isspace(ch); });
+  if (!ok) invalid(key, "'" + value + "' is not an origin like https://example.com or http://localhost:8080");
+}
+
+void channel_name(const std::string& key, const std::string& value) {
+  if (!http::valid_channel_name(value)) invalid(key, "must be 1-128 characters of letters, digits, '_', '-', '.', ':'");
+}
+
+constexpr std::size_t KiB = 1024;
+constexpr std::size_t MiB = 1024 * KiB;
+
+std::vector<config_option> make_options() {
+  using C = config;
+  return {
+      text("listen.address", "IP address to listen on", [](C& c) -> auto& { return c.listen.address; }, ip_address),
+      integer<std::uint16_t>("listen.port", "TCP port to listen on (0: any free port)",
+                             [](C& c) -> auto& { return c.listen.port; }, 0, 65535),
+      integer<unsigned>("io_threads", "I/O threads (0: one per core)", [](C& c) -> auto& { return c.io_threads; }, 0, 256),
+      text("data_dir", "folder for the message log; created when missing", [](C& c) -> auto& { return c.data_dir; }, not_empty),
+      text("log.level", "trace, debug, info, warn, error, critical or off", [](C& c) -> auto& { return c.log.level; },
+           one_of({"trace", "debug", "info", "warn", "error", "critical", "off"})),
+      text("log.file", "also log to this rotating file (empty: stdout only)", [](C& c) -> auto& { return c.log.file; }),
+      integer<std::size_t>("log.file_max_bytes", "rotate the log file at this size",
+                           [](C& c) -> auto& { return c.log.file_max_bytes; }, 64 * KiB, 1024 * MiB),
+      integer<std::size_t>("log.file_max_files", "rotated log files kept", [](C& c) -> auto& { return c.log.file_max_files; }, 1, 100),
+      integer<std::size_t>("http.header_limit", "largest request header block in bytes (431 above)",
+                           [](C& c) -> auto& { return c.http.header_limit; }, 1 * KiB, 1 * MiB),
+      integer<std::size_t>("http.body_limit", "largest request body in bytes (413 above)",
+                           [](C& c) -> auto& { return c.http.body_limit; }, 1 * KiB, 64 * MiB),
+      seconds("http.request_timeout", "time allowed to receive one whole request",
+              [](C& c) -> auto& { return c.http.request_timeout; }, 1, 3600),
+      seconds("http.keep_alive_timeout", "idle time allowed between requests on a kept-alive connection",
+              [](C& c) -> auto& { return c.http.keep_alive_timeout; }, 1, 3600),
+      integer<std::size_t>("http.max_connections", "open connections at most (HTTP and WebSocket); more are refused",
+                           [](C& c) -> auto& { return c.http.max_connections; }, 1, 10'000'000),
+      text("http.web_dir", "serve the toolbox page from this folder instead of the embedded copy",
+           [](C& c) -> auto& { return c.http.web_dir; }),
+      seconds("websocket.handshake_timeout", "time allowed for the upgrade and for the closing handshake",
+              [](C& c) -> auto& { return c.websocket.handshake_timeout; }, 1, 600),
+      integer<std::size_t>("websocket.read_buffer_size", "initial read buffer per socket in bytes",
+                           [](C& c) -> auto& { return c.websocket.read_buffer_size; }, 256, 1 * MiB),
+      integer<std::size_t>("websocket.write_buffer_size", "write buffer per socket in bytes (frames are split at this size)",
+                           [](C& c) -> auto& { return c.websocket.write_buffer_size; }, 256, 1 * MiB),
+      list("websocket.subprotocols", "subprotocols the server accepts, in order of preference",
+           [](C& c) -> auto& { return c.websocket.subprotocols; }, not_empty),
+      boolean("websocket.check_origin", "refuse browser upgrades whose Origin is not this host or in allowed_origins",
+              [](C& c) -> auto& { return c.websocket.check_origin; }),
+      list("websocket.allowed_origins", "origins allowed besides the same host, e.g. https://app.example.com",
+           [](C& c) -> auto& { return c.websocket.allowed_origins; }, origin),
+      boolean("websocket.compression", "negotiate permessage-deflate", [](C& c) -> auto& { return c.websocket.compression; }),
+      integer<std::size_t>("websocket.max_message_size", "largest message a client may send in bytes (close 1009 above)",
+                           [](C& c) -> auto& { return c.websocket.max_message_size; }, 64, 64 * MiB),
+      seconds("websocket.idle_timeout", "close a socket silent for this long; pings go out at half of it",
+              [](C& c) -> auto& { return c.websocket.idle_timeout; }, 2, 86400),
+      integer<std::size_t>("websocket.max_queue_bytes", "outbound bytes queued per socket before it is closed as a slow consumer (1008)",
+                           [](C& c) -> auto& { return c.websocket.max_queue_bytes; }, 1 * KiB, 1024 * MiB),
+      seconds("websocket.close_timeout", "time a closing socket may take before it is cut",
+              [](C& c) -> auto& { return c.websocket.close_timeout; }, 1, 600),
+      integer<std::size_t>("publish.max_message_bytes", "largest message accepted by send_message in bytes (413 above)",
+                           [](C& c) -> auto& { return c.publish.max_message_bytes; }, 16, 16 * MiB),
+      text("publish.username", "the username of published messages", [](C& c) -> auto& { return c.publish.username; }, not_empty),
+      text("publish.default_channel", "the channel of messages that name none",
+           [](C& c) -> auto& { return c.publish.default_channel; }, channel_name),
+      text("store.path", "the SQLite message log (empty: <data_dir>/wshub.db)", [](C& c) -> auto& { return c.store.path; }),
+      text("store.synchronous", "full: fsync every commit; normal: survive a crash of wshub, not of the machine",
+           [](C& c) -> auto& { return c.store.synchronous; }, one_of({"full", "normal"})),
+      integer<std::uint64_t>("store.retention_count", "messages kept at most",
+                             [](C& c) -> auto& { return c.store.retention_count; }, 1, std::numeric_limits<std::int64_t>::max()),
+      seconds("store.retention_age", "messages older than this are deleted",
+              [](C& c) -> auto& { return c.store.retention_age; }, 60, std::int64_t{100} * 365 * 86400),
+      integer<std::size_t>("store.max_pending", "messages waiting to be stored at most; more get 503",
+                           [](C& c) -> auto& { return c.store.max_pending; }, 1, 10'000'000),
+      text("cache.type", "memory (in process)", [](C& c) -> auto& { return c.cache.type; }, one_of({"memory"})),
+      integer<std::size_t>("cache.recent_per_channel", "recent messages kept in the cache per channel",
+                           [](C& c) -> auto& { return c.cache.recent_per_channel; }, 0, 1'000'000),
+      seconds("shutdown_timeout", "time allowed for a graceful stop", [](C& c) -> auto& { return c.shutdown_timeout; }, 1, 3600),
+  };
+}
+
+}  // namespace
+
+const std::vector<config_option>& config_options() {
+  static const std::vector<config_option> options = make_options();
+  return options;
+}
+
+}  // namespace wshub::app

@@ -1,0 +1,158 @@
+#include "wshub/http/publish_form.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <boost/url/parse_query.hpp>
+#include <boost/url/params_view.hpp>
+#include <nlohmann/json.hpp>
+
+namespace wshub::http {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+error bad(std::string message) { return error{status::bad_request, codes::bad_parameter, std::move(message)}; }
+
+// Sets message/channel from name=value pairs, only where not set yet.
+void take(publish_fields& out, std::string_view name, std::string value) {
+  if (name == "message" && !out.message) out.message = std::move(value);
+  else if (name == "channel" && !out.channel) out.channel = std::move(value);
+}
+
+std::optional<error> parse_urlencoded(std::string_view text, publish_fields& out) {
+  if (text.empty()) return std::nullopt;
+  auto parsed = boost::urls::parse_query(text);
+  if (!parsed) return bad("the form is not valid application/x-www-form-urlencoded");
+  boost::urls::encoding_opts opts;
+  opts.space_as_plus = true;
+  for (const auto& p : boost::urls::params_view(text, opts)) take(out, p.key, p.value);
+  return std::nullopt;
+}
+
+// The value of `name` among a header's ;-separated parameters, unquoted.
+std::string header_parameter(std::string_view header, std::string_view name) {
+  std::size_t pos = 0;
+  while ((pos = header.find(';', pos)) != std::string_view::npos) {
+    auto param = header.substr(pos + 1);
+    const auto end = param.find(';');
+    param = trim(param.substr(0, end));
+    const auto eq = param.find('=');
+    if (eq != std::string_view::npos && lower(trim(param.substr(0, eq))) == name) {
+      auto value = trim(param.substr(eq + 1));
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+      return std::string(value);
+    }
+    ++pos;
+  }
+  return {};
+}
+
+std::optional<error> parse_multipart(std::string_view content_type, std::string_view body, publish_fields& out) {
+  const auto boundary = header_parameter(content_type, "boundary");
+  if (boundary.empty() || boundary.size() > 200) return bad("multipart/form-data needs a boundary");
+  const std::string delimiter = "--" + boundary;
+  auto pos = body.find(delimiter);
+  if (pos == std::string_view::npos) return bad("the multipart body has no parts");
+  for (;;) {
+    pos += delimiter.size();
+    if (body.substr(pos, 2) == "--") return std::nullopt;  // closing delimiter
+    if (body.substr(pos, 2) != "\r\n") return bad("malformed multipart body");
+    pos += 2;
+    const auto headers_end = body.find("\r\n\r\n", pos);
+    if (headers_end == std::string_view::npos) return bad("malformed multipart part headers");
+    const auto headers = body.substr(pos, headers_end - pos);
+    const auto content_start = headers_end + 4;
+    const auto next = body.find("\r\n" + delimiter, content_start);
+    if (next == std::string_view::npos) return bad("the multipart body is not terminated");
+    std::string name, filename;
+    bool has_filename = false;
+    std::size_t line_start = 0;
+    while (line_start <= headers.size()) {
+      const auto line_end = std::min(headers.find("\r\n", line_start), headers.size());
+      const auto line = headers.substr(line_start, line_end - line_start);
+      const auto colon = line.find(':');
+      if (colon != std::string_view::npos && lower(trim(line.substr(0, colon))) == "content-disposition") {
+        const auto value = line.substr(colon + 1);
+        name = header_parameter(value, "name");
+        has_filename = lower(value).find("filename") != std::string::npos;
+      }
+      line_start = line_end + 2;
+    }
+    if (!has_filename && !name.empty()) take(out, name, std::string(body.substr(content_start, next - content_start)));
+    pos = next + 2;
+  }
+}
+
+std::optional<error> parse_json(std::string_view body, publish_fields& out) {
+  const auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return bad("the body is not a JSON object");
+  for (const char* name : {"message", "channel"}) {
+    const auto it = doc.find(name);
+    if (it == doc.end() || it->is_null()) continue;
+    if (!it->is_string()) return bad(std::string("'") + name + "' must be a string");
+    take(out, name, it->get<std::string>());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<error> parse_publish_fields(std::string_view content_type, std::string_view body,
+                                          std::string_view query, publish_fields& out) {
+  const auto media = lower(trim(content_type.substr(0, content_type.find(';'))));
+  std::optional<error> failure;
+  if (media == "application/x-www-form-urlencoded") failure = parse_urlencoded(body, out);
+  else if (media == "multipart/form-data") failure = parse_multipart(content_type, body, out);
+  else if (media == "application/json") failure = parse_json(body, out);
+  else if (!body.empty())
+    return error{status::unsupported_media_type, codes::unsupported_media,
+                 "Content-Type must be application/x-www-form-urlencoded, multipart/form-data or application/json"};
+  if (failure) return failure;
+  if (auto q = parse_urlencoded(query, out)) return bad("the query string is malformed");
+  return std::nullopt;
+}
+
+bool valid_utf8(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const auto n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = s[i];
+    std::size_t len;
+    std::uint32_t cp;
+    if (c < 0x80) { ++i; continue; }
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+    else return false;
+    if (i + len > n) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are invalid.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+bool valid_channel_name(std::string_view name) {
+  return !name.empty() && name.size() <= 128 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == ':';
+  });
+}
+
+}  // namespace wshub::http

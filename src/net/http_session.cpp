@@ -1,0 +1,116 @@
+#include "wshub/net/http_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+namespace wshub::net {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace asio = boost::asio;
+
+http_session::http_session(asio::ip::tcp::socket&& socket, http_services& services, hub::connection_limit::slot slot)
+    : stream_(std::move(socket)), services_(services), slot_(std::move(slot)) {}
+
+void http_session::run() {
+  asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+}
+
+// Each request must arrive whole within its time limit, so a client trickling bytes (slowloris)
+// is cut after request_timeout however slowly it sends.
+void http_session::do_read() {
+  const auto& s = services_.settings;
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(s.header_limit));
+  parser_->body_limit(s.body_limit);
+  stream_.expires_after(first_request_ ? s.request_timeout : s.keep_alive_timeout);
+  first_request_ = false;
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           beast::bind_front_handler(&http_session::on_header, shared_from_this()));
+}
+
+// Answers "Expect: 100-continue" (curl sends it for bodies over 1 KiB) before reading the body.
+void http_session::on_header(beast::error_code ec, std::size_t bytes) {
+  if (ec) return on_read(ec, bytes);
+  auto read_body = [this] {
+    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  };
+  const auto& req = parser_->get();
+  if (!beast::iequals(req[bhttp::field::expect], "100-continue") || parser_->is_done()) return read_body();
+  auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, req.version());
+  bhttp::async_write(stream_, *interim, [self = shared_from_this(), interim, read_body](beast::error_code wec, std::size_t) {
+    if (wec) return self->close();
+    read_body();
+  });
+}
+
+void http_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
+      ec == asio::error::eof || ec == asio::error::operation_aborted)
+    return close();
+  if (ec == bhttp::error::header_limit)
+    return write(http::make_error({http::status::request_header_fields_too_large, http::codes::header_too_large,
+                                   "request headers are larger than " + std::to_string(services_.settings.header_limit) +
+                                       " bytes"}));
+  if (ec == bhttp::error::body_limit)
+    return write(http::make_error({http::status::payload_too_large, http::codes::payload_too_large,
+                                   "request body is larger than " + std::to_string(services_.settings.body_limit) +
+                                       " bytes"}));
+  if (ec) {
+    if (ec.category() != beast::error_code(bhttp::error::bad_target).category()) return close();  // not a parse error
+    return write(http::make_error({http::status::bad_request, http::codes::bad_request,
+                                   "malformed HTTP request: " + ec.message()}));
+  }
+
+  const auto& req = parser_->get();
+  const auto target = req.target();
+  if (target.substr(0, target.find('?')) == http::websocket_path && beast::websocket::is_upgrade(req))
+    return upgrade();
+
+  services_.router.handle(req, [self = shared_from_this()](http::response res) {
+    asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+  });
+}
+
+void http_session::upgrade() {
+  const auto& req = parser_->get();
+  if (!services_.origins.allows(req[bhttp::field::origin], req[bhttp::field::host])) {
+    services_.counters.origin_refusals.fetch_add(1, std::memory_order_relaxed);
+    services_.log->info("refused a WebSocket upgrade from origin '{}'", std::string(req[bhttp::field::origin]));
+    return write(http::make_error(
+        {http::status::forbidden, http::codes::socket_connect, "origin not allowed"}, req.version(), false));
+  }
+  stream_.expires_never();
+  std::make_shared<ws::websocket_session>(std::move(stream_), services_.websocket, std::move(slot_))
+      ->run(parser_->release());
+}
+
+void http_session::write(http::response res) {
+  const bool keep_alive = res.keep_alive();
+  auto shared = std::make_shared<http::response>(std::move(res));
+  stream_.expires_after(services_.settings.request_timeout);
+  bhttp::async_write(stream_, *shared,
+                     [self = shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t n) {
+                       self->on_write(keep_alive, ec, n);
+                     });
+}
+
+void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  if (ec) return close();
+  if (!keep_alive) return close();
+  do_read();
+}
+
+void http_session::close() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace wshub::net

@@ -1,0 +1,58 @@
+#include "wshub/net/listener.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+
+namespace wshub::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+listener::listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::shared_ptr<spdlog::logger> log,
+                   on_accept_fn on_accept)
+    : ioc_(ioc),
+      strand_(asio::make_strand(ioc)),
+      acceptor_(strand_),
+      retry_timer_(strand_),
+      log_(std::move(log)),
+      on_accept_(std::move(on_accept)) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  local_endpoint_ = acceptor_.local_endpoint();
+}
+
+void listener::run() { asio::dispatch(strand_, [self = shared_from_this()] { self->do_accept(); }); }
+
+void listener::stop() {
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->retry_timer_.cancel();
+    self->acceptor_.close(ignored);
+  });
+}
+
+void listener::do_accept() {
+  if (!acceptor_.is_open()) return;
+  acceptor_.async_accept(asio::make_strand(ioc_),
+                         boost::beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+}
+
+void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // stopped
+  if (ec) {
+    // Out of file descriptors or a transient network error: pause briefly, then go on.
+    log_->warn("accept failed: {}", ec.message());
+    retry_timer_.expires_after(std::chrono::milliseconds(100));
+    retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
+      if (!wait_ec) self->do_accept();
+    });
+    return;
+  }
+  on_accept_(std::move(socket));
+  do_accept();
+}
+
+}  // namespace wshub::net

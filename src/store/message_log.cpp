@@ -1,0 +1,221 @@
+#include "wshub/store/message_log.hpp"
+
+#include <algorithm>
+
+#include "wshub/store/schema.hpp"
+
+namespace wshub::store {
+namespace {
+
+class log_category_impl : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "wshub.store"; }
+  std::string message(int ev) const override {
+    switch (static_cast<log_errc>(ev)) {
+      case log_errc::overloaded: return "the message log is overloaded";
+      case log_errc::write_failed: return "the message log could not be written";
+      case log_errc::stopped: return "the message log is stopped";
+    }
+    return "unknown message log error";
+  }
+};
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// A prepared statement that finalizes itself.
+class statement {
+ public:
+  statement(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+  }
+  ~statement() { sqlite3_finalize(stmt_); }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  sqlite3_stmt* get() const { return stmt_; }
+  explicit operator bool() const { return stmt_ != nullptr; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+bool exec(sqlite3* db, const char* sql) {
+  return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
+sqlite3* open_db(const std::string& path, int flags) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    std::string text = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw store_error("cannot open message log " + path + ": " + text);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+std::uint64_t query_u64(sqlite3* db, const char* sql) {
+  statement stmt(db, sql);
+  if (!stmt || sqlite3_step(stmt.get()) != SQLITE_ROW) return 0;
+  return static_cast<std::uint64_t>(sqlite3_column_int64(stmt.get(), 0));
+}
+
+}  // namespace
+
+const std::error_category& log_category() {
+  static const log_category_impl category;
+  return category;
+}
+
+std::error_code make_error_code(log_errc e) { return {static_cast<int>(e), log_category()}; }
+
+message_log::message_log(log_settings settings) : settings_(std::move(settings)) {
+  writer_db_ = open_db(settings_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const char* sync = settings_.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+  if (!exec(writer_db_, "PRAGMA journal_mode=WAL") || !exec(writer_db_, sync)) {
+    std::string text = sqlite3_errmsg(writer_db_);
+    sqlite3_close(writer_db_);
+    throw store_error("cannot configure message log " + settings_.path + ": " + text);
+  }
+  try {
+    migrate(writer_db_);
+    reader_db_ = open_db(settings_.path, SQLITE_OPEN_READONLY);
+  } catch (...) {
+    sqlite3_close(writer_db_);
+    throw;
+  }
+  // sqlite_sequence keeps the highest id ever used, so ids continue after retention empties the
+  // table.
+  last_id_ = query_u64(writer_db_, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name='messages'), 0)");
+  last_ts_ms_ = static_cast<std::int64_t>(query_u64(writer_db_, "SELECT COALESCE(MAX(ts), 0) FROM messages"));
+  writer_thread_ = std::thread([this] { writer_loop(); });
+}
+
+message_log::~message_log() {
+  stop();
+  sqlite3_close(reader_db_);
+  sqlite3_close(writer_db_);
+}
+
+std::error_code message_log::append(hub::message m, durable_handler on_durable) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return log_errc::stopped;
+    if (queue_.size() >= settings_.max_pending) return log_errc::overloaded;
+    queue_.push_back(pending{std::move(m), std::move(on_durable)});
+  }
+  wake_.notify_one();
+  return {};
+}
+
+void message_log::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (writer_thread_.joinable()) {
+    writer_thread_.join();
+    exec(writer_db_, "PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+}
+
+void message_log::writer_loop() {
+  std::vector<pending> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything is committed
+      const auto n = std::min(queue_.size(), settings_.batch_max);
+      batch.clear();
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    const auto ec = write_batch(batch);
+    for (auto& p : batch) p.on_durable(ec, p.message);
+    apply_retention(last_ts_ms_);
+  }
+}
+
+// One transaction for the whole batch: either every message gets its id or none does.
+std::error_code message_log::write_batch(std::vector<pending>& batch) {
+  statement insert(writer_db_, "INSERT INTO messages(ts, channel, username, body) VALUES(?,?,?,?)");
+  if (!insert || !exec(writer_db_, "BEGIN IMMEDIATE")) return log_errc::write_failed;
+  std::int64_t ts = std::max(now_ms(), last_ts_ms_);  // never earlier than an older message
+  for (auto& p : batch) {
+    auto& m = p.message;
+    m.ts_ms = ts;
+    sqlite3_bind_int64(insert.get(), 1, ts);
+    sqlite3_bind_text(insert.get(), 2, m.channel.data(), static_cast<int>(m.channel.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert.get(), 3, m.username.data(), static_cast<int>(m.username.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert.get(), 4, m.body.data(), static_cast<int>(m.body.size()), SQLITE_STATIC);
+    if (sqlite3_step(insert.get()) != SQLITE_DONE) {
+      exec(writer_db_, "ROLLBACK");
+      for (auto& q : batch) q.message.id = 0;
+      return log_errc::write_failed;
+    }
+    m.id = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(writer_db_));
+    sqlite3_reset(insert.get());
+  }
+  if (!exec(writer_db_, "COMMIT")) {
+    exec(writer_db_, "ROLLBACK");
+    for (auto& q : batch) q.message.id = 0;
+    return log_errc::write_failed;
+  }
+  last_ts_ms_ = ts;
+  last_id_.store(batch.back().message.id, std::memory_order_release);
+  return {};
+}
+
+// Runs at most every few seconds on the writer thread; deletes by count, then by age.
+void message_log::apply_retention(std::int64_t now) {
+  constexpr std::int64_t interval_ms = 5000;
+  if (now - last_retention_ms_ < interval_ms) return;
+  last_retention_ms_ = now;
+  const auto last = last_id_.load(std::memory_order_relaxed);
+  if (last > settings_.retention_count) {
+    statement del(writer_db_, "DELETE FROM messages WHERE id <= ?");
+    sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(last - settings_.retention_count));
+    sqlite3_step(del.get());
+  }
+  statement del_old(writer_db_, "DELETE FROM messages WHERE ts < ?");
+  sqlite3_bind_int64(del_old.get(), 1, now - settings_.retention_age.count() * 1000);
+  sqlite3_step(del_old.get());
+}
+
+std::vector<hub::message> message_log::read_after(const std::string& channel, std::uint64_t after_id,
+                                                  std::size_t limit) const {
+  std::vector<hub::message> out;
+  std::lock_guard lock(reader_mutex_);
+  statement q(reader_db_,
+              "SELECT id, ts, channel, username, body FROM messages"
+              " WHERE channel = ? AND id > ? ORDER BY id LIMIT ?");
+  if (!q) return out;
+  sqlite3_bind_text(q.get(), 1, channel.data(), static_cast<int>(channel.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(q.get(), 2, static_cast<sqlite3_int64>(after_id));
+  sqlite3_bind_int64(q.get(), 3, static_cast<sqlite3_int64>(limit));
+  auto text = [&](int col) {
+    const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(q.get(), col));
+    return data ? std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(q.get(), col)))
+                : std::string();
+  };
+  while (sqlite3_step(q.get()) == SQLITE_ROW) {
+    out.push_back(hub::message{static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0)),
+                               sqlite3_column_int64(q.get(), 1), text(2), text(3), text(4)});
+  }
+  return out;
+}
+
+std::uint64_t message_log::last_id() const { return last_id_.load(std::memory_order_acquire); }
+
+std::uint64_t message_log::count() const {
+  std::lock_guard lock(reader_mutex_);
+  return query_u64(reader_db_, "SELECT COUNT(*) FROM messages");
+}
+
+}  // namespace wshub::store

@@ -1,0 +1,61 @@
+#include "wshub/store/schema.hpp"
+
+#include <string>
+#include <vector>
+
+#include "wshub/store/message_log.hpp"
+
+namespace wshub::store {
+namespace {
+
+// migrations[i] brings the schema from version i to i + 1. Append only; never edit a step.
+const std::vector<const char*> migrations = {
+    "CREATE TABLE messages ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ts INTEGER NOT NULL,"
+    "  channel TEXT NOT NULL,"
+    "  username TEXT NOT NULL,"
+    "  body TEXT NOT NULL);"
+    "CREATE INDEX messages_by_channel ON messages(channel, id);"
+    "CREATE INDEX messages_by_ts ON messages(ts);",
+};
+
+int user_version(sqlite3* db) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) != SQLITE_OK)
+    throw store_error(std::string("cannot read schema version: ") + sqlite3_errmsg(db));
+  int version = 0;
+  if (sqlite3_step(stmt) == SQLITE_ROW) version = sqlite3_column_int(stmt, 0);
+  sqlite3_finalize(stmt);
+  return version;
+}
+
+void exec(sqlite3* db, const std::string& sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string text = error ? error : "unknown error";
+    sqlite3_free(error);
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw store_error("schema migration failed: " + text);
+  }
+}
+
+}  // namespace
+
+int current_schema_version() { return static_cast<int>(migrations.size()); }
+
+void migrate(sqlite3* db) {
+  exec(db, "BEGIN IMMEDIATE");
+  const int version = user_version(db);
+  if (version > current_schema_version()) {
+    exec(db, "ROLLBACK");
+    throw store_error("database schema version " + std::to_string(version) +
+                      " is newer than this build supports (" +
+                      std::to_string(current_schema_version()) + ")");
+  }
+  for (int v = version; v < current_schema_version(); ++v) exec(db, migrations[v]);
+  exec(db, "PRAGMA user_version = " + std::to_string(current_schema_version()));
+  exec(db, "COMMIT");
+}
+
+}  // namespace wshub::store
