@@ -1,0 +1,494 @@
+// End-to-end test of the wshub toolbox page in a real (headless) Chromium.
+//
+// Run:   cd tests/e2e && npm ci && WSHUB_BIN=../../build/dev/wshub npm test
+//
+// Needs: the wshub binary (env WSHUB_BIN) and Debian's chromium at /usr/bin/chromium
+// (apt-get install -y chromium; another path may be given with env CHROMIUM_BIN).
+// No browser is ever downloaded: playwright-core only drives the installed one.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const WEB_DIR = path.resolve(HERE, '..', '..', 'web');
+const ARTIFACTS = path.join(HERE, 'artifacts');
+const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+
+const START_TIMEOUT_MS = 20_000;   // server start: wait for the "listening on" line
+const STOP_TIMEOUT_MS = 15_000;    // server stop after SIGTERM
+const UI_TIMEOUT_MS = 15_000;      // default for every Playwright wait
+const RECONNECT_TIMEOUT_MS = 40_000; // backoff is capped at 10 s, allow a few tries
+const TEST_TIMEOUT_MS = 90_000;
+
+// ------------------------------------------------------------------ server process
+
+/** Output of one server run, kept for diagnostics when something fails. */
+class ServerRun {
+  constructor(proc) {
+    this.proc = proc;
+    this.lines = [];
+    this.exited = null; // {code, signal} once the process has exited
+    this.exitPromise = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        this.exited = { code, signal };
+        resolve(this.exited);
+      });
+    });
+  }
+  tail(n = 40) {
+    return this.lines.slice(-n).join('\n');
+  }
+}
+
+/**
+ * Starts `$WSHUB_BIN --listen.port PORT --data-dir DIR --log.level info` and resolves
+ * once it printed "listening on HOST:PORT" (no sleeps: the log line is the signal).
+ */
+function startServer(bin, port, dataDir) {
+  const proc = spawn(bin, ['--listen.port', String(port), '--data-dir', dataDir, '--log.level', 'info'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run = new ServerRun(proc);
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (err) reject(err); else resolve(value);
+    };
+    const timer = setTimeout(() => {
+      finish(new Error(`server did not print "listening on 127.0.0.1:PORT" within ${START_TIMEOUT_MS} ms; output:\n${run.tail()}`));
+    }, START_TIMEOUT_MS);
+    const onLine = (stream) => (line) => {
+      run.lines.push(`[${stream}] ${line}`);
+      if (run.lines.length > 2000) run.lines.splice(0, 1000);
+      const m = /listening on (127\.0\.0\.1|localhost|\[?[0-9a-fA-F:.]+\]?):(\d+)/.exec(line);
+      if (m) {
+        run.port = Number(m[2]);
+        run.host = m[1];
+        run.listenStream = stream;
+        finish(null, run);
+      }
+    };
+    splitLines(proc.stdout, onLine('stdout'));
+    splitLines(proc.stderr, onLine('stderr'));
+    proc.once('error', (err) => finish(new Error(`cannot start ${bin}: ${err.message}`)));
+    run.exitPromise.then(({ code, signal }) => {
+      finish(new Error(`server exited (code ${code}, signal ${signal}) before listening; output:\n${run.tail()}`));
+    });
+  });
+}
+
+function splitLines(stream, onLine) {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    buf += chunk;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      onLine(buf.slice(0, i).replace(/\r$/, ''));
+      buf = buf.slice(i + 1);
+    }
+  });
+  stream.on('end', () => { if (buf) onLine(buf); });
+}
+
+/** SIGTERM, then wait for the exit (SIGKILL if it does not stop in time). */
+async function stopServer(run, timeoutMs = STOP_TIMEOUT_MS) {
+  if (!run || run.exited) return run && run.exited;
+  run.proc.kill('SIGTERM');
+  let timer;
+  const timeout = new Promise((resolve) => { timer = setTimeout(() => resolve(null), timeoutMs); });
+  const result = await Promise.race([run.exitPromise, timeout]);
+  clearTimeout(timer);
+  if (result) return result;
+  run.proc.kill('SIGKILL');
+  await run.exitPromise;
+  throw new Error(`server did not exit within ${timeoutMs} ms of SIGTERM (killed); output:\n${run.tail()}`);
+}
+
+// ------------------------------------------------------------------ helpers
+
+async function httpJson(url, init) {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, ok: res.ok, headers: res.headers, text, body };
+}
+
+function publish(base, fields, headers = {}) {
+  return httpJson(`${base}/api/tool/send_message`, {
+    method: 'POST',
+    headers, // fetch sets application/x-www-form-urlencoded for URLSearchParams
+    body: new URLSearchParams(fields),
+  });
+}
+
+async function stats(base) {
+  const r = await httpJson(`${base}/api/tool/stats`);
+  assert.equal(r.status, 200, `GET /api/tool/stats: HTTP ${r.status} ${r.text}`);
+  assert.ok(r.body && typeof r.body === 'object', `stats is not JSON: ${r.text}`);
+  return r.body;
+}
+
+/** Waits until the page's timeline shows message `id`, returns what the item shows. */
+async function timelineItem(page, id, timeout = UI_TIMEOUT_MS) {
+  const li = page.locator(`#timeline li[data-id="${id}"]`);
+  await li.first().waitFor({ state: 'visible', timeout });
+  assert.equal(await li.count(), 1, `message ${id} is shown more than once`);
+  return {
+    text: await li.innerText(),
+    channel: await li.getAttribute('data-channel'),
+    body: await li.locator('[data-testid="msg-body"]').textContent(),
+    idText: await li.locator('[data-testid="msg-id"]').textContent(),
+    channelText: await li.locator('[data-testid="msg-channel"]').textContent(),
+  };
+}
+
+async function waitState(page, state, timeout = UI_TIMEOUT_MS) {
+  await page.locator(`#conn-state[data-state="${state}"]`).waitFor({ state: 'attached', timeout });
+}
+
+/** Records every value #conn-state[data-state] takes from now on, in window.__e2eStates. */
+async function recordStates(page) {
+  await page.evaluate(() => {
+    const el = document.getElementById('conn-state');
+    window.__e2eStates = [el.dataset.state];
+    if (window.__e2eObserver) window.__e2eObserver.disconnect();
+    window.__e2eObserver = new MutationObserver(() => {
+      const s = el.dataset.state;
+      if (window.__e2eStates[window.__e2eStates.length - 1] !== s) window.__e2eStates.push(s);
+    });
+    window.__e2eObserver.observe(el, { attributes: true, attributeFilter: ['data-state'] });
+  });
+}
+
+async function ids(page) {
+  return page.locator('#timeline li[data-id]').evaluateAll((els) => els.map((e) => Number(e.dataset.id)));
+}
+
+// ------------------------------------------------------------------ the test
+
+describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
+  let bin;
+  let dataDir;
+  let server;       // current ServerRun
+  let port;
+  let base;
+  let browser;
+  const pages = []; // [pageA, pageB]
+  const pageErrors = [];
+  const sendRequests = []; // POSTs to send_message made by page A
+  let lastPublishedId = 0;
+
+  before(async () => {
+    bin = process.env.WSHUB_BIN;
+    if (!bin) {
+      throw new Error('WSHUB_BIN is not set: give the path of the wshub binary, e.g. WSHUB_BIN=../../build/dev/wshub npm test');
+    }
+    bin = path.resolve(bin);
+    try {
+      await access(bin, fsConstants.X_OK);
+    } catch {
+      throw new Error(`WSHUB_BIN=${bin} is not an executable file (build the server first)`);
+    }
+    try {
+      await access(CHROMIUM_BIN, fsConstants.X_OK);
+    } catch {
+      throw new Error(`no Chromium at ${CHROMIUM_BIN}: install it with "apt-get install -y chromium" (or set CHROMIUM_BIN)`);
+    }
+    await mkdir(ARTIFACTS, { recursive: true });
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'wshub-e2e-data-'));
+
+    server = await startServer(bin, 0, dataDir);
+    port = server.port;
+    assert.ok(port > 0, 'server printed a port');
+    base = `http://127.0.0.1:${port}`;
+
+    // Playwright refuses --user-data-dir in args (it would need launchPersistentContext,
+    // which gives only one context). Without it, Playwright starts the browser with a
+    // fresh temporary profile of its own and deletes it on close: that is what we want.
+    browser = await chromium.launch({
+      executablePath: CHROMIUM_BIN,
+      headless: true,
+      timeout: 30_000,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-quic',
+      ],
+    });
+  }, { timeout: 60_000 });
+
+  after(async () => {
+    // Runs even when a test failed: close the browser, stop the server, clean up.
+    try { if (browser) await browser.close(); } catch (err) { console.error('closing browser:', err); }
+    try {
+      if (server && !server.exited) await stopServer(server);
+    } catch (err) {
+      console.error('stopping server:', err.message);
+    }
+    if (server && server.proc && server.exited === null) server.proc.kill('SIGKILL');
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  }, { timeout: 30_000 });
+
+  it('serves the page and its files from web/', { timeout: TEST_TIMEOUT_MS }, async () => {
+    for (const [url, file, type] of [
+      ['/', 'index.html', /text\/html/],
+      ['/tool/websocket', 'index.html', /text\/html/],
+      ['/web/app.js', 'app.js', /javascript/],
+      ['/web/style.css', 'style.css', /text\/css/],
+    ]) {
+      const res = await fetch(base + url, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(res.status, 200, `GET ${url}: HTTP ${res.status}`);
+      assert.match(res.headers.get('content-type') || '', type, `GET ${url}: content-type`);
+      const served = await res.text();
+      const onDisk = await readFile(path.join(WEB_DIR, file), 'utf8');
+      assert.ok(served === onDisk,
+        `GET ${url} differs from web/${file}: the binary embeds an older copy (rebuild the server)`);
+    }
+  });
+
+  it('opens the page in two browser contexts and both connect', { timeout: TEST_TIMEOUT_MS }, async () => {
+    for (const url of ['/tool/websocket', '/']) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      context.setDefaultTimeout(UI_TIMEOUT_MS);
+      const page = await context.newPage();
+      page.on('pageerror', (err) => pageErrors.push(`${url}: ${err.message}`));
+      await page.goto(base + url, { waitUntil: 'load' });
+      pages.push(page);
+    }
+    const [pageA] = pages;
+    pageA.on('request', (req) => {
+      if (new URL(req.url()).pathname === '/api/tool/send_message') sendRequests.push(req.method());
+    });
+    for (const page of pages) {
+      await waitState(page, 'open');
+      assert.equal((await page.locator('#conn-state').textContent()).trim(), 'open');
+      assert.equal(await page.locator('#conn-url').textContent(), `ws://127.0.0.1:${port}/socket/system/message`);
+      assert.notEqual((await page.locator('#conn-since').textContent()).trim(), '', 'time of the last state change');
+    }
+    // The status strip polls /api/tool/stats: both sockets show up.
+    await pageA.waitForFunction(() => Number(document.getElementById('stats-connections').textContent) >= 2,
+      null, { timeout: UI_TIMEOUT_MS });
+    assert.match(await pageA.locator('#stats-rate').textContent(), /^\d+(\.\d+)?$/);
+  });
+
+  it('sends from the form (Enter sends, Shift+Enter is a newline) and both timelines show it',
+    { timeout: TEST_TIMEOUT_MS }, async () => {
+      const [pageA, pageB] = pages;
+      const line1 = `from page A ${Date.now()} <b>not bold</b> & "quoted"`;
+      const line2 = 'second line';
+      const message = pageA.locator('#message');
+      await message.click();
+      await message.pressSequentially(line1, { delay: 0 });
+      await message.press('Shift+Enter');
+      await message.pressSequentially(line2, { delay: 0 });
+      assert.equal(await message.inputValue(), `${line1}\n${line2}`, 'Shift+Enter inserts a newline');
+      assert.equal(sendRequests.length, 0, 'Shift+Enter does not send');
+      await message.press('Enter');
+
+      const result = pageA.locator('#send-result[data-status="ok"]');
+      await result.waitFor({ timeout: UI_TIMEOUT_MS });
+      const id = Number(await result.getAttribute('data-id'));
+      assert.ok(Number.isInteger(id) && id > 0, `send result shows an id: ${await result.textContent()}`);
+      const resultText = await result.textContent();
+      assert.match(resultText, new RegExp(`id ${id}\\b`));
+      assert.match(resultText, /recipients \d+/);
+      assert.ok(Number(await result.getAttribute('data-recipients')) >= 2, `recipients >= 2: ${resultText}`);
+      assert.equal(await message.inputValue(), '', 'the textarea is cleared after a successful send');
+      assert.equal(sendRequests.length, 1);
+
+      for (const page of pages) {
+        const item = await timelineItem(page, id);
+        assert.equal(item.body, `${line1}\n${line2}`, 'message text shown as text (escaped)');
+        assert.equal(item.channel, 'system');
+        assert.match(item.channelText, /system/);
+        assert.match(item.idText, new RegExp(`\\b${id}\\b`));
+        assert.match(item.text, /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/, 'shows the time');
+        assert.equal(await page.locator('#timeline b').count(), 0, 'markup in a message is not rendered');
+      }
+      assert.equal(await pageB.locator('#timeline li[data-id]').first().getAttribute('data-id'), String(id));
+      lastPublishedId = id;
+    });
+
+  it('shows a message published with a plain HTTP POST in both timelines', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const text = `from node ${Date.now()}`;
+    const r = await publish(base, { message: text, channel: 'system' });
+    assert.equal(r.status, 200, `POST send_message: HTTP ${r.status} ${r.text}`);
+    assert.equal(r.body && r.body.status, 'OK', `answer: ${r.text}`);
+    assert.ok(Number.isInteger(r.body.id) && r.body.id > lastPublishedId, `id grows: ${r.text}`);
+    assert.ok(r.body.recipients >= 2, `both pages are recipients: ${r.text}`);
+    for (const page of pages) {
+      const item = await timelineItem(page, r.body.id);
+      assert.equal(item.body, text);
+      assert.equal(item.channel, 'system');
+      // newest first
+      assert.equal(await page.locator('#timeline li[data-id]').first().getAttribute('data-id'), String(r.body.id));
+    }
+    lastPublishedId = r.body.id;
+  });
+
+  it('refuses an empty message on the page without a request', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [pageA] = pages;
+    const before = await stats(base);
+    const requestsBefore = sendRequests.length;
+    await pageA.locator('#message').fill('   \n\t  ');
+    await pageA.locator('#send').click();
+    const hint = pageA.locator('#message-hint');
+    await hint.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+    assert.match(await hint.textContent(), /empty|type a message/i);
+    assert.equal(await pageA.locator('#message').getAttribute('aria-invalid'), 'true');
+    // Keyboard path too: Enter in the textarea.
+    await pageA.locator('#message').press('Enter');
+    // Any request the page made would have been sent by now; also the server's count:
+    // a round trip through the page's own event loop first, so nothing is in flight.
+    await pageA.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+    assert.equal(sendRequests.length, requestsBefore, 'no request for an empty message');
+    const after = await stats(base);
+    assert.equal(after.messages_total, before.messages_total, 'messages_total unchanged');
+    // The hint goes away once there is text.
+    await pageA.locator('#message').fill('x');
+    await hint.waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+    await pageA.locator('#message').fill('');
+  });
+
+  it('shows the server\'s error for an invalid channel', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [pageA] = pages;
+    const channel = 'x'.repeat(300);
+    const direct = await publish(base, { message: 'bad channel', channel });
+    assert.ok(!direct.ok, `server accepted a 300-character channel (HTTP ${direct.status} ${direct.text})`);
+    assert.ok(direct.body && typeof direct.body.message === 'string', `error body is JSON {code,message}: ${direct.text}`);
+
+    await pageA.locator('#channel').fill(channel);
+    await pageA.locator('#message').fill('bad channel');
+    await pageA.locator('#send').click();
+    const result = pageA.locator('#send-result[data-status="error"]');
+    await result.waitFor({ timeout: UI_TIMEOUT_MS });
+    const text = await result.textContent();
+    assert.ok(text.includes(direct.body.message), `page shows the server's message "${direct.body.message}": ${text}`);
+    if (direct.body.code !== undefined) assert.ok(text.includes(String(direct.body.code)), `page shows the code: ${text}`);
+    assert.ok(text.includes(String(direct.status)), `page shows the HTTP status: ${text}`);
+    await pageA.locator('#channel').fill('system');
+  });
+
+  it('shows the server\'s error for a message over 70 KiB (413)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [pageA] = pages;
+    const big = 'a'.repeat(71 * 1024);
+    const direct = await publish(base, { message: big, channel: 'system' });
+    assert.equal(direct.status, 413, `a ${big.length}-byte message: HTTP ${direct.status} ${direct.text.slice(0, 200)}`);
+    await pageA.locator('#message').fill(big);
+    await pageA.locator('#send').click();
+    const result = pageA.locator('#send-result[data-status="error"]');
+    await result.waitFor({ timeout: UI_TIMEOUT_MS });
+    const text = await result.textContent();
+    assert.match(text, /413/);
+    if (direct.body && direct.body.message) {
+      assert.ok(text.includes(direct.body.message), `page shows "${direct.body.message}": ${text}`);
+    }
+    await pageA.locator('#message').fill('');
+  });
+
+  it('reconnects after a server restart, resumes and shows new messages', { timeout: 3 * TEST_TIMEOUT_MS }, async () => {
+    const idsBefore = await Promise.all(pages.map(ids));
+    for (const page of pages) await recordStates(page);
+
+    const exit = await stopServer(server);
+    assert.deepEqual(exit, { code: 0, signal: null }, `SIGTERM stops the server with exit 0; output:\n${server.tail(10)}`);
+
+    // Both pages notice and start reconnecting while the server is down.
+    for (const page of pages) {
+      await page.waitForFunction(() => window.__e2eStates.includes('reconnecting'), null, { timeout: UI_TIMEOUT_MS });
+    }
+
+    server = await startServer(bin, port, dataDir);
+    assert.equal(server.port, port, 'restarted on the same port');
+
+    for (const page of pages) {
+      await page.waitForFunction(() => {
+        const s = window.__e2eStates;
+        const i = s.indexOf('reconnecting');
+        return i >= 0 && s.indexOf('open', i) > i && document.getElementById('conn-state').dataset.state === 'open';
+      }, null, { timeout: RECONNECT_TIMEOUT_MS });
+      // It resumes from the newest message it saw.
+      const url = await page.locator('#conn-url').textContent();
+      assert.match(url, new RegExp(`^ws://127\\.0\\.0\\.1:${port}/socket/system/message\\?last_id=${lastPublishedId}$`));
+    }
+
+    const text = `after restart ${Date.now()}`;
+    const r = await publish(base, { message: text, channel: 'system' });
+    assert.equal(r.status, 200, `POST after restart: HTTP ${r.status} ${r.text}`);
+    assert.ok(r.body.id > lastPublishedId,
+      `ids go on after a restart with the same data dir: got ${r.body.id} after ${lastPublishedId}`);
+    for (const [i, page] of pages.entries()) {
+      const item = await timelineItem(page, r.body.id, UI_TIMEOUT_MS);
+      assert.equal(item.body, text);
+      const now = await ids(page);
+      assert.equal(new Set(now).size, now.length, `no message shown twice: ${now}`);
+      for (const id of idsBefore[i]) assert.ok(now.includes(id), `message ${id} from before the restart is still shown`);
+    }
+    lastPublishedId = r.body.id;
+  });
+
+  it('is usable by keyboard at phone width; screenshots', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [pageA] = pages;
+    await pageA.locator('#send-result').scrollIntoViewIfNeeded();
+    await pageA.screenshot({ path: path.join(ARTIFACTS, 'toolbox.png') });
+
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    context.setDefaultTimeout(UI_TIMEOUT_MS);
+    try {
+      const page = await context.newPage();
+      page.on('pageerror', (err) => pageErrors.push(`phone: ${err.message}`));
+      await page.goto(base + '/', { waitUntil: 'load' });
+      await waitState(page, 'open');
+      // Single column: the form is below the timeline, not beside it.
+      const tl = await page.locator('.timeline-panel').boundingBox();
+      const form = await page.locator('.send-panel').boundingBox();
+      assert.ok(form.y >= tl.y + tl.height - 1, `single column at 390px: timeline ${JSON.stringify(tl)} form ${JSON.stringify(form)}`);
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 390, `no horizontal scrolling at 390px (scrollWidth ${width})`);
+
+      // Keyboard only: Tab reaches the form fields in order, with a visible focus ring.
+      const order = [];
+      for (let i = 0; i < 15 && !order.includes('send'); i++) {
+        await page.keyboard.press('Tab');
+        const f = await page.evaluate(() => {
+          const a = document.activeElement;
+          const cs = getComputedStyle(a);
+          return { id: a.id, outline: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0 };
+        });
+        if (['message', 'channel', 'api-key', 'send'].includes(f.id)) {
+          order.push(f.id);
+          assert.ok(f.outline, `visible focus on #${f.id}`);
+        }
+      }
+      assert.deepEqual(order, ['message', 'channel', 'api-key', 'send']);
+      await page.locator('#message').fill(`from the phone ${Date.now()}`);
+      await page.locator('#send').focus();
+      await page.keyboard.press('Enter');
+      const result = page.locator('#send-result[data-status="ok"]');
+      await result.waitFor({ timeout: UI_TIMEOUT_MS });
+      await timelineItem(page, Number(await result.getAttribute('data-id')));
+      await page.screenshot({ path: path.join(ARTIFACTS, 'toolbox-phone.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('raised no script errors on the pages', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});
