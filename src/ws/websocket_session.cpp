@@ -73,18 +73,22 @@ void websocket_session::run(request req) {
     res.set(beast::http::field::server, "wshub/" WSHUB_VERSION);
     if (!protocol.empty()) res.set(beast::http::field::sec_websocket_protocol, protocol);
   }));
+  // Joined before the 101 goes out, so a message published once the client sees the upgrade
+  // reaches it; frames queue until the handshake is done.
+  id_ = services_.hub.join(*this, {services_.settings.default_channel});
+  joined_ = true;
   ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
 
 void websocket_session::on_accept(beast::error_code ec) {
   if (ec) {
-    services_.log->debug("upgrade failed: {}", ec.message());
-    return;
+    services_.log->debug("conn {} upgrade failed: {}", id_, ec.message());
+    return finish();
   }
-  id_ = services_.hub.join(*this, {services_.settings.default_channel});
-  joined_ = true;
+  accepted_ = true;
   services_.log->debug("conn {} open{}", id_, subprotocol_.empty() ? "" : " (" + subprotocol_ + ")");
   do_read();
+  do_write();  // frames that arrived during the handshake
 }
 
 void websocket_session::do_read() {
@@ -148,6 +152,7 @@ void websocket_session::shutdown() {
 }
 
 void websocket_session::do_write() {
+  if (!accepted_) return;  // on_accept starts the writes
   hub::frame_ptr f;
   {
     std::lock_guard lock(queue_mutex_);
@@ -194,11 +199,11 @@ void websocket_session::begin_close(close_reason reason) {
     queue_.clear_pending();
     writing = queue_.in_flight();
   }
-  if (!ws_.is_open()) return;
+  if (accepted_ && !ws_.is_open()) return;  // already closed
+  close_pending_ = reason;
   close_timer_.expires_after(services_.settings.close_timeout);
   close_timer_.async_wait(beast::bind_front_handler(&websocket_session::on_close_timeout, shared_from_this()));
-  close_pending_ = reason;
-  if (!writing) do_write();
+  if (!writing) do_write();  // before the handshake ends, on_accept does it
 }
 
 void websocket_session::on_close_timeout(beast::error_code ec) {

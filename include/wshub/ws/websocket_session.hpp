@@ -82,7 +82,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   boost::beast::flat_buffer read_buffer_;  // strand only
   std::string subprotocol_;                // set before the accept, then read-only
   hub::conn_id id_ = 0;
-  bool joined_ = false;                     // strand only
+  bool joined_ = false;                     // strand only; in the hub from run() until finish()
+  bool accepted_ = false;                   // strand only: the handshake is done
   std::optional<close_reason> close_pending_;  // strand only: close once the write in flight ends
   bool close_started_ = false;                 // strand only
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what wshub needs on Debian 12 when it is missing. Idempotent; quiet when all is there.
+#   scripts/setup.sh            build and run dependencies
+#   scripts/setup.sh --test     also what the test suite needs (Redis, Chromium, Node.js)
+set -euo pipefail
+
+build_packages=(
+  g++ cmake make pkg-config ccache
+  libboost1.81-dev libboost-url1.81-dev libspdlog-dev libsqlite3-dev libhiredis-dev
+  nlohmann-json3-dev libsystemd-dev libgtest-dev libgmock-dev
+)
+test_packages=(redis-server sqlite3 chromium nodejs npm curl)
+
+wanted=("${build_packages[@]}")
+if [[ "${1:-}" == "--test" ]]; then wanted+=("${test_packages[@]}"); fi
+
+missing=()
+for p in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,162 @@
+#include "support/test_server.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <random>
+#include <regex>
+#include <stdexcept>
+
+namespace wshub::test {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string wshub_binary() {
+  const char* bin = std::getenv("WSHUB_BIN");
+  if (!bin || !*bin) throw std::runtime_error("WSHUB_BIN must name the wshub binary");
+  return bin;
+}
+
+// Reads what `fd` has within the time left; false when the deadline passed or the fd closed.
+bool read_some(int fd, std::string& out, std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return false;
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+  char buf[4096];
+  const auto n = ::read(fd, buf, sizeof buf);
+  if (n <= 0) return false;
+  out.append(buf, static_cast<std::size_t>(n));
+  return true;
+}
+
+int spawn(const std::vector<std::string>& args, int* stdout_fd, int* stderr_fd) {
+  int out[2], err[2];
+  if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe failed");
+  const auto bin = wshub_binary();
+  const int pid = fork();
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    dup2(err[1], STDERR_FILENO);
+    close(out[0]);
+    close(err[0]);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(bin.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  *stdout_fd = out[0];
+  if (stderr_fd) *stderr_fd = err[0];
+  else close(err[0]);
+  return pid;
+}
+
+// Waits for the child's exit through a pidfd, so no polling loop is needed.
+int wait_pid(int pid, std::chrono::milliseconds timeout) {
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) {
+    pollfd p{fd, POLLIN, 0};
+    poll(&p, 1, static_cast<int>(timeout.count()));
+    close(fd);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+}  // namespace
+
+temp_dir::temp_dir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / ("wshub-test-" + std::to_string(getpid()) + "-" + std::to_string(rd()));
+  fs::create_directories(path_);
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+app::config test_config(const fs::path& data_dir) {
+  app::config cfg;
+  cfg.listen.port = 0;
+  cfg.data_dir = data_dir.string();
+  cfg.io_threads = 2;
+  cfg.log.level = "warn";
+  cfg.store.synchronous = "normal";
+  cfg.shutdown_timeout = std::chrono::seconds(5);
+  return cfg;
+}
+
+running_app::running_app(const app::config& cfg) : app_(std::make_unique<app::app>(cfg)) {
+  app_->start();
+  port_ = app_->endpoint().port();
+}
+
+running_app::~running_app() { stop(); }
+
+void running_app::stop() {
+  if (!app_) return;
+  app_->stop();
+  app_->wait();
+  app_.reset();
+}
+
+server_process::server_process(const std::vector<std::string>& args) {
+  pid_ = spawn(args, &stdout_fd_, nullptr);
+  const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::smatch m;
+  while (!std::regex_search(output_, m, listening))
+    if (!read_some(stdout_fd_, output_, deadline))
+      throw std::runtime_error("wshub did not report listening; output:\n" + output_);
+  port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+}
+
+server_process::~server_process() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+}
+
+void server_process::signal(int signo) { kill(pid_, signo); }
+
+int server_process::wait_exit(std::chrono::milliseconds timeout) {
+  const int code = wait_pid(pid_, timeout);
+  pid_ = -1;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (read_some(stdout_fd_, output_, deadline)) {
+  }
+  return code;
+}
+
+int run_binary(const std::vector<std::string>& args, std::string* stderr_text, std::chrono::milliseconds timeout) {
+  int out = -1, err = -1;
+  const int pid = spawn(args, &out, &err);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string ignored, errors;
+  while (read_some(err, errors, deadline)) {
+  }
+  const int code = wait_pid(pid, timeout);
+  close(out);
+  close(err);
+  if (stderr_text) *stderr_text = errors;
+  return code;
+}
+
+}  // namespace wshub::test

@@ -1,0 +1,69 @@
+#pragma once
+// The real server for integration tests: in this process (app on 127.0.0.1:0), or as the
+// wshub binary in a child process (for signals and restarts).
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wshub/app/app.hpp"
+#include "wshub/app/config.hpp"
+
+namespace wshub::test {
+
+// A fresh folder under the system temp folder, removed with its contents.
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Test defaults: any free port, a data folder of its own, two I/O threads, quiet logs.
+app::config test_config(const std::filesystem::path& data_dir);
+
+class running_app {
+ public:
+  explicit running_app(const app::config& cfg);
+  ~running_app();
+  std::uint16_t port() const { return port_; }
+  app::app& get() { return *app_; }
+  // Graceful stop; returns when the I/O threads have ended.
+  void stop();
+
+ private:
+  std::unique_ptr<app::app> app_;
+  std::uint16_t port_ = 0;
+};
+
+// The wshub binary (path in WSHUB_BIN) as a child process with its stdout captured.
+class server_process {
+ public:
+  explicit server_process(const std::vector<std::string>& args);
+  ~server_process();
+  std::uint16_t port() const { return port_; }
+  void signal(int signo);
+  // Waits for the exit, up to `timeout`; returns the exit code, or -1 if it did not exit
+  // (then it is killed) or died of a signal.
+  int wait_exit(std::chrono::milliseconds timeout);
+  const std::string& output() const { return output_; }
+
+ private:
+  int pid_ = -1;
+  int stdout_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::string output_;
+};
+
+// Runs the wshub binary to completion with `args`; returns its exit code and stderr.
+int run_binary(const std::vector<std::string>& args, std::string* stderr_text,
+               std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace wshub::test
