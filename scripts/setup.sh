@@ -7,7 +7,7 @@ set -euo pipefail
 build_packages=(
   g++ cmake make pkg-config ccache
   libboost1.81-dev libboost-url1.81-dev libspdlog-dev libsqlite3-dev libhiredis-dev
-  nlohmann-json3-dev libsystemd-dev libgtest-dev libgmock-dev
+  nlohmann-json3-dev libsystemd-dev libssl-dev libcpp-jwt-dev libgtest-dev libgmock-dev
 )
 test_packages=(redis-server sqlite3 chromium nodejs npm curl)
 

@@ -7,8 +7,9 @@
 
 int main(int argc, char* argv[]) {
   wshub::app::command_line cl;
+  const wshub::app::config_source source{{argv + 1, argv + argc}, wshub::app::process_environment()};
   try {
-    cl = wshub::app::parse_command_line(argc, argv, wshub::app::process_environment());
+    cl = wshub::app::parse_command_line(argc, argv, source.environment);
   } catch (const wshub::app::config_error& e) {
     std::fprintf(stderr, "wshub: invalid configuration: %s\n", e.what());
     return 2;
@@ -22,7 +23,7 @@ int main(int argc, char* argv[]) {
     return 0;
   }
   try {
-    wshub::app::app app(cl.cfg);
+    wshub::app::app app(cl.cfg, source);
     return app.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wshub: cannot start: %s\n", e.what());

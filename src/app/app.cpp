@@ -1,14 +1,18 @@
 #include "wshub/app/app.hpp"
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "wshub/app/logging.hpp"
+#include "wshub/app/reload.hpp"
 #include "wshub/app/systemd_notify.hpp"
 #include "wshub/cache/memory_cache.hpp"
 #include "wshub/cluster/local_broker.hpp"
@@ -19,6 +23,9 @@
 #include "wshub/net/http_session.hpp"
 #include "wshub/net/listener.hpp"
 #include "wshub/publish/publisher.hpp"
+#include "wshub/security/key_ring.hpp"
+#include "wshub/security/rate_limiter.hpp"
+#include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
 #include "wshub/ws/origin_policy.hpp"
 #include "wshub/ws/websocket_session.hpp"
@@ -42,14 +49,25 @@ store::log_settings log_settings_from(const config& cfg) {
 
 ws::session_settings session_settings_from(const config& cfg) {
   const auto& w = cfg.websocket;
-  return ws::session_settings{w.handshake_timeout, w.idle_timeout, w.close_timeout, w.read_buffer_size,
-                              w.write_buffer_size, w.max_message_size, w.max_queue_bytes, w.compression,
-                              w.subprotocols, cfg.publish.default_channel};
+  return ws::session_settings{w.handshake_timeout, w.idle_timeout,      w.close_timeout,
+                              w.read_buffer_size,  w.write_buffer_size, w.max_message_size,
+                              w.max_queue_bytes,   w.max_channels,      w.max_resume_messages,
+                              w.compression,       w.subprotocols};
 }
 
 std::unique_ptr<store::message_log> open_log(const config& cfg) {
   std::filesystem::create_directories(cfg.data_dir);
   return std::make_unique<store::message_log>(log_settings_from(cfg));
+}
+
+// Start-up only: throws when the file cannot be read. "" for no file.
+std::string read_text_file(const std::string& path) {
+  if (path.empty()) return {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 std::string endpoint_text(const tcp::endpoint& e) {
@@ -61,7 +79,7 @@ std::string endpoint_text(const tcp::endpoint& e) {
 
 // Declaration order is construction order: services before the things that use them.
 struct app::parts {
-  explicit parts(const config& c)
+  parts(const config& c, std::optional<config_source> source)
       : cfg(c),
         logs(make_loggers(c.log)),
         log(open_log(c)),
@@ -69,30 +87,41 @@ struct app::parts {
         hub(counters),
         broker(hub),
         publisher(*log, cache, broker, counters),
+        blocking(2),
         files(c.http.web_dir),
-        router({publisher, hub, counters, files, logs.http,
-                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel}}),
+        keys(c.security.publish_keys),
+        key_rate(c.security.publish_rate_per_key, c.security.publish_burst),
+        ip_rate(c.security.publish_rate_per_ip, c.security.publish_burst),
+        tokens(c.security.jwt_hs256_secret, read_text_file(c.security.jwt_rs256_public_key_file)),
+        router({publisher, hub, counters, *log, files, logs.http, run_blocking(),
+                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels},
+                &keys, &key_rate, &ip_rate}),
         origins(c.websocket.check_origin, c.websocket.allowed_origins),
-        websocket{hub, counters, *log, cache, logs.ws, session_settings_from(c)},
+        websocket{hub, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
         http{router,
              websocket,
              origins,
              counters,
              logs.http,
-             {c.http.header_limit, c.http.body_limit, c.http.request_timeout, c.http.keep_alive_timeout}},
+             {c.http.header_limit, c.http.body_limit, c.http.request_timeout, c.http.keep_alive_timeout},
+             {c.publish.default_channel, c.websocket.max_channels, c.websocket.user_from_query, c.security.require_token},
+             tokens},
         ioc(static_cast<int>(c.effective_io_threads())),
-        limit(c.http.max_connections),
+        limit(c.http.max_connections, c.http.max_connections_per_ip),
         signals(ioc),
         ticker(ioc),
-        shutdown_timer(ioc) {
+        shutdown_timer(ioc),
+        hangups(ioc),
+        watchdog_timer(ioc),
+        config_reloader(c, std::move(source), {logs, origins, limit, counters}) {
     const tcp::endpoint endpoint(asio::ip::make_address(c.listen.address), c.listen.port);
     listener = std::make_shared<net::listener>(ioc, endpoint, logs.http, [this](tcp::socket&& socket) {
-      auto slot = limit.try_acquire();
-      if (!slot) {
-        counters.connection_refusals.fetch_add(1, std::memory_order_relaxed);
-        return;  // the socket closes as it goes out of scope
-      }
-      std::make_shared<net::http_session>(std::move(socket), http, std::move(slot))->run();
+      boost::system::error_code ec;
+      const auto remote = socket.remote_endpoint(ec);
+      auto [slot, refused] = limit.try_acquire(ec ? std::string() : remote.address().to_string());
+      // A refused connection still gets an answer (503 or 429) to its first request.
+      if (!slot) counters.connection_refusals.fetch_add(1, std::memory_order_relaxed);
+      std::make_shared<net::http_session>(std::move(socket), http, std::move(slot), refused)->run();
     });
   }
 
@@ -104,20 +133,32 @@ struct app::parts {
   hub::hub hub;
   cluster::local_broker broker;
   publish::publisher publisher;
+  asio::thread_pool blocking;  // store reads (history, resume), off the I/O threads
   http::static_files files;
+  security::key_ring keys;
+  security::rate_limiter key_rate;
+  security::rate_limiter ip_rate;
+  security::token_verifier tokens;
   http::router router;
-  ws::origin_policy origins;
+  ws::live_origin_policy origins;  // replaced by a reload
   ws::session_services websocket;
   net::http_services http;
   asio::io_context ioc;
   hub::connection_limit limit;
   asio::signal_set signals;
-  asio::steady_timer ticker;          // once a second: message rate, watchdog
+  asio::steady_timer ticker;          // once a second: message rate
   asio::steady_timer shutdown_timer;  // polls for sockets to drain while stopping
+  asio::signal_set hangups;           // SIGHUP: reload the configuration
+  asio::steady_timer watchdog_timer;  // systemd's watchdog pings
+  reloader config_reloader;
   std::shared_ptr<net::listener> listener;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
   std::uint64_t last_published = 0;  // ticker only
+
+  std::function<void(std::function<void()>)> run_blocking() {
+    return [this](std::function<void()> job) { asio::post(blocking, std::move(job)); };
+  }
 
   void tick() {
     ticker.expires_after(std::chrono::seconds(1));
@@ -126,8 +167,26 @@ struct app::parts {
       const auto published = counters.published.load(std::memory_order_relaxed);
       counters.messages_per_second.store(static_cast<double>(published - last_published), std::memory_order_relaxed);
       last_published = published;
-      if (watchdog_interval().count() > 0) notify_watchdog();
       tick();
+    });
+  }
+
+  // Pings at half the interval systemd asked for (WATCHDOG_USEC), so no ping is ever late; a
+  // stalled io_context stops the pings and systemd restarts the service.
+  void ping_watchdog(std::chrono::microseconds interval) {
+    notify_watchdog();
+    watchdog_timer.expires_after(interval / 2);
+    watchdog_timer.async_wait([this, interval](boost::system::error_code ec) {
+      if (!ec) ping_watchdog(interval);
+    });
+  }
+
+  void wait_for_hangup() {
+    hangups.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      logs.app->info("received SIGHUP: reloading the configuration");
+      config_reloader.reload();
+      wait_for_hangup();
     });
   }
 
@@ -141,12 +200,14 @@ struct app::parts {
   void finish_stop() {
     log->stop();  // commits what was acknowledged-in-progress; later appends are refused
     ticker.cancel();
+    watchdog_timer.cancel();
     logs.app->info("stopped");
     ioc.stop();
   }
 };
 
-app::app(const config& cfg) : parts_(std::make_unique<parts>(cfg)) {}
+app::app(const config& cfg, std::optional<config_source> source)
+    : parts_(std::make_unique<parts>(cfg, std::move(source))) {}
 
 app::~app() {
   stop();
@@ -157,11 +218,15 @@ void app::start() {
   auto& p = *parts_;
   p.listener->run();
   p.tick();
+  if (const auto interval = watchdog_interval(); interval.count() > 0) p.ping_watchdog(interval);
   const auto n = p.cfg.effective_io_threads();
   for (unsigned i = 0; i < n; ++i) p.threads.emplace_back([&p] { p.ioc.run(); });
   const auto where = endpoint_text(p.listener->local_endpoint());
   p.logs.app->info("wshub {} listening on {} ({} I/O threads, log {}, last id {})", WSHUB_VERSION, where, n,
                    p.cfg.store_path(), p.log->last_id());
+  if (p.keys.empty() && !is_loopback_address(p.cfg.listen.address))
+    p.logs.app->warn("publishing is open to anyone who can reach {} (security.open_publishing)", where);
+  if (p.keys.empty()) p.logs.app->info("no publish keys: publishing is open on loopback");
   notify_ready("listening on " + where);
 }
 
@@ -177,7 +242,8 @@ void app::stop() {
     p.logs.app->info("stopping: closing {} sockets", p.hub.connection_count());
     p.listener->stop();
     p.signals.cancel();
-    p.hub.for_each([](hub::subscriber& s) { s.shutdown(); });
+    p.hangups.cancel();
+    p.hub.for_each([](hub::subscriber& s) { s.close(1001, "server shutting down"); });
     p.drain(std::chrono::steady_clock::now() + p.cfg.shutdown_timeout);
   });
 }
@@ -196,10 +262,14 @@ int app::run() {
     p.logs.app->info("received signal {}", signo);
     stop();
   });
+  p.hangups.add(SIGHUP);
+  p.wait_for_hangup();
   start();
   wait();
   return 0;
 }
+
+bool app::reload() { return parts_->config_reloader.reload(); }
 
 tcp::endpoint app::endpoint() const { return parts_->listener->local_endpoint(); }
 const hub::counters& app::counters() const { return parts_->counters; }

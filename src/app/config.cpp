@@ -40,6 +40,22 @@ json parse_string_value(const config_option& o, const std::string& text) {
         throw config_error(o.key, "must be a non-negative integer, not '" + text + "'");
       return std::stoull(text);
     }
+    case value_kind::number: {
+      std::size_t used = 0;
+      double value = 0;
+      try {
+        value = std::stod(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (text.empty() || used != text.size()) throw config_error(o.key, "must be a number, not '" + text + "'");
+      return value;
+    }
+    case value_kind::json: {
+      auto value = json::parse(text, nullptr, false);
+      if (value.is_discarded()) throw config_error(o.key, "must be JSON");
+      return value;
+    }
     case value_kind::list: {
       json items = json::array();
       std::stringstream in(text);
@@ -127,7 +143,26 @@ command_line parse_command_line(int argc, const char* const argv[],
     if (const auto it = environment.find(env_name(o.key)); it != environment.end())
       o.set(result.cfg, parse_string_value(o, it->second));
   for (const auto& [o, value] : flags) o->set(result.cfg, parse_string_value(*o, value));
+  validate(result.cfg);
   return result;
+}
+
+bool is_loopback_address(const std::string& address) {
+  return address.rfind("127.", 0) == 0 || address == "::1" || address == "localhost";
+}
+
+void validate(const config& cfg) {
+  const auto& s = cfg.security;
+  if (s.publish_keys.empty() && !s.open_publishing && !is_loopback_address(cfg.listen.address))
+    throw config_error("security.publish_keys",
+                       "publishing would be open to other hosts on " + cfg.listen.address +
+                           ": configure publish keys, or set security.open_publishing to true on purpose");
+  if (!s.jwt_hs256_secret.empty() && !s.jwt_rs256_public_key_file.empty())
+    throw config_error("security.jwt_hs256_secret", "set either an HS256 secret or an RS256 public key file, not both");
+  if (!s.jwt_hs256_secret.empty() && s.jwt_hs256_secret.size() < 32)
+    throw config_error("security.jwt_hs256_secret", "must be at least 32 characters");
+  if (s.require_token && s.jwt_hs256_secret.empty() && s.jwt_rs256_public_key_file.empty())
+    throw config_error("security.require_token", "needs security.jwt_hs256_secret or security.jwt_rs256_public_key_file");
 }
 
 std::string help_text() {

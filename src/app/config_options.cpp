@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "wshub/http/publish_form.hpp"
+#include "wshub/hub/channel_name.hpp"
 
 namespace wshub::app {
 namespace {
@@ -54,6 +54,57 @@ config_option boolean(std::string key, std::string help, Access access) {
             access(c) = v.get<bool>();
           },
           [access](const config& c) { return json(access(const_cast<config&>(c))); }};
+}
+
+template <class Access>
+config_option number(std::string key, std::string help, Access access, double min, double max) {
+  return {key, std::move(help), value_kind::number,
+          [key, access, min, max](config& c, const json& v) {
+            if (!v.is_number() || v.get<double>() < min || v.get<double>() > max)
+              invalid(key, "must be a number between " + std::to_string(min) + " and " + std::to_string(max));
+            access(c) = v.get<double>();
+          },
+          [access](const config& c) { return json(access(const_cast<config&>(c))); }};
+}
+
+// [{"name": "backend", "key": "...", "channels": ["*"], "admin": false}, ...]
+config_option publish_keys(std::string key, std::string help) {
+  return {key, std::move(help), value_kind::json,
+          [key](config& c, const json& v) {
+            if (!v.is_array()) invalid(key, "must be a list of {\"name\", \"key\", \"channels\", \"admin\"} objects");
+            std::vector<security::publish_key> keys;
+            for (const auto& item : v) {
+              if (!item.is_object() || !item.contains("name") || !item["name"].is_string() || !item.contains("key") ||
+                  !item["key"].is_string())
+                invalid(key, "each entry needs a string \"name\" and a string \"key\"");
+              security::publish_key k{item["name"], item["key"], {"*"}, false};
+              if (k.name.empty() || k.name.size() > 64) invalid(key, "a key name must be 1-64 characters");
+              if (k.secret.size() < 16) invalid(key, "the key of '" + k.name + "' is shorter than 16 characters");
+              for (const auto& other : keys)
+                if (other.name == k.name) invalid(key, "the name '" + k.name + "' is used twice");
+              if (item.contains("channels")) {
+                if (!item["channels"].is_array()) invalid(key, "channels of '" + k.name + "' must be a list");
+                k.channels.clear();
+                for (const auto& ch : item["channels"]) {
+                  if (!ch.is_string() || (ch != "*" && !hub::valid_channel_name(ch.get<std::string>())))
+                    invalid(key, "channels of '" + k.name + "' must be channel names or \"*\"");
+                  k.channels.push_back(ch);
+                }
+              }
+              if (item.contains("admin")) {
+                if (!item["admin"].is_boolean()) invalid(key, "admin of '" + k.name + "' must be true or false");
+                k.admin = item["admin"];
+              }
+              keys.push_back(std::move(k));
+            }
+            c.security.publish_keys = std::move(keys);
+          },
+          [](const config& c) {
+            json out = json::array();
+            for (const auto& k : c.security.publish_keys)
+              out.push_back({{"name", k.name}, {"key", "(hidden)"}, {"channels", k.channels}, {"admin", k.admin}});
+            return out;
+          }};
 }
 
 using string_check = std::function<void(const std::string& key, const std::string& value)>;
@@ -115,7 +166,7 @@ void origin(const std::string& key, const std::string& value) {
 }
 
 void channel_name(const std::string& key, const std::string& value) {
-  if (!http::valid_channel_name(value)) invalid(key, "must be 1-128 characters of letters, digits, '_', '-', '.', ':'");
+  if (!hub::valid_channel_name(value)) invalid(key, "must be 1-128 characters of letters, digits, '_', '-', '.', ':'");
 }
 
 constexpr std::size_t KiB = 1024;
@@ -145,6 +196,9 @@ std::vector<config_option> make_options() {
               [](C& c) -> auto& { return c.http.keep_alive_timeout; }, 1, 3600),
       integer<std::size_t>("http.max_connections", "open connections at most (HTTP and WebSocket); more are refused",
                            [](C& c) -> auto& { return c.http.max_connections; }, 1, 10'000'000),
+      integer<std::size_t>("http.max_connections_per_ip",
+                           "open connections from one IP address at most (0: no limit; behind a proxy every client shares its address)",
+                           [](C& c) -> auto& { return c.http.max_connections_per_ip; }, 0, 10'000'000),
       text("http.web_dir", "serve the toolbox page from this folder instead of the embedded copy",
            [](C& c) -> auto& { return c.http.web_dir; }),
       seconds("websocket.handshake_timeout", "time allowed for the upgrade and for the closing handshake",
@@ -168,6 +222,13 @@ std::vector<config_option> make_options() {
                            [](C& c) -> auto& { return c.websocket.max_queue_bytes; }, 1 * KiB, 1024 * MiB),
       seconds("websocket.close_timeout", "time a closing socket may take before it is cut",
               [](C& c) -> auto& { return c.websocket.close_timeout; }, 1, 600),
+      integer<std::size_t>("websocket.max_channels", "channels per connection at most (and per published message)",
+                           [](C& c) -> auto& { return c.websocket.max_channels; }, 1, 10'000),
+      integer<std::size_t>("websocket.max_resume_messages",
+                           "messages replayed to a resuming client at most; older missed ones are skipped (recovered: false)",
+                           [](C& c) -> auto& { return c.websocket.max_resume_messages; }, 1, 10'000'000),
+      boolean("websocket.user_from_query", "trust ?user= on the upgrade as the connection's user (for to_user); for development only",
+              [](C& c) -> auto& { return c.websocket.user_from_query; }),
       integer<std::size_t>("publish.max_message_bytes", "largest message accepted by send_message in bytes (413 above)",
                            [](C& c) -> auto& { return c.publish.max_message_bytes; }, 16, 16 * MiB),
       text("publish.username", "the username of published messages", [](C& c) -> auto& { return c.publish.username; }, not_empty),
@@ -182,6 +243,22 @@ std::vector<config_option> make_options() {
               [](C& c) -> auto& { return c.store.retention_age; }, 60, std::int64_t{100} * 365 * 86400),
       integer<std::size_t>("store.max_pending", "messages waiting to be stored at most; more get 503",
                            [](C& c) -> auto& { return c.store.max_pending; }, 1, 10'000'000),
+      publish_keys("security.publish_keys",
+                   "publish keys: [{\"name\", \"key\" (16+ characters), \"channels\" ([\"*\"] for all), \"admin\" (may use the connections API)}]"),
+      boolean("security.open_publishing", "allow publishing without a key on a non-loopback address (logged as a warning)",
+              [](C& c) -> auto& { return c.security.open_publishing; }),
+      text("security.jwt_hs256_secret", "verify connection tokens (JWT) signed with HS256 and this secret",
+           [](C& c) -> auto& { return c.security.jwt_hs256_secret; }),
+      text("security.jwt_rs256_public_key_file", "verify connection tokens (JWT) signed with RS256 against this PEM public key",
+           [](C& c) -> auto& { return c.security.jwt_rs256_public_key_file; }),
+      boolean("security.require_token", "refuse WebSocket upgrades without a valid token",
+              [](C& c) -> auto& { return c.security.require_token; }),
+      number("security.publish_rate_per_key", "publishes per second per key (0: unlimited); more get 429",
+             [](C& c) -> auto& { return c.security.publish_rate_per_key; }, 0, 1e9),
+      number("security.publish_rate_per_ip", "publishes per second per client address (0: unlimited); more get 429",
+             [](C& c) -> auto& { return c.security.publish_rate_per_ip; }, 0, 1e9),
+      number("security.publish_burst", "publishes allowed in a burst above the rates", [](C& c) -> auto& { return c.security.publish_burst; },
+             1, 1e9),
       text("cache.type", "memory (in process)", [](C& c) -> auto& { return c.cache.type; }, one_of({"memory"})),
       integer<std::size_t>("cache.recent_per_channel", "recent messages kept in the cache per channel",
                            [](C& c) -> auto& { return c.cache.recent_per_channel; }, 0, 1'000'000),

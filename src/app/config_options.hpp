@@ -10,7 +10,7 @@
 
 namespace wshub::app {
 
-enum class value_kind { string, integer, boolean, list };
+enum class value_kind { string, integer, number, boolean, list, json };
 
 struct config_option {
   std::string key;   // dotted, as in the JSON file: "websocket.max_queue_bytes"

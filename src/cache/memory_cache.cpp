@@ -7,11 +7,13 @@ namespace wshub::cache {
 memory_cache::memory_cache(std::size_t recent_per_channel) : recent_per_channel_(recent_per_channel) {}
 
 void memory_cache::remember(const hub::frame_ptr& f) {
-  if (recent_per_channel_ == 0) return;
+  if (recent_per_channel_ == 0 || f->to_conn != 0 || !f->to_user.empty()) return;  // targeted: private
   std::lock_guard lock(mutex_);
-  auto& list = recent_[f->channel];
-  list.push_back(f);
-  while (list.size() > recent_per_channel_) list.pop_front();
+  for (const auto& channel : f->channels) {
+    auto& list = recent_[channel];
+    list.push_back(f);
+    while (list.size() > recent_per_channel_) list.pop_front();
+  }
 }
 
 std::vector<hub::frame_ptr> memory_cache::recent(const std::string& channel, std::uint64_t after_id,

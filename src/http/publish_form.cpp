@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cctype>
 
-#include <boost/url/parse_query.hpp>
-#include <boost/url/params_view.hpp>
 #include <nlohmann/json.hpp>
+
+#include "wshub/util/query_string.hpp"
 
 namespace wshub::http {
 namespace {
@@ -24,22 +24,26 @@ std::string_view trim(std::string_view s) {
 
 error bad(std::string message) { return error{status::bad_request, codes::bad_parameter, std::move(message)}; }
 
-// Sets message/channel from name=value pairs, only where not set yet.
+// Sets a field from a name=value pair, only where the body has not set it yet.
 void take(publish_fields& out, std::string_view name, std::string value) {
   if (name == "message" && !out.message) out.message = std::move(value);
   else if (name == "channel" && !out.channel) out.channel = std::move(value);
+  else if (name == "to_conn" && !out.to_conn) out.to_conn = std::move(value);
+  else if (name == "to_user" && !out.to_user) out.to_user = std::move(value);
+  else if (name == "channels" || name == "channels[]") {
+    std::size_t start = 0;
+    while (start <= value.size()) {
+      const auto comma = std::min(value.find(',', start), value.size());
+      if (comma > start) out.channels.push_back(value.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
 }
 
 std::optional<error> parse_urlencoded(std::string_view text, publish_fields& out) {
-  if (text.empty()) return std::nullopt;
-  // Boost.URL 1.81's parse_query reads its input up to a NUL (seen under AddressSanitizer with
-  // Beast's unterminated buffers), so it only ever gets a terminated copy.
-  const std::string owned(text);
-  const boost::urls::string_view query(owned.c_str(), owned.size());
-  if (!boost::urls::parse_query(query)) return bad("the form is not valid application/x-www-form-urlencoded");
-  boost::urls::encoding_opts opts;
-  opts.space_as_plus = true;
-  for (const auto& p : boost::urls::params_view(query, opts)) take(out, p.key, p.value);
+  auto params = util::parse_query_string(text);
+  if (!params) return bad("the form is not valid application/x-www-form-urlencoded");
+  for (auto& [name, value] : *params) take(out, name, std::move(value));
   return std::nullopt;
 }
 
@@ -100,11 +104,23 @@ std::optional<error> parse_multipart(std::string_view content_type, std::string_
 std::optional<error> parse_json(std::string_view body, publish_fields& out) {
   const auto doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return bad("the body is not a JSON object");
-  for (const char* name : {"message", "channel"}) {
+  for (const char* name : {"message", "channel", "to_user"}) {
     const auto it = doc.find(name);
     if (it == doc.end() || it->is_null()) continue;
     if (!it->is_string()) return bad(std::string("'") + name + "' must be a string");
     take(out, name, it->get<std::string>());
+  }
+  if (const auto it = doc.find("to_conn"); it != doc.end() && !it->is_null()) {
+    if (it->is_number_unsigned()) out.to_conn = std::to_string(it->get<std::uint64_t>());
+    else if (it->is_string()) out.to_conn = it->get<std::string>();
+    else return bad("'to_conn' must be a connection id");
+  }
+  if (const auto it = doc.find("channels"); it != doc.end() && !it->is_null()) {
+    if (!it->is_array()) return bad("'channels' must be a list of channel names");
+    for (const auto& c : *it) {
+      if (!c.is_string()) return bad("'channels' must be a list of channel names");
+      out.channels.push_back(c.get<std::string>());
+    }
   }
   return std::nullopt;
 }
@@ -150,12 +166,6 @@ bool valid_utf8(std::string_view text) {
     i += len;
   }
   return true;
-}
-
-bool valid_channel_name(std::string_view name) {
-  return !name.empty() && name.size() <= 128 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == ':';
-  });
 }
 
 }  // namespace wshub::http

@@ -16,20 +16,30 @@ std::string format_local_time(std::int64_t ts_ms) {
 }
 
 std::string encode_message_json(const message& m) {
-  const nlohmann::json j = {
+  nlohmann::json j = {
       {"id", m.id},
-      {"channel", m.channel},
+      {"channel", m.channels.empty() ? std::string() : m.channels.front()},
       {"username", m.username},
       {"message", m.body},
       {"time", format_local_time(m.ts_ms)},
       {"ts", m.ts_ms},
   };
-  // Invalid UTF-8 cannot reach here (inputs are validated), but never throw on the hot path.
+  if (m.channels.size() > 1) j["channels"] = m.channels;
+  // Inputs are validated as UTF-8 before they are stored; never throw on the hot path anyway.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 frame_ptr make_frame(const message& m) {
-  return std::make_shared<const frame>(frame{m.id, m.channel, encode_message_json(m)});
+  auto text = encode_message_json(m);
+  // {"channel":...} -> {"type":"message","channel":...}: the same object with its type first.
+  auto text_v1 = R"({"type":"message",)" + text.substr(1);
+  return std::make_shared<const frame>(
+      frame{m.id, m.channels, m.to_conn, m.to_user, std::move(text), std::move(text_v1)});
+}
+
+frame_ptr make_control_frame(std::string json_text) {
+  auto copy = json_text;
+  return std::make_shared<const frame>(frame{0, {}, 0, {}, std::move(json_text), std::move(copy)});
 }
 
 }  // namespace wshub::hub

@@ -1,27 +1,43 @@
 #include "wshub/hub/hub.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace wshub::hub {
 
-hub::hub(counters& counters, std::size_t shard_count) : counters_(counters) {
-  shards_.reserve(std::max<std::size_t>(1, shard_count));
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, shard_count); ++i)
-    shards_.push_back(std::make_unique<shard>());
+namespace {
+
+void index_remove(std::unordered_map<std::string, std::unordered_map<conn_id, subscriber*>>& index,
+                  const std::string& key, conn_id id) {
+  const auto it = index.find(key);
+  if (it == index.end()) return;
+  it->second.erase(id);
+  if (it->second.empty()) index.erase(it);
 }
 
-conn_id hub::join(subscriber& s, const std::vector<std::string>& channels) {
+}  // namespace
+
+hub::hub(counters& counters, std::size_t shard_count) : counters_(counters) {
+  const auto n = std::max<std::size_t>(1, shard_count);
+  shards_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<shard>());
+}
+
+conn_id hub::join(subscriber& s, const std::vector<std::string>& channels, member_info info) {
   const conn_id id = next_id_.fetch_add(1, std::memory_order_relaxed);
   auto& sh = shard_of(id);
   std::lock_guard lock(sh.mutex);
-  auto& member = sh.members[id];
-  member.first = &s;
+  auto& m = sh.members[id];
+  m.s = &s;
   for (const auto& c : channels) {
-    if (std::find(member.second.begin(), member.second.end(), c) != member.second.end()) continue;
-    member.second.push_back(c);
+    if (std::find(m.channels.begin(), m.channels.end(), c) != m.channels.end()) continue;
+    m.channels.push_back(c);
     sh.channels[c].emplace(id, &s);
   }
+  if (!info.user.empty()) sh.users[info.user].emplace(id, &s);
+  m.info = std::move(info);
   connections_.fetch_add(1, std::memory_order_relaxed);
+  subscriptions_.fetch_add(m.channels.size(), std::memory_order_relaxed);
   return id;
 }
 
@@ -30,12 +46,9 @@ void hub::leave(conn_id id) {
   std::lock_guard lock(sh.mutex);
   const auto it = sh.members.find(id);
   if (it == sh.members.end()) return;
-  for (const auto& c : it->second.second) {
-    const auto ch = sh.channels.find(c);
-    if (ch == sh.channels.end()) continue;
-    ch->second.erase(id);
-    if (ch->second.empty()) sh.channels.erase(ch);
-  }
+  for (const auto& c : it->second.channels) index_remove(sh.channels, c, id);
+  if (!it->second.info.user.empty()) index_remove(sh.users, it->second.info.user, id);
+  subscriptions_.fetch_sub(it->second.channels.size(), std::memory_order_relaxed);
   sh.members.erase(it);
   connections_.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -45,10 +58,11 @@ bool hub::subscribe(conn_id id, const std::string& channel) {
   std::lock_guard lock(sh.mutex);
   const auto it = sh.members.find(id);
   if (it == sh.members.end()) return false;
-  auto& list = it->second.second;
+  auto& list = it->second.channels;
   if (std::find(list.begin(), list.end(), channel) != list.end()) return true;
   list.push_back(channel);
-  sh.channels[channel].emplace(id, it->second.first);
+  sh.channels[channel].emplace(id, it->second.s);
+  subscriptions_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -57,37 +71,95 @@ bool hub::unsubscribe(conn_id id, const std::string& channel) {
   std::lock_guard lock(sh.mutex);
   const auto it = sh.members.find(id);
   if (it == sh.members.end()) return false;
-  auto& list = it->second.second;
+  auto& list = it->second.channels;
   const auto pos = std::find(list.begin(), list.end(), channel);
   if (pos == list.end()) return false;
   list.erase(pos);
-  const auto ch = sh.channels.find(channel);
-  if (ch != sh.channels.end()) {
-    ch->second.erase(id);
-    if (ch->second.empty()) sh.channels.erase(ch);
-  }
+  index_remove(sh.channels, channel, id);
+  subscriptions_.fetch_sub(1, std::memory_order_relaxed);
   return true;
+}
+
+// Shard lock held. One channel: walk its subscribers. Several: a socket in more than one of them
+// still gets the frame once.
+std::size_t hub::fan_out_to_channels(shard& sh, const frame_ptr& f) {
+  std::size_t recipients = 0;
+  if (f->channels.size() == 1) {
+    const auto ch = sh.channels.find(f->channels.front());
+    if (ch == sh.channels.end()) return 0;
+    for (const auto& [id, s] : ch->second)
+      if (s->deliver(f)) ++recipients;
+    return recipients;
+  }
+  std::unordered_set<conn_id> seen;
+  for (const auto& c : f->channels) {
+    const auto ch = sh.channels.find(c);
+    if (ch == sh.channels.end()) continue;
+    for (const auto& [id, s] : ch->second)
+      if (seen.insert(id).second && s->deliver(f)) ++recipients;
+  }
+  return recipients;
 }
 
 std::size_t hub::fan_out(const frame_ptr& f) {
   std::size_t recipients = 0;
-  for (auto& sh : shards_) {
-    std::lock_guard lock(sh->mutex);
-    const auto ch = sh->channels.find(f->channel);
-    if (ch == sh->channels.end()) continue;
-    for (const auto& [id, s] : ch->second)
-      if (s->deliver(f)) ++recipients;
+  if (f->to_conn != 0) {
+    auto& sh = shard_of(f->to_conn);
+    std::lock_guard lock(sh.mutex);
+    const auto it = sh.members.find(f->to_conn);
+    if (it != sh.members.end() && it->second.s->deliver(f)) recipients = 1;
+  } else {
+    for (auto& sh : shards_) {
+      std::lock_guard lock(sh->mutex);
+      if (f->to_user.empty()) {
+        recipients += fan_out_to_channels(*sh, f);
+        continue;
+      }
+      const auto user = sh->users.find(f->to_user);
+      if (user == sh->users.end()) continue;
+      for (const auto& [id, s] : user->second)
+        if (s->deliver(f)) ++recipients;
+    }
   }
   counters_.deliveries.fetch_add(recipients, std::memory_order_relaxed);
   return recipients;
 }
 
 std::size_t hub::connection_count() const { return connections_.load(std::memory_order_relaxed); }
+std::size_t hub::subscription_count() const { return subscriptions_.load(std::memory_order_relaxed); }
+
+std::vector<connection_view> hub::list(conn_id after_id, std::size_t limit) const {
+  std::vector<connection_view> out;
+  for (const auto& sh : shards_) {
+    std::lock_guard lock(sh->mutex);
+    for (const auto& [id, m] : sh->members)
+      if (id > after_id) out.push_back(connection_view{id, m.info, m.channels, 0});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  if (out.size() > limit) out.resize(limit);
+  // Queued bytes in a second pass, so the first one stays a plain copy under each lock.
+  for (auto& v : out) {
+    auto& sh = shard_of(v.id);
+    std::lock_guard lock(sh.mutex);
+    const auto it = sh.members.find(v.id);
+    if (it != sh.members.end()) v.queued_bytes = it->second.s->queued_bytes();
+  }
+  return out;
+}
+
+bool hub::close(conn_id id, std::uint16_t code, const std::string& reason) {
+  auto& sh = shard_of(id);
+  std::lock_guard lock(sh.mutex);
+  const auto it = sh.members.find(id);
+  if (it == sh.members.end()) return false;
+  it->second.s->close(code, reason);
+  return true;
+}
 
 void hub::for_each(const std::function<void(subscriber&)>& fn) {
   for (auto& sh : shards_) {
     std::lock_guard lock(sh->mutex);
-    for (auto& [id, member] : sh->members) fn(*member.first);
+    for (auto& [id, m] : sh->members) fn(*m.s);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "wshub/net/http_session.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -16,8 +18,13 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace asio = boost::asio;
 
-http_session::http_session(asio::ip::tcp::socket&& socket, http_services& services, hub::connection_limit::slot slot)
-    : stream_(std::move(socket)), services_(services), slot_(std::move(slot)) {}
+http_session::http_session(asio::ip::tcp::socket&& socket, http_services& services, hub::connection_limit::slot slot,
+                           hub::connection_limit::refusal refused)
+    : stream_(std::move(socket)), services_(services), slot_(std::move(slot)), refused_(refused) {
+  beast::error_code ec;
+  const auto remote = stream_.socket().remote_endpoint(ec);
+  if (!ec) remote_ip_ = remote.address().to_string();
+}
 
 void http_session::run() {
   asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
@@ -69,14 +76,31 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
                                    "malformed HTTP request: " + ec.message()}));
   }
 
+  if (refused_ != hub::connection_limit::refusal::none) return refuse();
   const auto& req = parser_->get();
   const auto target = req.target();
   if (target.substr(0, target.find('?')) == http::websocket_path && beast::websocket::is_upgrade(req))
     return upgrade();
 
-  services_.router.handle(req, [self = shared_from_this()](http::response res) {
-    asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
-  });
+  services_.router.handle(
+      req,
+      [self = shared_from_this()](http::response res) {
+        asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+      },
+      http::request_context{remote_ip_});
+}
+
+void http_session::refuse() {
+  const auto& req = parser_->get();
+  auto res = refused_ == hub::connection_limit::refusal::per_ip
+                 ? http::make_error({http::status::too_many_requests, http::codes::too_many_requests,
+                                     "too many connections from this address"},
+                                    req.version(), false)
+                 : http::make_error({http::status::service_unavailable, http::codes::server_error,
+                                     "the server has too many connections"},
+                                    req.version(), false);
+  res.set(bhttp::field::retry_after, "1");
+  write(std::move(res));
 }
 
 void http_session::upgrade() {
@@ -87,8 +111,34 @@ void http_session::upgrade() {
     return write(http::make_error(
         {http::status::forbidden, http::codes::socket_connect, "origin not allowed"}, req.version(), false));
   }
+  std::string problem;
+  auto params = ws::parse_connect_params(req.target(), services_.connect, problem);
+  if (!params)
+    return write(http::make_error({http::status::bad_request, http::codes::bad_parameter, problem}, req.version(), false));
+  if (services_.tokens.enabled()) {
+    // A token from ?token= or the subprotocol "bearer.<token>" (browsers cannot set headers).
+    auto token = params->token.empty() ? std::string(security::token_from_protocols(req[bhttp::field::sec_websocket_protocol]))
+                                       : params->token;
+    if (!token.empty() || services_.connect.require_token) {
+      const auto claims = services_.tokens.verify(token, problem);
+      if (!claims) {
+        services_.counters.token_refusals.fetch_add(1, std::memory_order_relaxed);
+        return write(http::make_error({http::status::unauthorized, http::codes::authorization, problem}, req.version(), false));
+      }
+      params->user = claims->user;
+      params->allowed_channels = claims->channels;
+      if (claims->channels)
+        for (const auto& c : params->channels)
+          if (std::find(claims->channels->begin(), claims->channels->end(), c) == claims->channels->end()) {
+            services_.counters.token_refusals.fetch_add(1, std::memory_order_relaxed);
+            return write(http::make_error({http::status::forbidden, http::codes::authorization,
+                                           "the token does not allow channel " + c},
+                                          req.version(), false));
+          }
+    }
+  }
   stream_.expires_never();
-  std::make_shared<ws::websocket_session>(std::move(stream_), services_.websocket, std::move(slot_))
+  std::make_shared<ws::websocket_session>(std::move(stream_), services_.websocket, std::move(slot_), std::move(*params))
       ->run(parser_->release());
 }
 

@@ -1,6 +1,9 @@
 #include "wshub/store/message_log.hpp"
 
 #include <algorithm>
+#include <functional>
+
+#include <nlohmann/json.hpp>
 
 #include "wshub/store/schema.hpp"
 
@@ -54,6 +57,15 @@ sqlite3* open_db(const std::string& path, int flags) {
   }
   sqlite3_busy_timeout(db, 5000);
   return db;
+}
+
+void bind_text(sqlite3_stmt* stmt, int index, const std::string& text) {
+  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+}
+
+std::string column_text(sqlite3_stmt* stmt, int col) {
+  const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
+  return data ? std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt, col))) : std::string();
 }
 
 std::uint64_t query_u64(sqlite3* db, const char* sql) {
@@ -137,6 +149,7 @@ void message_log::writer_loop() {
       }
     }
     const auto ec = write_batch(batch);
+    writable_.store(!ec, std::memory_order_relaxed);
     for (auto& p : batch) p.on_durable(ec, p.message);
     apply_retention(last_ts_ms_);
   }
@@ -144,71 +157,142 @@ void message_log::writer_loop() {
 
 // One transaction for the whole batch: either every message gets its id or none does.
 std::error_code message_log::write_batch(std::vector<pending>& batch) {
-  statement insert(writer_db_, "INSERT INTO messages(ts, channel, username, body) VALUES(?,?,?,?)");
-  if (!insert || !exec(writer_db_, "BEGIN IMMEDIATE")) return log_errc::write_failed;
+  statement insert(writer_db_,
+                   "INSERT INTO messages(ts, channel, channels, username, body, to_conn, to_user)"
+                   " VALUES(?,?,?,?,?,?,?)");
+  statement index(writer_db_, "INSERT INTO message_channels(channel, id) VALUES(?,?)");
+  if (!insert || !index || !exec(writer_db_, "BEGIN IMMEDIATE")) return log_errc::write_failed;
+  auto fail = [&] {
+    exec(writer_db_, "ROLLBACK");
+    for (auto& q : batch) q.message.id = 0;
+    return make_error_code(log_errc::write_failed);
+  };
   std::int64_t ts = std::max(now_ms(), last_ts_ms_);  // never earlier than an older message
   for (auto& p : batch) {
     auto& m = p.message;
     m.ts_ms = ts;
+    const std::string& primary = m.channels.front();
+    const std::string all = m.channels.size() > 1 ? nlohmann::json(m.channels).dump() : std::string();
     sqlite3_bind_int64(insert.get(), 1, ts);
-    sqlite3_bind_text(insert.get(), 2, m.channel.data(), static_cast<int>(m.channel.size()), SQLITE_STATIC);
-    sqlite3_bind_text(insert.get(), 3, m.username.data(), static_cast<int>(m.username.size()), SQLITE_STATIC);
-    sqlite3_bind_text(insert.get(), 4, m.body.data(), static_cast<int>(m.body.size()), SQLITE_STATIC);
-    if (sqlite3_step(insert.get()) != SQLITE_DONE) {
-      exec(writer_db_, "ROLLBACK");
-      for (auto& q : batch) q.message.id = 0;
-      return log_errc::write_failed;
-    }
-    m.id = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(writer_db_));
+    bind_text(insert.get(), 2, primary);
+    if (all.empty()) sqlite3_bind_null(insert.get(), 3);
+    else bind_text(insert.get(), 3, all);
+    bind_text(insert.get(), 4, m.username);
+    bind_text(insert.get(), 5, m.body);
+    sqlite3_bind_int64(insert.get(), 6, static_cast<sqlite3_int64>(m.to_conn));
+    bind_text(insert.get(), 7, m.to_user);
+    if (sqlite3_step(insert.get()) != SQLITE_DONE) return fail();
     sqlite3_reset(insert.get());
+    m.id = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(writer_db_));
+    if (m.targeted()) continue;  // private: not part of any channel's history
+    for (const auto& c : m.channels) {
+      bind_text(index.get(), 1, c);
+      sqlite3_bind_int64(index.get(), 2, static_cast<sqlite3_int64>(m.id));
+      if (sqlite3_step(index.get()) != SQLITE_DONE) return fail();
+      sqlite3_reset(index.get());
+    }
   }
-  if (!exec(writer_db_, "COMMIT")) {
-    exec(writer_db_, "ROLLBACK");
-    for (auto& q : batch) q.message.id = 0;
-    return log_errc::write_failed;
-  }
+  if (!exec(writer_db_, "COMMIT")) return fail();
   last_ts_ms_ = ts;
   last_id_.store(batch.back().message.id, std::memory_order_release);
   return {};
 }
 
-// Runs at most every few seconds on the writer thread; deletes by count, then by age.
+// Runs at most every few seconds on the writer thread. Retention only ever deletes a prefix of
+// ids (by count, then by age: ts grows with id), so what is kept is always a suffix.
 void message_log::apply_retention(std::int64_t now) {
   constexpr std::int64_t interval_ms = 5000;
   if (now - last_retention_ms_ < interval_ms) return;
   last_retention_ms_ = now;
   const auto last = last_id_.load(std::memory_order_relaxed);
-  if (last > settings_.retention_count) {
-    statement del(writer_db_, "DELETE FROM messages WHERE id <= ?");
-    sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(last - settings_.retention_count));
+  std::uint64_t cut = last > settings_.retention_count ? last - settings_.retention_count : 0;
+  {
+    statement old(writer_db_, "SELECT COALESCE(MAX(id), 0) FROM messages WHERE ts < ?");
+    sqlite3_bind_int64(old.get(), 1, now - settings_.retention_age.count() * 1000);
+    if (old && sqlite3_step(old.get()) == SQLITE_ROW)
+      cut = std::max(cut, static_cast<std::uint64_t>(sqlite3_column_int64(old.get(), 0)));
+  }
+  if (cut == 0) return;
+  exec(writer_db_, "BEGIN IMMEDIATE");
+  for (const char* sql : {"DELETE FROM messages WHERE id <= ?", "DELETE FROM message_channels WHERE id <= ?"}) {
+    statement del(writer_db_, sql);
+    sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(cut));
     sqlite3_step(del.get());
   }
-  statement del_old(writer_db_, "DELETE FROM messages WHERE ts < ?");
-  sqlite3_bind_int64(del_old.get(), 1, now - settings_.retention_age.count() * 1000);
-  sqlite3_step(del_old.get());
+  exec(writer_db_, "COMMIT");
 }
 
-std::vector<hub::message> message_log::read_after(const std::string& channel, std::uint64_t after_id,
-                                                  std::size_t limit) const {
-  std::vector<hub::message> out;
+std::vector<hub::message> message_log::read_after(const std::vector<std::string>& channels,
+                                                  std::uint64_t after_id, std::size_t limit,
+                                                  std::size_t max_bytes) const {
+  // One ordered index range per channel, merged by id: each channel's scan stops at `limit`.
+  std::vector<hub::message> merged;
   std::lock_guard lock(reader_mutex_);
   statement q(reader_db_,
-              "SELECT id, ts, channel, username, body FROM messages"
-              " WHERE channel = ? AND id > ? ORDER BY id LIMIT ?");
-  if (!q) return out;
-  sqlite3_bind_text(q.get(), 1, channel.data(), static_cast<int>(channel.size()), SQLITE_STATIC);
-  sqlite3_bind_int64(q.get(), 2, static_cast<sqlite3_int64>(after_id));
-  sqlite3_bind_int64(q.get(), 3, static_cast<sqlite3_int64>(limit));
-  auto text = [&](int col) {
-    const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(q.get(), col));
-    return data ? std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(q.get(), col)))
-                : std::string();
-  };
-  while (sqlite3_step(q.get()) == SQLITE_ROW) {
-    out.push_back(hub::message{static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0)),
-                               sqlite3_column_int64(q.get(), 1), text(2), text(3), text(4)});
+              "SELECT m.id, m.ts, m.channel, m.channels, m.username, m.body FROM message_channels c"
+              " JOIN messages m ON m.id = c.id WHERE c.channel = ? AND c.id > ? ORDER BY c.id LIMIT ?");
+  if (!q) return merged;
+  for (const auto& channel : channels) {
+    bind_text(q.get(), 1, channel);
+    sqlite3_bind_int64(q.get(), 2, static_cast<sqlite3_int64>(after_id));
+    sqlite3_bind_int64(q.get(), 3, static_cast<sqlite3_int64>(limit));
+    while (sqlite3_step(q.get()) == SQLITE_ROW) {
+      hub::message m;
+      m.id = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0));
+      m.ts_ms = sqlite3_column_int64(q.get(), 1);
+      const auto all = column_text(q.get(), 3);
+      if (all.empty()) {
+        m.channels = {column_text(q.get(), 2)};
+      } else {
+        const auto parsed = nlohmann::json::parse(all, nullptr, false);
+        if (parsed.is_array())
+          for (const auto& c : parsed)
+            if (c.is_string()) m.channels.push_back(c.get<std::string>());
+        if (m.channels.empty()) m.channels = {column_text(q.get(), 2)};
+      }
+      m.username = column_text(q.get(), 4);
+      m.body = column_text(q.get(), 5);
+      merged.push_back(std::move(m));
+    }
+    sqlite3_reset(q.get());
   }
-  return out;
+  std::sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  merged.erase(std::unique(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.id == b.id; }),
+               merged.end());
+  std::size_t keep = 0, bytes = 0;
+  while (keep < merged.size() && keep < limit && (keep == 0 || bytes + merged[keep].body.size() <= max_bytes))
+    bytes += merged[keep++].body.size();
+  merged.resize(keep);
+  return merged;
+}
+
+message_log::resume_plan message_log::plan_resume(const std::vector<std::string>& channels, std::uint64_t after_id,
+                                                  std::size_t max_messages) const {
+  resume_plan plan{after_id, true};
+  std::lock_guard lock(reader_mutex_);
+  // Retention keeps a suffix of ids: anything after after_id is complete when the oldest kept
+  // id is at most after_id + 1 (or nothing newer was ever stored).
+  const auto first = query_u64(reader_db_, "SELECT COALESCE(MIN(id), 0) FROM messages");
+  const auto last = last_id();
+  if (after_id > last) plan.recovered = false;  // an id this log never gave out
+  else if (after_id < last && (first == 0 || first > after_id + 1)) plan.recovered = false;
+  // The newest max_messages ids after after_id, across the channels; skip older ones.
+  statement q(reader_db_, "SELECT id FROM message_channels WHERE channel = ? AND id > ? ORDER BY id DESC LIMIT ?");
+  std::vector<std::uint64_t> ids;
+  for (const auto& channel : channels) {
+    bind_text(q.get(), 1, channel);
+    sqlite3_bind_int64(q.get(), 2, static_cast<sqlite3_int64>(after_id));
+    sqlite3_bind_int64(q.get(), 3, static_cast<sqlite3_int64>(max_messages + 1));
+    while (sqlite3_step(q.get()) == SQLITE_ROW) ids.push_back(static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0)));
+    sqlite3_reset(q.get());
+  }
+  std::sort(ids.begin(), ids.end(), std::greater<>());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  if (ids.size() > max_messages) {
+    plan.start_after = ids[max_messages];
+    plan.recovered = false;
+  }
+  return plan;
 }
 
 std::uint64_t message_log::last_id() const { return last_id_.load(std::memory_order_acquire); }

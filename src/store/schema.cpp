@@ -18,6 +18,17 @@ const std::vector<const char*> migrations = {
     "  body TEXT NOT NULL);"
     "CREATE INDEX messages_by_channel ON messages(channel, id);"
     "CREATE INDEX messages_by_ts ON messages(ts);",
+    // 2: a message may go to several channels (one row per channel in message_channels, which
+    // history and resume read) or to one connection or user (targeted: not in message_channels).
+    "ALTER TABLE messages ADD COLUMN channels TEXT;"
+    "ALTER TABLE messages ADD COLUMN to_conn INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN to_user TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE message_channels ("
+    "  channel TEXT NOT NULL,"
+    "  id INTEGER NOT NULL,"
+    "  PRIMARY KEY (channel, id)) WITHOUT ROWID;"
+    "INSERT INTO message_channels(channel, id) SELECT channel, id FROM messages;"
+    "DROP INDEX messages_by_channel;",
 };
 
 int user_version(sqlite3* db) {

@@ -10,6 +10,11 @@ bool outbound_queue::push(hub::frame_ptr f) {
   return true;
 }
 
+void outbound_queue::push_unbounded(hub::frame_ptr f) {
+  bytes_ += f->text.size();
+  pending_.push_back(std::move(f));
+}
+
 hub::frame_ptr outbound_queue::next() {
   if (in_flight_ || pending_.empty()) return nullptr;
   auto f = std::move(pending_.front());

@@ -2,16 +2,29 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
-#include <boost/beast/version.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <nlohmann/json.hpp>
+
+#include "wshub/hub/channel_name.hpp"
 
 namespace wshub::ws {
 
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
+using json = nlohmann::json;
 
 namespace {
+
+// Error codes of `error` frames (docs/API.md).
+constexpr int bad_parameter = 10103;
+constexpr int forbidden = 10104;
+constexpr int unknown_command = 10208;
+constexpr int too_many_channels = 10209;
+constexpr int not_subscribed = 10210;
+constexpr int resume_running = 10211;
+
+constexpr std::size_t replay_page_messages = 256;
 
 // The first of our subprotocols that the client offered, or "".
 std::string choose_subprotocol(std::string_view offered, const std::vector<std::string>& ours) {
@@ -36,20 +49,30 @@ bool expected_disconnect(beast::error_code ec) {
          ec == net::error::operation_aborted || ec == beast::error::timeout || ec == net::error::broken_pipe;
 }
 
+std::string remote_of(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  const auto ep = stream.socket().remote_endpoint(ec);
+  if (ec) return {};
+  const auto address = ep.address().to_string();
+  return (ep.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(ep.port());
+}
+
 }  // namespace
 
 websocket_session::websocket_session(beast::tcp_stream&& stream, session_services& services,
-                                     hub::connection_limit::slot slot)
+                                     hub::connection_limit::slot slot, connect_params params)
     : ws_(std::move(stream)),
       services_(services),
       slot_(std::move(slot)),
+      params_(std::move(params)),
       close_timer_(ws_.get_executor()),
       read_buffer_(services.settings.max_message_size + 1024),
+      remote_(remote_of(ws_.next_layer())),
       queue_(services.settings.max_queue_bytes) {}
 
 websocket_session::~websocket_session() {
-  // Normally the read loop left the hub already. This path runs only when the io_context was
-  // stopped with the session's handlers still queued, when no fan-out can run any more.
+  // Normally finish() left the hub already. This path runs only when the io_context was stopped
+  // with the session's handlers still queued, when no fan-out can run any more.
   if (joined_) services_.hub.leave(id_);
 }
 
@@ -68,15 +91,25 @@ void websocket_session::run(request req) {
     pmd.server_enable = true;
     ws_.set_option(pmd);
   }
-  subprotocol_ = choose_subprotocol(req[beast::http::field::sec_websocket_protocol], s.subprotocols);
-  ws_.set_option(websocket::stream_base::decorator([protocol = subprotocol_](websocket::response_type& res) {
+  const auto protocol = choose_subprotocol(req[beast::http::field::sec_websocket_protocol], s.subprotocols);
+  v1_ = protocol == protocol_v1;
+  ws_.set_option(websocket::stream_base::decorator([protocol](websocket::response_type& res) {
     res.set(beast::http::field::server, "wshub/" WSHUB_VERSION);
     if (!protocol.empty()) res.set(beast::http::field::sec_websocket_protocol, protocol);
   }));
+
   // Joined before the 101 goes out, so a message published once the client sees the upgrade
-  // reaches it; frames queue until the handshake is done.
-  id_ = services_.hub.join(*this, {services_.settings.default_channel});
+  // reaches it. Live frames are held (holding_) until the welcome frame and any replay are queued.
+  id_ = services_.hub.join(*this, params_.channels,
+                           hub::member_info{remote_, params_.user, protocol, std::chrono::system_clock::now()});
   joined_ = true;
+  if (v1_) {
+    const json welcome = {{"type", "welcome"}, {"conn_id", id_}, {"channels", params_.channels},
+                          {"last_id", services_.store.last_id()}};
+    std::lock_guard lock(queue_mutex_);
+    queue_.push_unbounded(hub::make_control_frame(welcome.dump()));
+  }
+  if (!params_.last_id) release_held();
   ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
 
@@ -86,9 +119,10 @@ void websocket_session::on_accept(beast::error_code ec) {
     return finish();
   }
   accepted_ = true;
-  services_.log->debug("conn {} open{}", id_, subprotocol_.empty() ? "" : " (" + subprotocol_ + ")");
+  services_.log->debug("conn {} open from {}{}", id_, remote_, v1_ ? " (wshub.v1)" : "");
   do_read();
-  do_write();  // frames that arrived during the handshake
+  if (params_.last_id) start_replay(*params_.last_id, json());
+  do_write();  // frames queued during the handshake
 }
 
 void websocket_session::do_read() {
@@ -105,10 +139,150 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
     begin_close(close_reason(websocket::close_code::unknown_data, "binary frames are not supported"));
     return do_read();  // keep reading: the peer's close frame ends the loop
   }
-  // Plain sockets have no commands yet: unknown text is ignored, as go-gin-api did.
-  services_.log->debug("conn {} ignored a text frame of {} bytes", id_, read_buffer_.size());
+  const auto data = read_buffer_.cdata();
+  const auto command = json::parse(static_cast<const char*>(data.data()),
+                                   static_cast<const char*>(data.data()) + data.size(), nullptr, false);
   read_buffer_.consume(read_buffer_.size());
+  if (command.is_object() && command.contains("type") && command["type"].is_string()) {
+    on_command(command);
+  } else if (v1_) {
+    send_error(json(), unknown_command, "commands are JSON objects with a \"type\"");
+  } else {
+    services_.log->debug("conn {} ignored a text frame that is not a command", id_);  // as go-gin-api did
+  }
   do_read();
+}
+
+void websocket_session::on_command(const json& command) {
+  const auto& type = command["type"].get_ref<const std::string&>();
+  const json ref = command.contains("ref") ? command["ref"] : json();
+  if (type == "subscribe" || type == "unsubscribe") {
+    const auto it = command.find("channel");
+    const std::string channel = it != command.end() && it->is_string() ? it->get<std::string>() : std::string();
+    if (!hub::valid_channel_name(channel))
+      return send_error(ref, bad_parameter, "channel must be " + std::string(hub::channel_name_rule));
+    auto& channels = params_.channels;
+    const auto pos = std::find(channels.begin(), channels.end(), channel);
+    if (type == "subscribe" && pos == channels.end()) {
+      const auto& allowed = params_.allowed_channels;
+      if (allowed && std::find(allowed->begin(), allowed->end(), channel) == allowed->end())
+        return send_error(ref, forbidden, "the token does not allow channel " + channel);
+      if (channels.size() >= services_.settings.max_channels)
+        return send_error(ref, too_many_channels,
+                          "at most " + std::to_string(services_.settings.max_channels) + " channels per connection");
+      services_.hub.subscribe(id_, channel);
+      channels.push_back(channel);
+    } else if (type == "unsubscribe") {
+      if (pos == channels.end()) return send_error(ref, not_subscribed, "not subscribed to " + channel);
+      services_.hub.unsubscribe(id_, channel);
+      channels.erase(pos);
+    }
+    return send_control({{"type", "ack"}, {"ref", ref}, {"command", type}, {"channel", channel}});
+  }
+  if (type == "resume") {
+    const auto it = command.find("last_id");
+    if (it == command.end() || !it->is_number_unsigned())
+      return send_error(ref, bad_parameter, "last_id must be a message id");
+    return start_replay(it->get<std::uint64_t>(), ref);
+  }
+  if (type == "ping") return send_control({{"type", "pong"}, {"ref", ref}});
+  send_error(ref, unknown_command, "unknown command type '" + type + "'");
+}
+
+void websocket_session::send_error(const json& ref, int code, const std::string& message) {
+  send_control({{"type", "error"}, {"ref", ref}, {"code", code}, {"message", message}});
+}
+
+// Strand only. Answers to this socket's own commands: bounded like everything else, not held.
+void websocket_session::send_control(const json& frame) {
+  auto f = hub::make_control_frame(frame.dump(-1, ' ', false, json::error_handler_t::replace));
+  std::unique_lock lock(queue_mutex_);
+  if (refusing_) return;
+  if (!queue_.push(std::move(f))) {
+    lock.unlock();
+    return overflowed();
+  }
+  schedule_write_locked();
+}
+
+// Strand only. Replays the stored messages of this socket's channels after `after_id` a page at a
+// time (the next page is read once the queue drains), then queues the live frames held meanwhile
+// that are newer than the last replayed id: no gap, no duplicate.
+void websocket_session::start_replay(std::uint64_t after_id, const json& ref) {
+  if (replay_) return send_error(ref, resume_running, "a resume is already running");
+  replay_ = replay_state{params_.channels, after_id, true, true, ref.is_null() ? std::string() : ref.dump()};
+  {
+    std::lock_guard lock(queue_mutex_);
+    holding_ = true;
+  }
+  const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
+  services_.run_blocking([self = shared_from_this(), channels = params_.channels, after_id, page_bytes] {
+    auto& store = self->services_.store;
+    const auto plan = store.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
+    auto page = store.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
+    net::post(self->ws_.get_executor(), [self, plan, page = std::move(page)]() mutable {
+      if (!self->replay_) return;
+      self->replay_->cursor = plan.start_after;
+      self->replay_->recovered = plan.recovered;
+      self->on_replay_page(std::move(page));
+    });
+  });
+}
+
+void websocket_session::request_replay_page() {
+  replay_->page_pending = true;
+  const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
+  services_.run_blocking([self = shared_from_this(), channels = replay_->channels, after = replay_->cursor, page_bytes] {
+    auto page = self->services_.store.read_after(channels, after, replay_page_messages, page_bytes);
+    net::post(self->ws_.get_executor(), [self, page = std::move(page)]() mutable { self->on_replay_page(std::move(page)); });
+  });
+}
+
+void websocket_session::on_replay_page(std::vector<hub::message> page) {
+  if (!replay_ || close_pending_ || close_started_) return;
+  replay_->page_pending = false;
+  if (page.empty()) return finish_replay();
+  std::lock_guard lock(queue_mutex_);
+  if (refusing_) return;
+  for (const auto& m : page) queue_.push_unbounded(hub::make_frame(m));
+  replay_->cursor = page.back().id;
+  schedule_write_locked();  // do_write asks for the next page when the queue drains
+}
+
+void websocket_session::finish_replay() {
+  std::lock_guard lock(queue_mutex_);
+  if (v1_) {
+    json resume = {{"type", "resume"}, {"recovered", replay_->recovered}, {"last_id", replay_->cursor}};
+    if (!replay_->ref_json.empty()) resume["ref"] = json::parse(replay_->ref_json);
+    queue_.push_unbounded(hub::make_control_frame(resume.dump()));
+  }
+  const auto cursor = replay_->cursor;
+  for (auto& f : held_)
+    if (f->id > cursor) queue_.push_unbounded(std::move(f));
+  held_.clear();
+  held_bytes_ = 0;
+  holding_ = false;
+  // A message the replay read may still be on its way through fan-out (the store commits before
+  // it fans out): anything live at or below the cursor is a duplicate from now on.
+  replayed_up_to_ = cursor;
+  replay_.reset();
+  schedule_write_locked();
+}
+
+void websocket_session::release_held() {
+  std::lock_guard lock(queue_mutex_);
+  for (auto& f : held_) queue_.push_unbounded(std::move(f));
+  held_.clear();
+  held_bytes_ = 0;
+  holding_ = false;
+  schedule_write_locked();
+}
+
+// queue_mutex_ held.
+void websocket_session::schedule_write_locked() {
+  if (write_scheduled_ || queue_.pending() == 0) return;
+  write_scheduled_ = true;
+  net::post(ws_.get_executor(), beast::bind_front_handler(&websocket_session::do_write, shared_from_this()));
 }
 
 void websocket_session::finish() {
@@ -117,38 +291,62 @@ void websocket_session::finish() {
     services_.hub.leave(id_);
     joined_ = false;
   }
+  replay_.reset();
   std::lock_guard lock(queue_mutex_);
   refusing_ = true;
   queue_.clear_pending();
+  held_.clear();
+  held_bytes_ = 0;
   services_.log->debug("conn {} closed", id_);
 }
 
 bool websocket_session::deliver(const hub::frame_ptr& f) {
   std::unique_lock lock(queue_mutex_);
   if (refusing_) return false;
-  if (!queue_.push(f)) {
-    refusing_ = true;
-    queue_.clear_pending();
-    lock.unlock();
-    services_.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
-    services_.log->warn("conn {} closed as a slow consumer ({} bytes queued at most)", id_,
-                        services_.settings.max_queue_bytes);
-    net::post(ws_.get_executor(), [self = shared_from_this()] {
-      self->begin_close(close_reason(websocket::close_code::policy_error, "slow consumer"));
-    });
-    return false;
+  if (f->id != 0 && f->id <= replayed_up_to_) return true;  // already sent by a replay
+  if (holding_) {
+    const auto size = f->text.size();
+    if (held_.empty() || held_bytes_ + size <= services_.settings.max_queue_bytes) {
+      held_.push_back(f);
+      held_bytes_ += size;
+      return true;
+    }
+  } else if (queue_.push(f)) {
+    schedule_write_locked();
+    return true;
   }
-  if (!write_scheduled_) {
-    write_scheduled_ = true;
-    net::post(ws_.get_executor(), beast::bind_front_handler(&websocket_session::do_write, shared_from_this()));
-  }
-  return true;
+  lock.unlock();
+  overflowed();
+  return false;
 }
 
-void websocket_session::shutdown() {
+// Any thread, queue_mutex_ not held: the queue limit was passed.
+void websocket_session::overflowed() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (refusing_) return;
+    refusing_ = true;
+    queue_.clear_pending();
+    held_.clear();
+    held_bytes_ = 0;
+  }
+  services_.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
+  services_.log->warn("conn {} closed as a slow consumer ({} bytes queued at most)", id_,
+                      services_.settings.max_queue_bytes);
   net::post(ws_.get_executor(), [self = shared_from_this()] {
-    self->begin_close(close_reason(websocket::close_code::going_away, "server shutting down"));
+    self->begin_close(close_reason(websocket::close_code::policy_error, "slow consumer"));
   });
+}
+
+void websocket_session::close(std::uint16_t code, const std::string& reason) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), code, reason] {
+    self->begin_close(close_reason(static_cast<websocket::close_code>(code), reason.c_str()));
+  });
+}
+
+std::size_t websocket_session::queued_bytes() const {
+  std::lock_guard lock(queue_mutex_);
+  return queue_.bytes() + held_bytes_;
 }
 
 void websocket_session::do_write() {
@@ -158,25 +356,28 @@ void websocket_session::do_write() {
     std::lock_guard lock(queue_mutex_);
     if (queue_.in_flight()) return;  // on_write continues the loop
     f = queue_.next();
-    if (!f) {
-      write_scheduled_ = false;
-      if (!close_pending_) return;
-    }
+    if (!f) write_scheduled_ = false;
   }
   if (!f) {
-    // The queue drained while a close waited for it.
-    auto reason = *close_pending_;
-    close_pending_.reset();
-    close_started_ = true;
-    ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {});
+    if (close_pending_) {
+      // The queue drained while a close waited for it.
+      auto reason = *close_pending_;
+      close_pending_.reset();
+      close_started_ = true;
+      ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {});
+    } else if (replay_ && !replay_->page_pending) {
+      request_replay_page();
+    }
     return;
   }
   ws_.text(true);
-  ws_.async_write(net::buffer(f->text),
+  const auto& text = v1_ ? f->text_v1 : f->text;
+  ws_.async_write(net::buffer(text),
                   [self = shared_from_this(), f](beast::error_code ec, std::size_t n) { self->on_write(ec, n); });
 }
 
-void websocket_session::on_write(beast::error_code ec, std::size_t) {
+void websocket_session::on_write(beast::error_code ec, std::size_t bytes) {
+  services_.counters.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
   {
     std::lock_guard lock(queue_mutex_);
     queue_.written();
@@ -197,8 +398,11 @@ void websocket_session::begin_close(close_reason reason) {
     std::lock_guard lock(queue_mutex_);
     refusing_ = true;
     queue_.clear_pending();
+    held_.clear();
+    held_bytes_ = 0;
     writing = queue_.in_flight();
   }
+  replay_.reset();
   if (accepted_ && !ws_.is_open()) return;  // already closed
   close_pending_ = reason;
   close_timer_.expires_after(services_.settings.close_timeout);

@@ -107,11 +107,15 @@ TEST_F(websocket_test, oversized_inbound_messages_close_with_1009) {
   EXPECT_EQ(c.close_code(), 1009);
 }
 
-TEST_F(websocket_test, unknown_text_is_ignored_and_the_socket_stays_usable) {
+TEST_F(websocket_test, text_that_is_not_a_command_is_ignored_on_plain_sockets) {
   start();
   ws_client c(port());
   c.send_text("hello server");
-  c.send_text(R"({"type":"nonsense"})");
+  c.send_text(R"({"no":"type"})");
+  c.send_text(R"({"type":"ping","ref":"sync"})");  // answered in order after the two above
+  const auto pong = c.read();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(json::parse(*pong)["type"], "pong") << *pong;
   ASSERT_EQ(publish_form(port(), "still here").status, 200);
   const auto frame = c.read();
   ASSERT_TRUE(frame);

@@ -19,10 +19,12 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-tcp::socket connect(asio::io_context& ioc, std::uint16_t port, int receive_buffer = 0) {
+tcp::socket connect(asio::io_context& ioc, std::uint16_t port, int receive_buffer = 0,
+                    const std::string& source_address = {}) {
   tcp::socket s(ioc);
   s.open(tcp::v4());
   if (receive_buffer > 0) s.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
+  if (!source_address.empty()) s.bind(tcp::endpoint(asio::ip::make_address(source_address), 0));
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   return s;
 }
@@ -128,7 +130,8 @@ ws_client::ws_client(std::uint16_t port) : ws_client(port, options{}) {}
 
 ws_client::ws_client(std::uint16_t port, const options& opts) {
   timeout_ = opts.timeout;
-  ws_ = std::make_unique<beast::websocket::stream<tcp::socket>>(connect(ioc_, port, opts.receive_buffer));
+  ws_ = std::make_unique<beast::websocket::stream<tcp::socket>>(
+      connect(ioc_, port, opts.receive_buffer, opts.source_address));
   ws_->set_option(beast::websocket::stream_base::decorator([headers = opts.headers](beast::websocket::request_type& req) {
     for (const auto& [k, v] : headers) req.set(k, v);
   }));

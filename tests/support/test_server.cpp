@@ -94,7 +94,7 @@ app::config test_config(const fs::path& data_dir) {
   cfg.listen.port = 0;
   cfg.data_dir = data_dir.string();
   cfg.io_threads = 2;
-  cfg.log.level = "warn";
+  cfg.log.level = std::getenv("WSHUB_TEST_LOG") ? std::getenv("WSHUB_TEST_LOG") : "warn";
   cfg.store.synchronous = "normal";
   cfg.shutdown_timeout = std::chrono::seconds(5);
   return cfg;

@@ -1,10 +1,12 @@
 #pragma once
 // Builds every component from the configuration and owns their lifetimes.
 #include <memory>
+#include <optional>
 
 #include <boost/asio/ip/tcp.hpp>
 
 #include "wshub/app/config.hpp"
+#include "wshub/app/config_source.hpp"
 #include "wshub/hub/counters.hpp"
 
 namespace wshub::app {
@@ -12,7 +14,8 @@ namespace wshub::app {
 class app {
  public:
   // Opens the log, binds the port; throws (std::exception) when it cannot: start-up only.
-  explicit app(const config& cfg);
+  // `source` is where `cfg` came from, for reload(); without it reload() refuses.
+  explicit app(const config& cfg, std::optional<config_source> source = std::nullopt);
   ~app();
   app(const app&) = delete;
   app& operator=(const app&) = delete;
@@ -24,8 +27,12 @@ class app {
   void stop();
   // Blocks until the I/O threads have stopped.
   void wait();
-  // start(), stop on SIGTERM/SIGINT, wait(); returns the process exit code.
+  // start(), stop on SIGTERM/SIGINT, reload() on SIGHUP, wait(); returns the process exit code.
   int run();
+  // Any thread: reads the configuration again from its source and applies what can change
+  // live (log level and file, origins, connection limit); false when the new one is invalid
+  // and the running one is kept. See app/reload.hpp.
+  bool reload();
 
   boost::asio::ip::tcp::endpoint endpoint() const;
   const hub::counters& counters() const;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "wshub/security/key_ring.hpp"
+
 namespace wshub::app {
 
 struct config {
@@ -30,6 +32,7 @@ struct config {
     std::chrono::seconds request_timeout{10};  // whole request, headers and body
     std::chrono::seconds keep_alive_timeout{30};
     std::size_t max_connections = 10'000;
+    std::size_t max_connections_per_ip = 0;  // 0: no per-address limit
     std::string web_dir;  // empty: the pages embedded in the binary
   } http;
   struct websocket_section {
@@ -44,6 +47,9 @@ struct config {
     std::chrono::seconds idle_timeout{60};  // pings are sent at half of it
     std::size_t max_queue_bytes = 1024 * 1024;
     std::chrono::seconds close_timeout{5};
+    std::size_t max_channels = 64;
+    std::size_t max_resume_messages = 10'000;
+    bool user_from_query = false;
   } websocket;
   struct publish_section {
     std::size_t max_message_bytes = 64 * 1024;
@@ -57,6 +63,16 @@ struct config {
     std::chrono::seconds retention_age{7 * 24 * 3600};
     std::size_t max_pending = 10'000;
   } store;
+  struct security_section {
+    std::vector<security::publish_key> publish_keys;
+    bool open_publishing = false;  // publish without keys on a non-loopback address
+    std::string jwt_hs256_secret;
+    std::string jwt_rs256_public_key_file;
+    bool require_token = false;
+    double publish_rate_per_key = 0;  // messages per second; 0: unlimited
+    double publish_rate_per_ip = 0;
+    double publish_burst = 20;
+  } security;
   struct cache_section {
     std::string type = "memory";
     std::size_t recent_per_channel = 100;
@@ -87,6 +103,9 @@ struct command_line {
 // Parses defaults < --config FILE (or WSHUB_CONFIG) < environment < flags. Throws config_error.
 command_line parse_command_line(int argc, const char* const argv[],
                                 const std::map<std::string, std::string>& environment);
+// Rules between keys (e.g. publishing on a non-loopback address needs keys). Throws config_error.
+void validate(const config& cfg);
+bool is_loopback_address(const std::string& address);
 // Applies a JSON document (the config file format) on top of `cfg`. Throws config_error.
 void apply_json_text(config& cfg, const std::string& text, const std::string& origin);
 // Every key with its type, default and description, for --help.

@@ -14,7 +14,8 @@ namespace wshub::cache {
 class cache {
  public:
   virtual ~cache() = default;
-  // Keeps `f` among the most recent frames of its channel (older ones fall out).
+  // Keeps `f` among the most recent frames of each of its channels (older ones fall out);
+  // targeted frames are not kept.
   virtual void remember(const hub::frame_ptr& f) = 0;
   // Frames of `channel` with id > after_id, oldest first, at most `limit`.
   virtual std::vector<hub::frame_ptr> recent(const std::string& channel, std::uint64_t after_id,

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "wshub/http/error.hpp"
 
@@ -12,6 +13,9 @@ namespace wshub::http {
 struct publish_fields {
   std::optional<std::string> message;
   std::optional<std::string> channel;
+  std::vector<std::string> channels;  // `channels`: repeated, comma separated, or a JSON array
+  std::optional<std::string> to_conn;  // as sent; the handler checks it is a number
+  std::optional<std::string> to_user;
 };
 
 // Fields from the body take precedence over the same fields in the query. Returns a 400 error
@@ -20,7 +24,5 @@ std::optional<error> parse_publish_fields(std::string_view content_type, std::st
                                           std::string_view query, publish_fields& out);
 
 bool valid_utf8(std::string_view text);
-// 1..128 characters of letters, digits, '_', '-', '.', ':'.
-bool valid_channel_name(std::string_view name);
 
 }  // namespace wshub::http

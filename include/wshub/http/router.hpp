@@ -12,6 +12,9 @@
 #include "wshub/hub/counters.hpp"
 #include "wshub/hub/hub.hpp"
 #include "wshub/publish/publisher.hpp"
+#include "wshub/security/key_ring.hpp"
+#include "wshub/security/rate_limiter.hpp"
+#include "wshub/store/message_log.hpp"
 
 namespace wshub::http {
 
@@ -21,15 +24,28 @@ struct router_settings {
   std::size_t max_message_bytes = 64 * 1024;
   std::string username = "system";
   std::string default_channel = "system";
+  std::size_t max_channels = 64;  // channels of one published message at most
 };
 
 struct router_services {
   publish::publisher& publisher;
   hub::hub& hub;
   hub::counters& counters;
+  const store::message_log& store;
   const static_files& files;
   std::shared_ptr<spdlog::logger> log;
+  // Runs blocking work (store reads) off the I/O threads.
+  std::function<void(std::function<void()>)> run_blocking;
   router_settings settings;
+  // Security; null means open (no keys) and unlimited.
+  const security::key_ring* keys = nullptr;
+  security::rate_limiter* key_rate = nullptr;
+  security::rate_limiter* ip_rate = nullptr;
+};
+
+// What the router knows of the connection a request came on.
+struct request_context {
+  std::string remote_ip;
 };
 
 // Called exactly once per request, from any thread.
@@ -38,14 +54,9 @@ using respond_fn = std::function<void(response)>;
 class router {
  public:
   explicit router(router_services services);
-  void handle(const request& req, respond_fn respond) const;
+  void handle(const request& req, respond_fn respond, const request_context& ctx = {}) const;
 
  private:
-  void send_message(const request& req, respond_fn respond) const;
-  response stats(const request& req) const;
-  response health(const request& req) const;
-  response static_file(const request& req, std::string_view name) const;
-
   router_services services_;
 };
 

@@ -1,26 +1,32 @@
 #pragma once
-// Caps open connections. A slot is held by whatever owns the connection (HTTP or WebSocket
-// session) and frees itself when that owner goes away.
+// Caps open connections, in all and per client address. A slot is held by whatever owns the
+// connection (HTTP or WebSocket session) and frees itself when that owner goes away.
 #include <atomic>
 #include <cstddef>
-#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 #include <utility>
 
 namespace wshub::hub {
 
 class connection_limit {
  public:
-  explicit connection_limit(std::size_t max) : max_(max) {}
+  // per_ip 0: no per-address limit.
+  explicit connection_limit(std::size_t max, std::size_t per_ip = 0) : max_(max), per_ip_(per_ip) {}
+
+  enum class refusal { none, total, per_ip };
 
   class slot {
    public:
     slot() = default;
-    explicit slot(connection_limit* owner) : owner_(owner) {}
-    slot(slot&& other) noexcept : owner_(std::exchange(other.owner_, nullptr)) {}
+    slot(connection_limit* owner, std::string ip) : owner_(owner), ip_(std::move(ip)) {}
+    slot(slot&& other) noexcept : owner_(std::exchange(other.owner_, nullptr)), ip_(std::move(other.ip_)) {}
     slot& operator=(slot&& other) noexcept {
       if (this != &other) {
         release();
         owner_ = std::exchange(other.owner_, nullptr);
+        ip_ = std::move(other.ip_);
       }
       return *this;
     }
@@ -29,25 +35,28 @@ class connection_limit {
 
    private:
     void release() {
-      if (owner_) owner_->open_.fetch_sub(1, std::memory_order_relaxed);
+      if (owner_) owner_->release(ip_);
       owner_ = nullptr;
     }
     connection_limit* owner_ = nullptr;
+    std::string ip_;  // empty when the address is not counted
   };
 
-  // An empty slot when the limit is reached.
-  slot try_acquire() {
-    if (open_.fetch_add(1, std::memory_order_relaxed) >= max_) {
-      open_.fetch_sub(1, std::memory_order_relaxed);
-      return slot{};
-    }
-    return slot{this};
-  }
+  // A held slot, or an empty one and the reason when a limit is reached.
+  std::pair<slot, refusal> try_acquire(const std::string& ip);
   std::size_t open() const { return open_.load(std::memory_order_relaxed); }
+  // Any thread (configuration reload): later acquisitions use the new limits; open slots stay.
+  void set_max(std::size_t max) { max_.store(max, std::memory_order_relaxed); }
+  void set_max_per_ip(std::size_t per_ip) { per_ip_.store(per_ip, std::memory_order_relaxed); }
 
  private:
-  const std::size_t max_;
+  void release(const std::string& ip);
+
+  std::atomic<std::size_t> max_;
+  std::atomic<std::size_t> per_ip_;
   std::atomic<std::size_t> open_{0};
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::size_t> by_ip_;  // guarded by mutex_; only while per_ip_ > 0
 };
 
 }  // namespace wshub::hub

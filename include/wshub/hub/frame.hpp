@@ -3,29 +3,42 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace wshub::hub {
 
 // One entry of the message log. `id` is assigned by the store and increases strictly.
 struct message {
   std::uint64_t id = 0;
-  std::int64_t ts_ms = 0;  // milliseconds since the Unix epoch, assigned when stored
-  std::string channel;
+  std::int64_t ts_ms = 0;                 // milliseconds since the Unix epoch, assigned when stored
+  std::vector<std::string> channels;      // at least one; the first is the frame's "channel"
   std::string username;
   std::string body;
+  std::uint64_t to_conn = 0;              // targeted: only this connection receives it
+  std::string to_user;                    // targeted: only this user's connections receive it
+
+  bool targeted() const { return to_conn != 0 || !to_user.empty(); }
 };
 
-// The JSON text a socket receives for a message, encoded once and shared by all recipients.
+// A message encoded once and shared, immutable, by every recipient. A socket sends `text`
+// (go-gin-api's shape) or, when it negotiated wshub.v1, `text_v1` (the same object with
+// "type":"message" first). Control frames for one socket (welcome, ack) set both to one text.
 struct frame {
-  std::uint64_t id = 0;
-  std::string channel;
+  std::uint64_t id = 0;  // 0 for control frames
+  std::vector<std::string> channels;
+  std::uint64_t to_conn = 0;
+  std::string to_user;
   std::string text;
+  std::string text_v1;
 };
 using frame_ptr = std::shared_ptr<const frame>;
 
-// {"id","channel","username","message","time","ts"}; `time` is local "YYYY-MM-DD HH:MM:SS".
+// {"id","channel","username","message","time","ts"} plus "channels" when there are several;
+// `time` is local "YYYY-MM-DD HH:MM:SS".
 std::string encode_message_json(const message& m);
 frame_ptr make_frame(const message& m);
+// A frame for one socket only (welcome, ack, error, resume): the same text in both protocols.
+frame_ptr make_control_frame(std::string json_text);
 
 // go-gin-api's time format, in the server's local time zone.
 std::string format_local_time(std::int64_t ts_ms);

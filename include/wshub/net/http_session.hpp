@@ -13,7 +13,8 @@
 
 #include "wshub/http/router.hpp"
 #include "wshub/hub/connection_limit.hpp"
-#include "wshub/ws/origin_policy.hpp"
+#include "wshub/security/token_verifier.hpp"
+#include "wshub/ws/live_origin_policy.hpp"
 #include "wshub/ws/websocket_session.hpp"
 
 namespace wshub::net {
@@ -29,15 +30,20 @@ struct http_settings {
 struct http_services {
   const http::router& router;
   ws::session_services& websocket;
-  const ws::origin_policy& origins;
+  const ws::live_origin_policy& origins;
   hub::counters& counters;
   std::shared_ptr<spdlog::logger> log;
   http_settings settings;
+  ws::connect_rules connect;
+  const security::token_verifier& tokens;
 };
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(boost::asio::ip::tcp::socket&& socket, http_services& services, hub::connection_limit::slot slot);
+  // Without a slot (`refused` says which limit), the session answers its request with 503 (all
+  // connections) or 429 (this address) and closes.
+  http_session(boost::asio::ip::tcp::socket&& socket, http_services& services, hub::connection_limit::slot slot,
+               hub::connection_limit::refusal refused = hub::connection_limit::refusal::none);
   void run();
 
  private:
@@ -45,6 +51,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_header(boost::beast::error_code ec, std::size_t bytes);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void upgrade();
+  void refuse();
   void write(http::response res);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void close();
@@ -53,6 +60,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   boost::beast::flat_buffer buffer_;
   http_services& services_;
   hub::connection_limit::slot slot_;
+  hub::connection_limit::refusal refused_;
+  std::string remote_ip_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;  // strand only
   bool first_request_ = true;  // strand only
 };

@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "wshub/cache/cache.hpp"
 #include "wshub/cluster/broker.hpp"
@@ -14,9 +15,11 @@
 namespace wshub::publish {
 
 struct publish_request {
-  std::string channel;
+  std::vector<std::string> channels;  // at least one
   std::string username;
   std::string body;
+  std::uint64_t to_conn = 0;  // targeted delivery: this connection only
+  std::string to_user;        // targeted delivery: this user's connections only
 };
 
 struct publish_result {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -54,11 +55,26 @@ class message_log {
   // log_errc::stopped after stop().
   std::error_code append(hub::message m, durable_handler on_durable);
 
-  // Messages of `channel` with id > after_id, in id order, at most `limit`. Blocking: call it
-  // from a worker, never from a session's strand. Uses its own connection.
-  std::vector<hub::message> read_after(const std::string& channel, std::uint64_t after_id,
-                                       std::size_t limit) const;
+  // Untargeted messages of any of `channels` with id > after_id, in id order, each once, at most
+  // `limit` of them and, past the first, at most about `max_bytes` of bodies. Blocking: call it
+  // from a worker, never from a session's strand or an I/O thread. Uses its own connection.
+  std::vector<hub::message> read_after(const std::vector<std::string>& channels, std::uint64_t after_id,
+                                       std::size_t limit, std::size_t max_bytes = SIZE_MAX) const;
+
+  // Where a client that saw everything up to `after_id` resumes. `start_after` is after_id, or a
+  // later id when more than `max_messages` are missing (the oldest are skipped). `recovered` is
+  // true when nothing the client missed is skipped or already deleted by retention. Blocking.
+  struct resume_plan {
+    std::uint64_t start_after = 0;
+    bool recovered = true;
+  };
+  resume_plan plan_resume(const std::vector<std::string>& channels, std::uint64_t after_id,
+                          std::size_t max_messages) const;
+
   std::uint64_t last_id() const;
+  // Any thread: false when the last group commit failed (disk full, read-only, locked), true
+  // again after the next one succeeds.
+  bool writable() const { return writable_.load(std::memory_order_relaxed); }
   std::uint64_t count() const;
 
   // Commits everything appended so far, then stops the writer. Idempotent.
@@ -85,6 +101,7 @@ class message_log {
   std::int64_t last_ts_ms_ = 0;              // writer thread only
   std::int64_t last_retention_ms_ = 0;       // writer thread only
   std::atomic<std::uint64_t> last_id_{0};
+  std::atomic<bool> writable_{true};
   std::thread writer_thread_;
 };
 

@@ -15,6 +15,9 @@ class outbound_queue {
   // being written). An empty queue always takes one frame, so a single large message never
   // condemns an idle client. Returns false on overflow, leaving the queue unchanged.
   bool push(hub::frame_ptr f);
+  // Queues `f` whatever the limit: for frames the session already accepted (held during a
+  // resume) or produced itself a page at a time (replay).
+  void push_unbounded(hub::frame_ptr f);
 
   // Moves the oldest pending frame into flight and returns it; null when nothing is pending.
   // Its bytes stay counted until written() is called.

@@ -1,6 +1,9 @@
 #pragma once
-// One upgraded connection: the read loop, the bounded outbound queue and the close logic.
+// One upgraded connection: the read loop and its commands, the bounded outbound queue, resume,
+// and the close logic.
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -13,15 +16,20 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <spdlog/logger.h>
 
 #include "wshub/cache/cache.hpp"
 #include "wshub/hub/connection_limit.hpp"
 #include "wshub/hub/hub.hpp"
 #include "wshub/store/message_log.hpp"
+#include "wshub/ws/connect_params.hpp"
 #include "wshub/ws/outbound_queue.hpp"
 
 namespace wshub::ws {
+
+inline constexpr const char* protocol_v1 = "wshub.v1";
+inline constexpr std::uint16_t close_by_operator = 4001;
 
 struct session_settings {
   std::chrono::seconds handshake_timeout{5};
@@ -31,9 +39,10 @@ struct session_settings {
   std::size_t write_buffer_size = 4096;
   std::size_t max_message_size = 64 * 1024;
   std::size_t max_queue_bytes = 1024 * 1024;
+  std::size_t max_channels = 64;
+  std::size_t max_resume_messages = 10'000;
   bool compression = false;
   std::vector<std::string> subprotocols;
-  std::string default_channel = "system";
 };
 
 // The shared services every session holds a handle to; owned by the app, outlive all sessions.
@@ -43,6 +52,8 @@ struct session_services {
   store::message_log& store;
   cache::cache& cache;
   std::shared_ptr<spdlog::logger> log;
+  // Runs blocking work (store reads) off the I/O threads.
+  std::function<void(std::function<void()>)> run_blocking;
   session_settings settings;
 };
 
@@ -50,7 +61,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
  public:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
 
-  websocket_session(boost::beast::tcp_stream&& stream, session_services& services, hub::connection_limit::slot slot);
+  websocket_session(boost::beast::tcp_stream&& stream, session_services& services, hub::connection_limit::slot slot,
+                    connect_params params);
   ~websocket_session() override;
 
   // Completes the upgrade of `req` and starts the read loop. Call once, right after creation.
@@ -59,9 +71,9 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   // Any thread. Queues the frame unless the session is closing or would exceed its queue limit;
   // in that case the session is closed with 1008 "slow consumer".
   bool deliver(const hub::frame_ptr& f) override;
-
-  // Any thread. Closes with 1001 (going away) once the frame in flight, if any, is written.
-  void shutdown() override;
+  // Any thread. Closes once the frame in flight, if any, is written.
+  void close(std::uint16_t code, const std::string& reason) override;
+  std::size_t queued_bytes() const override;
 
  private:
   using close_reason = boost::beast::websocket::close_reason;
@@ -69,28 +81,53 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void on_accept(boost::beast::error_code ec);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void on_command(const nlohmann::json& command);
+  void send_control(const nlohmann::json& frame);
+  void send_error(const nlohmann::json& ref, int code, const std::string& message);
+  void start_replay(std::uint64_t after_id, const nlohmann::json& ref);
+  void request_replay_page();
+  void on_replay_page(std::vector<hub::message> page);
+  void finish_replay();
+  void release_held();
+  void schedule_write_locked();
   void do_write();
   void on_write(boost::beast::error_code ec, std::size_t bytes);
   void begin_close(close_reason reason);
   void on_close_timeout(boost::beast::error_code ec);
   void finish();
+  void overflowed();
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   session_services& services_;
   hub::connection_limit::slot slot_;
+  connect_params params_;                  // strand only; params_.channels is this socket's list
   boost::asio::steady_timer close_timer_;  // strand only
   boost::beast::flat_buffer read_buffer_;  // strand only
-  std::string subprotocol_;                // set before the accept, then read-only
+  bool v1_ = false;                        // set before the accept, then read-only
+  std::string remote_;
   hub::conn_id id_ = 0;
-  bool joined_ = false;                     // strand only; in the hub from run() until finish()
-  bool accepted_ = false;                   // strand only: the handshake is done
+  bool joined_ = false;                        // strand only; in the hub from run() until finish()
+  bool accepted_ = false;                      // strand only: the handshake is done
   std::optional<close_reason> close_pending_;  // strand only: close once the write in flight ends
   bool close_started_ = false;                 // strand only
 
-  std::mutex queue_mutex_;
-  outbound_queue queue_;        // guarded by queue_mutex_
-  bool write_scheduled_ = false;  // guarded by queue_mutex_: a do_write is posted or running
-  bool refusing_ = false;         // guarded by queue_mutex_: closing, deliver() refuses frames
+  struct replay_state {
+    std::vector<std::string> channels;
+    std::uint64_t cursor = 0;  // the last id queued by the replay
+    bool recovered = true;
+    bool page_pending = false;   // a page is being read, or waits for the queue to drain
+    std::string ref_json;        // the resume command's ref, as JSON ("" for ?last_id)
+  };
+  std::optional<replay_state> replay_;  // strand only: a resume is running
+
+  mutable std::mutex queue_mutex_;
+  outbound_queue queue_;           // guarded by queue_mutex_
+  bool write_scheduled_ = false;   // guarded by queue_mutex_: a do_write is posted or running
+  bool refusing_ = false;          // guarded by queue_mutex_: closing, deliver() refuses frames
+  bool holding_ = true;            // guarded by queue_mutex_: live frames wait in held_
+  std::deque<hub::frame_ptr> held_;  // guarded by queue_mutex_
+  std::size_t held_bytes_ = 0;       // guarded by queue_mutex_
+  std::uint64_t replayed_up_to_ = 0;  // guarded by queue_mutex_: live frames up to here are dropped
 };
 
 }  // namespace wshub::ws

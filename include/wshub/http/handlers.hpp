@@ -1,0 +1,25 @@
+#pragma once
+// The route handlers: each answers one request through `respond`, exactly once.
+#include <optional>
+
+#include "wshub/http/router.hpp"
+
+namespace wshub::http::handlers {
+
+// POST /api/tool/send_message
+void send_message(const router_services& s, const request& req, const request_context& ctx, respond_fn respond);
+// When publish keys are configured, the connections API needs an admin key: the 401 or 403
+// response for a request without one, nullopt when it may go on.
+std::optional<response> require_admin(const router_services& s, const request& req);
+// GET /api/tool/messages?channel=&after=&limit=
+void history(const router_services& s, const request& req, respond_fn respond);
+// GET /api/tool/connections?after=&limit=
+response list_connections(const router_services& s, const request& req);
+// DELETE /api/tool/connections/{id}
+response close_connection(const router_services& s, const request& req, std::string_view id);
+// GET /api/tool/stats
+response stats(const router_services& s, const request& req);
+// GET /, /tool/websocket, /web/{name}
+response static_file(const router_services& s, const request& req, std::string_view name);
+
+}  // namespace wshub::http::handlers

@@ -1,0 +1,31 @@
+#pragma once
+// Token buckets by name (a key name or an IP address): `rate` per second, `burst` at most.
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace wshub::security {
+
+class rate_limiter {
+ public:
+  using clock = std::chrono::steady_clock;
+  // rate 0: unlimited.
+  rate_limiter(double rate, double burst);
+
+  // Takes one token for `who`. Returns zero when allowed, else how long until one is available.
+  std::chrono::milliseconds take(const std::string& who, clock::time_point now = clock::now());
+
+ private:
+  struct bucket {
+    double tokens;
+    clock::time_point updated;
+  };
+  const double rate_;
+  const double burst_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, bucket> buckets_;  // guarded by mutex_
+  clock::time_point last_prune_{};                   // guarded by mutex_
+};
+
+}  // namespace wshub::security

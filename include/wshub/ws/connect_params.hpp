@@ -1,0 +1,34 @@
+#pragma once
+// What a client asks for in the upgrade's query string: ?channel=a&channel=b&last_id=N.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wshub::ws {
+
+struct connect_params {
+  std::vector<std::string> channels;    // validated, no duplicates; the default when none given
+  std::optional<std::uint64_t> last_id;  // resume after this id
+  std::string user;                      // from a token, or ?user= when the settings trust it
+  std::string token;                     // ?token=, checked by the caller
+  std::optional<std::vector<std::string>> allowed_channels;  // set by a token that limits them
+};
+
+struct connect_rules {
+  std::string default_channel = "system";
+  std::size_t max_channels = 64;
+  bool user_from_query = false;
+  bool require_token = false;
+};
+
+// Parses the query of `target`. On bad input returns nullopt and sets `error` to a message that
+// names the parameter.
+std::optional<connect_params> parse_connect_params(std::string_view target, const connect_rules& rules,
+                                                   std::string& error);
+
+// A decimal id with no sign or spaces; nullopt otherwise.
+std::optional<std::uint64_t> parse_id(std::string_view text);
+
+}  // namespace wshub::ws

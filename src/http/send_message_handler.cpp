@@ -1,0 +1,133 @@
+#include <chrono>
+
+#include <boost/beast/http/field.hpp>
+#include <nlohmann/json.hpp>
+
+#include "wshub/http/handlers.hpp"
+#include "wshub/http/publish_form.hpp"
+#include "wshub/hub/channel_name.hpp"
+#include "wshub/util/query_string.hpp"
+#include "wshub/ws/connect_params.hpp"
+
+namespace wshub::http::handlers {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+// The channels a message goes to: `channel` first, then `channels`, without repeats; the
+// default channel when neither is given.
+std::vector<std::string> channels_of(const publish_fields& f, const std::string& default_channel) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& c) {
+    if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+  };
+  if (f.channel) add(*f.channel);
+  for (const auto& c : f.channels) add(c);
+  if (out.empty()) out.push_back(default_channel);
+  return out;
+}
+
+response unauthorized(const request& req, std::string message) {
+  auto res = make_error({status::unauthorized, codes::authorization, std::move(message)}, req.version(), req.keep_alive());
+  res.set(bhttp::field::www_authenticate, R"(Bearer realm="wshub")");
+  return res;
+}
+
+// Zero when allowed; else the wait before the caller may try again.
+std::chrono::milliseconds rate_wait(security::rate_limiter* limiter, const std::string& who) {
+  return limiter && !who.empty() ? limiter->take(who) : std::chrono::milliseconds(0);
+}
+
+}  // namespace
+
+std::optional<response> require_admin(const router_services& s, const request& req) {
+  if (!s.keys || s.keys->empty()) return std::nullopt;
+  const auto* key = s.keys->find(security::presented_key(req[bhttp::field::authorization], req["X-API-Key"]));
+  if (!key) return unauthorized(req, "a valid admin key is required");
+  if (!key->admin)
+    return make_error({status::forbidden, codes::authorization, "the key '" + key->name + "' is not an admin key"},
+                      req.version(), req.keep_alive());
+  return std::nullopt;
+}
+
+void send_message(const router_services& s, const request& req, const request_context& ctx, respond_fn respond) {
+  const auto version = req.version();
+  const auto keep_alive = req.keep_alive();
+  auto fail = [&](status st, int code, std::string message) {
+    respond(make_error({st, code, std::move(message)}, version, keep_alive));
+  };
+  const security::publish_key* key = nullptr;
+  if (s.keys && !s.keys->empty()) {
+    key = s.keys->find(security::presented_key(req[bhttp::field::authorization], req["X-API-Key"]));
+    if (!key) return respond(unauthorized(req, "a valid publish key is required"));
+  }
+  publish_fields fields;
+  if (auto e = parse_publish_fields(req[bhttp::field::content_type], req.body(), util::query_of(req.target()), fields))
+    return respond(make_error(*e, version, keep_alive));
+  if (!fields.message || fields.message->empty()) return fail(status::bad_request, codes::bad_parameter, "message is required");
+  if (fields.message->size() > s.settings.max_message_bytes)
+    return fail(status::payload_too_large, codes::payload_too_large,
+                "message is larger than " + std::to_string(s.settings.max_message_bytes) + " bytes");
+  if (!valid_utf8(*fields.message)) return fail(status::bad_request, codes::bad_parameter, "message must be valid UTF-8");
+
+  publish::publish_request p;
+  p.channels = channels_of(fields, s.settings.default_channel);
+  for (const auto& c : p.channels)
+    if (!hub::valid_channel_name(c))
+      return fail(status::bad_request, codes::bad_parameter, "channel must be " + std::string(hub::channel_name_rule));
+  if (p.channels.size() > s.settings.max_channels)
+    return fail(status::bad_request, codes::bad_parameter,
+                "at most " + std::to_string(s.settings.max_channels) + " channels per message");
+  if (fields.to_conn && fields.to_user)
+    return fail(status::bad_request, codes::bad_parameter, "give to_conn or to_user, not both");
+  if (fields.to_conn) {
+    const auto id = ws::parse_id(*fields.to_conn);
+    if (!id || *id == 0) return fail(status::bad_request, codes::bad_parameter, "to_conn must be a connection id");
+    p.to_conn = *id;
+  }
+  if (fields.to_user) {
+    if (fields.to_user->empty() || fields.to_user->size() > 128 || !valid_utf8(*fields.to_user))
+      return fail(status::bad_request, codes::bad_parameter, "to_user must be 1-128 characters of UTF-8");
+    p.to_user = std::move(*fields.to_user);
+  }
+  p.username = s.settings.username;
+  // With keys configured, the key decides: who publishes (its name is the username) and where.
+  std::string rate_name;
+  if (key) {
+    for (const auto& c : p.channels)
+      if (!security::key_ring::allows(*key, c))
+        return fail(status::forbidden, codes::authorization, "the key '" + key->name + "' may not publish to " + c);
+    p.username = key->name;
+    rate_name = key->name;
+  }
+  for (const auto wait : {rate_wait(s.key_rate, rate_name), rate_wait(s.ip_rate, ctx.remote_ip)}) {
+    if (wait.count() == 0) continue;
+    auto res = make_error({status::too_many_requests, codes::too_many_requests, "publishing too fast; retry later"},
+                          version, keep_alive);
+    res.set(bhttp::field::retry_after, std::to_string((wait.count() + 999) / 1000));
+    return respond(std::move(res));
+  }
+  p.body = std::move(*fields.message);
+
+  s.publisher.publish(std::move(p), [respond = std::move(respond), version, keep_alive,
+                                     log = s.log](const publish::publish_result& r) {
+    if (r.error == store::log_errc::overloaded) {
+      auto res = make_error({status::service_unavailable, codes::too_many_requests,
+                             "the message log is overloaded; retry shortly"},
+                            version, keep_alive);
+      res.set(bhttp::field::retry_after, "1");
+      return respond(std::move(res));
+    }
+    if (r.error) {
+      log->error("publish failed: {}", r.error.message());
+      return respond(make_error({status::service_unavailable, codes::server_error,
+                                 "the message could not be stored: " + r.error.message()},
+                                version, keep_alive));
+    }
+    const nlohmann::json body = {{"status", "OK"}, {"id", r.id}, {"recipients", r.recipients}};
+    respond(make_json(status::ok, body.dump(), version, keep_alive));
+  });
+}
+
+}  // namespace wshub::http::handlers

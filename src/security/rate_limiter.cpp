@@ -1,0 +1,34 @@
+#include "wshub/security/rate_limiter.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace wshub::security {
+
+rate_limiter::rate_limiter(double rate, double burst) : rate_(rate), burst_(std::max(1.0, burst)) {}
+
+std::chrono::milliseconds rate_limiter::take(const std::string& who, clock::time_point now) {
+  if (rate_ <= 0) return std::chrono::milliseconds(0);
+  std::lock_guard lock(mutex_);
+  // Buckets idle long enough to be full again carry no state: drop them now and then.
+  if (now - last_prune_ > std::chrono::seconds(60)) {
+    last_prune_ = now;
+    const auto full_after = std::chrono::duration<double>(burst_ / rate_);
+    std::erase_if(buckets_, [&](const auto& b) { return now - b.second.updated > full_after; });
+  }
+  auto [it, fresh] = buckets_.try_emplace(who, bucket{burst_, now});
+  auto& b = it->second;
+  if (!fresh) {
+    const double elapsed = std::chrono::duration<double>(now - b.updated).count();
+    b.tokens = std::min(burst_, b.tokens + elapsed * rate_);
+    b.updated = now;
+  }
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
+    return std::chrono::milliseconds(0);
+  }
+  const double wait_s = (1.0 - b.tokens) / rate_;
+  return std::chrono::milliseconds(static_cast<long>(std::ceil(wait_s * 1000)));
+}
+
+}  // namespace wshub::security

@@ -1,0 +1,223 @@
+// Publish keys, connection tokens, limits and hostile paths, against the real server.
+#include <gtest/gtest.h>
+
+#include <openssl/hmac.h>
+
+#include <boost/system/system_error.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/test_clients.hpp"
+#include "support/test_server.hpp"
+
+namespace wshub::test {
+namespace {
+
+using json = nlohmann::json;
+
+const std::string jwt_secret = "a-test-secret-that-is-long-enough-for-hs256";
+
+std::string base64url(const std::string& in) {
+  static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  unsigned value = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    value = (value << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      out += table[(value >> (bits - 6)) & 63];
+      bits -= 6;
+    }
+  }
+  if (bits > 0) out += table[(value << (6 - bits)) & 63];
+  return out;
+}
+
+// A token built independently of the server's JWT library, so the test checks the format too.
+std::string make_token(const json& claims, const std::string& secret = jwt_secret, const std::string& alg = "HS256") {
+  const auto head = base64url(json{{"alg", alg}, {"typ", "JWT"}}.dump()) + "." + base64url(claims.dump());
+  if (alg == "none") return head + ".";
+  unsigned char mac[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(head.data()),
+       head.size(), mac, &len);
+  return head + "." + base64url(std::string(reinterpret_cast<const char*>(mac), len));
+}
+
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class security_test : public ::testing::Test {
+ protected:
+  void start(const std::function<void(app::config&)>& adjust) {
+    auto cfg = test_config(dir.path());
+    adjust(cfg);
+    server = std::make_unique<running_app>(cfg);
+  }
+  std::uint16_t port() const { return server->port(); }
+  http_reply publish_with(const std::map<std::string, std::string>& headers, const std::string& body) {
+    auto h = headers;
+    h["Content-Type"] = "application/x-www-form-urlencoded";
+    return http_request(port(), "POST", "/api/tool/send_message", body, h);
+  }
+
+  temp_dir dir;
+  std::unique_ptr<running_app> server;
+};
+
+void with_keys(app::config& cfg) {
+  cfg.security.publish_keys = {
+      {"backend", "backend-key-0123456789", {"*"}, false},
+      {"news-bot", "news-key-0123456789ab", {"news"}, false},
+      {"operator", "operator-key-0123456789", {"*"}, true},
+  };
+}
+
+TEST_F(security_test, publishing_needs_a_key_allowed_on_the_channel) {
+  start(with_keys);
+  struct key_case {
+    std::string name;
+    std::map<std::string, std::string> headers;
+    std::string body;
+    int status;
+  } cases[] = {
+      {"no key", {}, "message=hi", 401},
+      {"wrong key", {{"X-API-Key", "not-a-key-at-all-000"}}, "message=hi", 401},
+      {"prefix of a key", {{"X-API-Key", "backend-key-012345678"}}, "message=hi", 401},
+      {"bearer, any channel", {{"Authorization", "Bearer backend-key-0123456789"}}, "message=hi&channel=sport", 200},
+      {"x-api-key", {{"X-API-Key", "backend-key-0123456789"}}, "message=hi", 200},
+      {"channel not allowed", {{"X-API-Key", "news-key-0123456789ab"}}, "message=hi&channel=sport", 403},
+      {"one of several not allowed", {{"X-API-Key", "news-key-0123456789ab"}}, "message=hi&channels=news,sport", 403},
+      {"allowed channel", {{"X-API-Key", "news-key-0123456789ab"}}, "message=hi&channel=news", 200},
+  };
+  for (const auto& kc : cases) {
+    const auto reply = publish_with(kc.headers, kc.body);
+    EXPECT_EQ(reply.status, kc.status) << kc.name << ": " << reply.body;
+    if (kc.status != 200) {
+      EXPECT_EQ(json::parse(reply.body)["code"], 10104) << kc.name;
+    }
+    if (kc.status == 401) {
+      EXPECT_TRUE(reply.headers.contains("www-authenticate")) << kc.name;
+    }
+  }
+  EXPECT_EQ(server->get().counters().published.load(), 3u) << "a refused publish was stored";
+}
+
+TEST_F(security_test, the_key_name_becomes_the_username) {
+  start(with_keys);
+  ws_client c(port());
+  ASSERT_EQ(publish_with({{"X-API-Key", "backend-key-0123456789"}}, "message=signed").status, 200);
+  const auto frame = json::parse(*c.read());
+  EXPECT_EQ(frame["username"], "backend");
+}
+
+TEST_F(security_test, the_connections_api_needs_an_admin_key) {
+  start(with_keys);
+  EXPECT_EQ(http_request(port(), "GET", "/api/tool/connections").status, 401);
+  EXPECT_EQ(http_request(port(), "GET", "/api/tool/connections", "", {{"X-API-Key", "backend-key-0123456789"}}).status, 403);
+  EXPECT_EQ(http_request(port(), "GET", "/api/tool/connections", "", {{"X-API-Key", "operator-key-0123456789"}}).status, 200);
+  EXPECT_EQ(http_request(port(), "DELETE", "/api/tool/connections/1").status, 401);
+}
+
+TEST_F(security_test, a_non_loopback_address_without_keys_refuses_to_start) {
+  std::string errors;
+  EXPECT_EQ(run_binary({"--listen.address", "0.0.0.0", "--data-dir", dir.path().string()}, &errors), 2);
+  EXPECT_NE(errors.find("security.publish_keys"), std::string::npos) << errors;
+}
+
+TEST_F(security_test, connection_tokens_are_checked_at_the_handshake) {
+  start([](app::config& cfg) {
+    cfg.security.jwt_hs256_secret = jwt_secret;
+    cfg.security.require_token = true;
+  });
+  const auto in_an_hour = now_s() + 3600;
+  const auto good = make_token({{"sub", "ann"}, {"exp", in_an_hour}});
+  const auto news_only = make_token({{"sub", "bob"}, {"exp", in_an_hour}, {"channels", {"news"}}});
+  struct token_case {
+    std::string name;
+    std::string target;
+    int status;
+  } cases[] = {
+      {"no token", "/socket/system/message", 401},
+      {"valid", "/socket/system/message?token=" + good, 101},
+      {"expired", "/socket/system/message?token=" + make_token({{"sub", "ann"}, {"exp", now_s() - 60}}), 401},
+      {"no expiry", "/socket/system/message?token=" + make_token({{"sub", "ann"}}), 401},
+      {"no subject", "/socket/system/message?token=" + make_token({{"exp", in_an_hour}}), 401},
+      {"forged", "/socket/system/message?token=" + make_token({{"sub", "ann"}, {"exp", in_an_hour}}, "another-secret-of-enough-length-000"), 401},
+      {"alg none", "/socket/system/message?token=" + make_token({{"sub", "ann"}, {"exp", in_an_hour}}, "", "none"), 401},
+      {"garbage", "/socket/system/message?token=not.a.jwt", 401},
+      {"allowed channel", "/socket/system/message?channel=news&token=" + news_only, 101},
+      {"channel outside the token", "/socket/system/message?channel=sport&token=" + news_only, 403},
+      {"default channel outside the token", "/socket/system/message?token=" + news_only, 403},
+  };
+  for (const auto& tc : cases) EXPECT_EQ(try_upgrade(port(), {}, tc.target), tc.status) << tc.name;
+}
+
+TEST_F(security_test, a_token_gives_the_user_and_limits_subscriptions) {
+  start([](app::config& cfg) { cfg.security.jwt_hs256_secret = jwt_secret; });
+  const auto token = make_token({{"sub", "carol"}, {"exp", now_s() + 600}, {"channels", {"news", "alerts"}}});
+  ws_client::options o;
+  o.target = "/socket/system/message?channel=news";
+  o.headers["Sec-WebSocket-Protocol"] = "wshub.v1, bearer." + token;  // the browser way
+  ws_client c(port(), o);
+  EXPECT_EQ(c.subprotocol(), "wshub.v1") << "the token must not be echoed";
+  EXPECT_EQ(json::parse(*c.read())["type"], "welcome");
+  c.send_text(R"({"type":"subscribe","channel":"sport","ref":1})");
+  auto reply = json::parse(*c.read());
+  EXPECT_EQ(reply["type"], "error");
+  EXPECT_EQ(reply["code"], 10104);
+  c.send_text(R"({"type":"subscribe","channel":"alerts","ref":2})");
+  EXPECT_EQ(json::parse(*c.read())["type"], "ack");
+  // Targeted delivery by the token's user.
+  ASSERT_EQ(publish_with({}, "message=for+carol&to_user=carol").status, 200);
+  EXPECT_EQ(json::parse(*c.read())["message"], "for carol");
+}
+
+TEST_F(security_test, a_fast_publisher_gets_429_and_recovers) {
+  start([](app::config& cfg) {
+    cfg.security.publish_rate_per_ip = 20;
+    cfg.security.publish_burst = 3;
+  });
+  int accepted = 0;
+  http_reply refused;
+  for (int i = 0; i < 10 && refused.status == 0; ++i) {
+    auto reply = publish_with({}, "message=burst");
+    if (reply.status == 200) ++accepted;
+    else refused = reply;
+  }
+  EXPECT_EQ(accepted, 3);
+  ASSERT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(json::parse(refused.body)["code"], 10102);
+  EXPECT_EQ(refused.headers["retry-after"], "1");
+  // Tokens come back at 20 per second: a retry within a second succeeds. The loop waits for
+  // the rate limit's clock, bounded in count.
+  bool recovered = false;
+  for (int i = 0; i < 40 && !recovered; ++i) {
+    recovered = publish_with({}, "message=later").status == 200;
+    if (!recovered) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_TRUE(recovered);
+}
+
+TEST_F(security_test, connections_per_address_are_limited_while_others_still_connect) {
+  start([](app::config& cfg) { cfg.http.max_connections_per_ip = 2; });
+  ws_client a(port()), b(port());
+  EXPECT_EQ(try_upgrade(port(), {}), 429);
+  ws_client::options other;
+  other.source_address = "127.0.0.2";
+  EXPECT_NO_THROW(ws_client(port(), other));
+  EXPECT_GE(server->get().counters().connection_refusals.load(), 1u);
+}
+
+TEST_F(security_test, static_paths_cannot_leave_their_folder) {
+  start([](app::config&) {});
+  for (const std::string target : {"/web/../../etc/passwd", "/web/%2e%2e/%2e%2e/etc/passwd", "/web/..%2Fwshub.db",
+                                   "/web/.hidden", "/web//etc/passwd", "/web/index.html/.."})
+    EXPECT_EQ(http_request(port(), "GET", target).status, 404) << target;
+  EXPECT_EQ(http_request(port(), "GET", "/web/app.js").status, 200);
+}
+
+}  // namespace
+}  // namespace wshub::test
