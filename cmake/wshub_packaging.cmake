@@ -55,6 +55,9 @@ install(CODE "
   file(REMOVE_RECURSE \"${_wshub_stage}/tmp-\${_tag}\")
 ")
 
+# The service's system user (systemd-sysusers creates it; the .deb runs it on install).
+install(FILES "${PROJECT_SOURCE_DIR}/packaging/wshub.sysusers" DESTINATION lib/sysusers.d RENAME wshub.conf)
+
 # The configuration is the administrator's once installed: `cmake --install` never overwrites
 # it (the .deb marks it a conffile, so dpkg asks). file(INSTALL) adds DESTDIR itself.
 install(CODE "

@@ -2,17 +2,22 @@
 # Installs what wshub needs on Debian 12 when it is missing. Idempotent; quiet when all is there.
 #   scripts/setup.sh            build and run dependencies
 #   scripts/setup.sh --test     also what the test suite needs (Redis, Chromium, Node.js)
+#   scripts/setup.sh --bench    also what bench/compare.py needs (Go, gorilla/websocket, Node.js)
 set -euo pipefail
 
 build_packages=(
   g++ cmake make pkg-config ccache
   libboost1.81-dev libboost-url1.81-dev libspdlog-dev libsqlite3-dev libhiredis-dev
-  nlohmann-json3-dev libsystemd-dev libssl-dev libcpp-jwt-dev libgtest-dev libgmock-dev
+  nlohmann-json3-dev libsystemd-dev libssl-dev libcpp-jwt-dev prometheus-cpp-dev libgtest-dev libgmock-dev
 )
-test_packages=(redis-server sqlite3 chromium nodejs npm curl)
+# systemd: systemd-analyze for the unit; dpkg-dev, file: cpack -G DEB with shlibdeps.
+test_packages=(redis-server sqlite3 chromium nodejs npm curl systemd dpkg-dev file)
+# Optional, not for the build: bench/compare.py and the peer servers it runs (docs/BENCHMARKS.md).
+bench_packages=(python3 golang-go golang-github-gorilla-websocket-dev nodejs npm)
 
 wanted=("${build_packages[@]}")
 if [[ "${1:-}" == "--test" ]]; then wanted+=("${test_packages[@]}"); fi
+if [[ "${1:-}" == "--bench" ]]; then wanted+=("${bench_packages[@]}"); fi
 
 missing=()
 for p in "${wanted[@]}"; do

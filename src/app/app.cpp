@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -58,6 +59,17 @@ ws::session_settings session_settings_from(const config& cfg) {
 std::unique_ptr<store::message_log> open_log(const config& cfg) {
   std::filesystem::create_directories(cfg.data_dir);
   return std::make_unique<store::message_log>(log_settings_from(cfg));
+}
+
+// Start-up only: throws (with OpenSSL's reason) when the files cannot be loaded.
+std::unique_ptr<asio::ssl::context> make_tls_context(const config::tls_section& cfg) {
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                   asio::ssl::context::single_dh_use);
+  ctx->use_certificate_chain_file(cfg.cert);
+  ctx->use_private_key_file(cfg.key, asio::ssl::context::pem);
+  return ctx;
 }
 
 // Start-up only: throws when the file cannot be read. "" for no file.
@@ -114,6 +126,7 @@ struct app::parts {
         hangups(ioc),
         watchdog_timer(ioc),
         config_reloader(c, std::move(source), {logs, origins, limit, counters}) {
+    if (!c.tls.cert.empty()) tls = make_tls_context(c.tls);
     const tcp::endpoint endpoint(asio::ip::make_address(c.listen.address), c.listen.port);
     listener = std::make_shared<net::listener>(ioc, endpoint, logs.http, [this](tcp::socket&& socket) {
       boost::system::error_code ec;
@@ -121,7 +134,14 @@ struct app::parts {
       auto [slot, refused] = limit.try_acquire(ec ? std::string() : remote.address().to_string());
       // A refused connection still gets an answer (503 or 429) to its first request.
       if (!slot) counters.connection_refusals.fetch_add(1, std::memory_order_relaxed);
-      std::make_shared<net::http_session>(std::move(socket), http, std::move(slot), refused)->run();
+      if (tls)
+        std::make_shared<net::http_session<ws::tls_stream>>(ws::tls_stream(std::move(socket), *tls), http,
+                                                            std::move(slot), refused)
+            ->run();
+      else
+        std::make_shared<net::http_session<ws::plain_stream>>(ws::plain_stream(std::move(socket)), http,
+                                                              std::move(slot), refused)
+            ->run();
     });
   }
 
@@ -144,6 +164,7 @@ struct app::parts {
   ws::session_services websocket;
   net::http_services http;
   asio::io_context ioc;
+  std::unique_ptr<asio::ssl::context> tls;  // set when tls.cert and tls.key are
   hub::connection_limit limit;
   asio::signal_set signals;
   asio::steady_timer ticker;          // once a second: message rate

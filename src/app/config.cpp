@@ -152,6 +152,8 @@ bool is_loopback_address(const std::string& address) {
 }
 
 void validate(const config& cfg) {
+  if (cfg.tls.cert.empty() != cfg.tls.key.empty())
+    throw config_error(cfg.tls.cert.empty() ? "tls.cert" : "tls.key", "tls.cert and tls.key go together");
   const auto& s = cfg.security;
   if (s.publish_keys.empty() && !s.open_publishing && !is_loopback_address(cfg.listen.address))
     throw config_error("security.publish_keys",

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/string.hpp>
@@ -18,47 +19,69 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace asio = boost::asio;
 
-http_session::http_session(asio::ip::tcp::socket&& socket, http_services& services, hub::connection_limit::slot slot,
+template <class Stream>
+http_session<Stream>::http_session(Stream&& stream, http_services& services, hub::connection_limit::slot slot,
                            hub::connection_limit::refusal refused)
-    : stream_(std::move(socket)), services_(services), slot_(std::move(slot)), refused_(refused) {
+    : stream_(std::move(stream)), services_(services), slot_(std::move(slot)), refused_(refused) {
   beast::error_code ec;
-  const auto remote = stream_.socket().remote_endpoint(ec);
+  const auto remote = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
   if (!ec) remote_ip_ = remote.address().to_string();
 }
 
-void http_session::run() {
-  asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+template <class Stream>
+void http_session<Stream>::run() {
+  if constexpr (std::is_same_v<Stream, ws::tls_stream>) {
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      beast::get_lowest_layer(self->stream_).expires_after(self->services_.settings.request_timeout);
+      self->stream_.async_handshake(asio::ssl::stream_base::server,
+                                    beast::bind_front_handler(&http_session<Stream>::on_handshake, self));
+    });
+  } else {
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session<Stream>::do_read, this->shared_from_this()));
+  }
+}
+
+template <class Stream>
+void http_session<Stream>::on_handshake(beast::error_code ec) {
+  if (ec) {
+    services_.log->debug("TLS handshake with {} failed: {}", remote_ip_, ec.message());
+    return;  // nothing to answer: the peer does not speak TLS to us
+  }
+  do_read();
 }
 
 // Each request must arrive whole within its time limit, so a client trickling bytes (slowloris)
 // is cut after request_timeout however slowly it sends.
-void http_session::do_read() {
+template <class Stream>
+void http_session<Stream>::do_read() {
   const auto& s = services_.settings;
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(s.header_limit));
   parser_->body_limit(s.body_limit);
-  stream_.expires_after(first_request_ ? s.request_timeout : s.keep_alive_timeout);
+  beast::get_lowest_layer(stream_).expires_after(first_request_ ? s.request_timeout : s.keep_alive_timeout);
   first_request_ = false;
   bhttp::async_read_header(stream_, buffer_, *parser_,
-                           beast::bind_front_handler(&http_session::on_header, shared_from_this()));
+                           beast::bind_front_handler(&http_session<Stream>::on_header, this->shared_from_this()));
 }
 
 // Answers "Expect: 100-continue" (curl sends it for bodies over 1 KiB) before reading the body.
-void http_session::on_header(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void http_session<Stream>::on_header(beast::error_code ec, std::size_t bytes) {
   if (ec) return on_read(ec, bytes);
   auto read_body = [this] {
-    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session<Stream>::on_read, this->shared_from_this()));
   };
   const auto& req = parser_->get();
   if (!beast::iequals(req[bhttp::field::expect], "100-continue") || parser_->is_done()) return read_body();
   auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, req.version());
-  bhttp::async_write(stream_, *interim, [self = shared_from_this(), interim, read_body](beast::error_code wec, std::size_t) {
+  bhttp::async_write(stream_, *interim, [self = this->shared_from_this(), interim, read_body](beast::error_code wec, std::size_t) {
     if (wec) return self->close();
     read_body();
   });
 }
 
-void http_session::on_read(beast::error_code ec, std::size_t) {
+template <class Stream>
+void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
       ec == asio::error::eof || ec == asio::error::operation_aborted)
     return close();
@@ -84,13 +107,14 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 
   services_.router.handle(
       req,
-      [self = shared_from_this()](http::response res) {
+      [self = this->shared_from_this()](http::response res) {
         asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
       },
       http::request_context{remote_ip_});
 }
 
-void http_session::refuse() {
+template <class Stream>
+void http_session<Stream>::refuse() {
   const auto& req = parser_->get();
   auto res = refused_ == hub::connection_limit::refusal::per_ip
                  ? http::make_error({http::status::too_many_requests, http::codes::too_many_requests,
@@ -103,7 +127,8 @@ void http_session::refuse() {
   write(std::move(res));
 }
 
-void http_session::upgrade() {
+template <class Stream>
+void http_session<Stream>::upgrade() {
   const auto& req = parser_->get();
   if (!services_.origins.allows(req[bhttp::field::origin], req[bhttp::field::host])) {
     services_.counters.origin_refusals.fetch_add(1, std::memory_order_relaxed);
@@ -137,30 +162,46 @@ void http_session::upgrade() {
           }
     }
   }
-  stream_.expires_never();
-  std::make_shared<ws::websocket_session>(std::move(stream_), services_.websocket, std::move(slot_), std::move(*params))
+  beast::get_lowest_layer(stream_).expires_never();
+  std::make_shared<ws::websocket_session<Stream>>(std::move(stream_), services_.websocket, std::move(slot_),
+                                                  std::move(*params))
       ->run(parser_->release());
 }
 
-void http_session::write(http::response res) {
+template <class Stream>
+void http_session<Stream>::write(http::response res) {
   const bool keep_alive = res.keep_alive();
   auto shared = std::make_shared<http::response>(std::move(res));
-  stream_.expires_after(services_.settings.request_timeout);
+  beast::get_lowest_layer(stream_).expires_after(services_.settings.request_timeout);
   bhttp::async_write(stream_, *shared,
-                     [self = shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t n) {
+                     [self = this->shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t n) {
                        self->on_write(keep_alive, ec, n);
                      });
 }
 
-void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+template <class Stream>
+void http_session<Stream>::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
   if (ec) return close();
   if (!keep_alive) return close();
   do_read();
 }
 
-void http_session::close() {
-  beast::error_code ignored;
-  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+template <class Stream>
+void http_session<Stream>::close() {
+  if constexpr (std::is_same_v<Stream, ws::tls_stream>) {
+    // Send TLS close_notify (bounded by the timeout), then the TCP close follows.
+    beast::get_lowest_layer(stream_).expires_after(services_.settings.request_timeout);
+    stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->stream_).socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    });
+  } else {
+    beast::error_code ignored;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  }
 }
+
+template class http_session<ws::plain_stream>;
+template class http_session<ws::tls_stream>;
 
 }  // namespace wshub::net

@@ -1,6 +1,7 @@
 #include "wshub/ws/websocket_session.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
@@ -59,7 +60,8 @@ std::string remote_of(beast::tcp_stream& stream) {
 
 }  // namespace
 
-websocket_session::websocket_session(beast::tcp_stream&& stream, session_services& services,
+template <class Stream>
+websocket_session<Stream>::websocket_session(Stream&& stream, session_services& services,
                                      hub::connection_limit::slot slot, connect_params params)
     : ws_(std::move(stream)),
       services_(services),
@@ -67,16 +69,18 @@ websocket_session::websocket_session(beast::tcp_stream&& stream, session_service
       params_(std::move(params)),
       close_timer_(ws_.get_executor()),
       read_buffer_(services.settings.max_message_size + 1024),
-      remote_(remote_of(ws_.next_layer())),
+      remote_(remote_of(beast::get_lowest_layer(ws_))),
       queue_(services.settings.max_queue_bytes) {}
 
-websocket_session::~websocket_session() {
+template <class Stream>
+websocket_session<Stream>::~websocket_session() {
   // Normally finish() left the hub already. This path runs only when the io_context was stopped
   // with the session's handlers still queued, when no fan-out can run any more.
   if (joined_) services_.hub.leave(id_);
 }
 
-void websocket_session::run(request req) {
+template <class Stream>
+void websocket_session<Stream>::run(request req) {
   const auto& s = services_.settings;
   beast::get_lowest_layer(ws_).expires_never();  // the websocket stream has its own timeouts
   websocket::stream_base::timeout timeouts{};
@@ -110,10 +114,11 @@ void websocket_session::run(request req) {
     queue_.push_unbounded(hub::make_control_frame(welcome.dump()));
   }
   if (!params_.last_id) release_held();
-  ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
+  ws_.async_accept(req, beast::bind_front_handler(&websocket_session<Stream>::on_accept, this->shared_from_this()));
 }
 
-void websocket_session::on_accept(beast::error_code ec) {
+template <class Stream>
+void websocket_session<Stream>::on_accept(beast::error_code ec) {
   if (ec) {
     services_.log->debug("conn {} upgrade failed: {}", id_, ec.message());
     return finish();
@@ -125,11 +130,13 @@ void websocket_session::on_accept(beast::error_code ec) {
   do_write();  // frames queued during the handshake
 }
 
-void websocket_session::do_read() {
-  ws_.async_read(read_buffer_, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+template <class Stream>
+void websocket_session<Stream>::do_read() {
+  ws_.async_read(read_buffer_, beast::bind_front_handler(&websocket_session<Stream>::on_read, this->shared_from_this()));
 }
 
-void websocket_session::on_read(beast::error_code ec, std::size_t) {
+template <class Stream>
+void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     if (!expected_disconnect(ec)) services_.log->debug("conn {} read: {}", id_, ec.message());
     return finish();
@@ -153,7 +160,8 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
   do_read();
 }
 
-void websocket_session::on_command(const json& command) {
+template <class Stream>
+void websocket_session<Stream>::on_command(const json& command) {
   const auto& type = command["type"].get_ref<const std::string&>();
   const json ref = command.contains("ref") ? command["ref"] : json();
   if (type == "subscribe" || type == "unsubscribe") {
@@ -189,12 +197,14 @@ void websocket_session::on_command(const json& command) {
   send_error(ref, unknown_command, "unknown command type '" + type + "'");
 }
 
-void websocket_session::send_error(const json& ref, int code, const std::string& message) {
+template <class Stream>
+void websocket_session<Stream>::send_error(const json& ref, int code, const std::string& message) {
   send_control({{"type", "error"}, {"ref", ref}, {"code", code}, {"message", message}});
 }
 
 // Strand only. Answers to this socket's own commands: bounded like everything else, not held.
-void websocket_session::send_control(const json& frame) {
+template <class Stream>
+void websocket_session<Stream>::send_control(const json& frame) {
   auto f = hub::make_control_frame(frame.dump(-1, ' ', false, json::error_handler_t::replace));
   std::unique_lock lock(queue_mutex_);
   if (refusing_) return;
@@ -208,7 +218,8 @@ void websocket_session::send_control(const json& frame) {
 // Strand only. Replays the stored messages of this socket's channels after `after_id` a page at a
 // time (the next page is read once the queue drains), then queues the live frames held meanwhile
 // that are newer than the last replayed id: no gap, no duplicate.
-void websocket_session::start_replay(std::uint64_t after_id, const json& ref) {
+template <class Stream>
+void websocket_session<Stream>::start_replay(std::uint64_t after_id, const json& ref) {
   if (replay_) return send_error(ref, resume_running, "a resume is already running");
   replay_ = replay_state{params_.channels, after_id, true, true, ref.is_null() ? std::string() : ref.dump()};
   {
@@ -216,7 +227,7 @@ void websocket_session::start_replay(std::uint64_t after_id, const json& ref) {
     holding_ = true;
   }
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
-  services_.run_blocking([self = shared_from_this(), channels = params_.channels, after_id, page_bytes] {
+  services_.run_blocking([self = this->shared_from_this(), channels = params_.channels, after_id, page_bytes] {
     auto& store = self->services_.store;
     const auto plan = store.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
     auto page = store.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
@@ -229,16 +240,18 @@ void websocket_session::start_replay(std::uint64_t after_id, const json& ref) {
   });
 }
 
-void websocket_session::request_replay_page() {
+template <class Stream>
+void websocket_session<Stream>::request_replay_page() {
   replay_->page_pending = true;
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
-  services_.run_blocking([self = shared_from_this(), channels = replay_->channels, after = replay_->cursor, page_bytes] {
+  services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after = replay_->cursor, page_bytes] {
     auto page = self->services_.store.read_after(channels, after, replay_page_messages, page_bytes);
     net::post(self->ws_.get_executor(), [self, page = std::move(page)]() mutable { self->on_replay_page(std::move(page)); });
   });
 }
 
-void websocket_session::on_replay_page(std::vector<hub::message> page) {
+template <class Stream>
+void websocket_session<Stream>::on_replay_page(std::vector<hub::message> page) {
   if (!replay_ || close_pending_ || close_started_) return;
   replay_->page_pending = false;
   if (page.empty()) return finish_replay();
@@ -249,7 +262,8 @@ void websocket_session::on_replay_page(std::vector<hub::message> page) {
   schedule_write_locked();  // do_write asks for the next page when the queue drains
 }
 
-void websocket_session::finish_replay() {
+template <class Stream>
+void websocket_session<Stream>::finish_replay() {
   std::lock_guard lock(queue_mutex_);
   if (v1_) {
     json resume = {{"type", "resume"}, {"recovered", replay_->recovered}, {"last_id", replay_->cursor}};
@@ -269,7 +283,8 @@ void websocket_session::finish_replay() {
   schedule_write_locked();
 }
 
-void websocket_session::release_held() {
+template <class Stream>
+void websocket_session<Stream>::release_held() {
   std::lock_guard lock(queue_mutex_);
   for (auto& f : held_) queue_.push_unbounded(std::move(f));
   held_.clear();
@@ -279,13 +294,15 @@ void websocket_session::release_held() {
 }
 
 // queue_mutex_ held.
-void websocket_session::schedule_write_locked() {
+template <class Stream>
+void websocket_session<Stream>::schedule_write_locked() {
   if (write_scheduled_ || queue_.pending() == 0) return;
   write_scheduled_ = true;
-  net::post(ws_.get_executor(), beast::bind_front_handler(&websocket_session::do_write, shared_from_this()));
+  net::post(ws_.get_executor(), beast::bind_front_handler(&websocket_session<Stream>::do_write, this->shared_from_this()));
 }
 
-void websocket_session::finish() {
+template <class Stream>
+void websocket_session<Stream>::finish() {
   close_timer_.cancel();
   if (joined_) {
     services_.hub.leave(id_);
@@ -300,7 +317,8 @@ void websocket_session::finish() {
   services_.log->debug("conn {} closed", id_);
 }
 
-bool websocket_session::deliver(const hub::frame_ptr& f) {
+template <class Stream>
+bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
   std::unique_lock lock(queue_mutex_);
   if (refusing_) return false;
   if (f->id != 0 && f->id <= replayed_up_to_) return true;  // already sent by a replay
@@ -321,7 +339,8 @@ bool websocket_session::deliver(const hub::frame_ptr& f) {
 }
 
 // Any thread, queue_mutex_ not held: the queue limit was passed.
-void websocket_session::overflowed() {
+template <class Stream>
+void websocket_session<Stream>::overflowed() {
   {
     std::lock_guard lock(queue_mutex_);
     if (refusing_) return;
@@ -333,23 +352,26 @@ void websocket_session::overflowed() {
   services_.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
   services_.log->warn("conn {} closed as a slow consumer ({} bytes queued at most)", id_,
                       services_.settings.max_queue_bytes);
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
+  net::post(ws_.get_executor(), [self = this->shared_from_this()] {
     self->begin_close(close_reason(websocket::close_code::policy_error, "slow consumer"));
   });
 }
 
-void websocket_session::close(std::uint16_t code, const std::string& reason) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), code, reason] {
+template <class Stream>
+void websocket_session<Stream>::close(std::uint16_t code, const std::string& reason) {
+  net::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason] {
     self->begin_close(close_reason(static_cast<websocket::close_code>(code), reason.c_str()));
   });
 }
 
-std::size_t websocket_session::queued_bytes() const {
+template <class Stream>
+std::size_t websocket_session<Stream>::queued_bytes() const {
   std::lock_guard lock(queue_mutex_);
   return queue_.bytes() + held_bytes_;
 }
 
-void websocket_session::do_write() {
+template <class Stream>
+void websocket_session<Stream>::do_write() {
   if (!accepted_) return;  // on_accept starts the writes
   hub::frame_ptr f;
   {
@@ -364,7 +386,7 @@ void websocket_session::do_write() {
       auto reason = *close_pending_;
       close_pending_.reset();
       close_started_ = true;
-      ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {});
+      ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code) {});
     } else if (replay_ && !replay_->page_pending) {
       request_replay_page();
     }
@@ -373,10 +395,11 @@ void websocket_session::do_write() {
   ws_.text(true);
   const auto& text = v1_ ? f->text_v1 : f->text;
   ws_.async_write(net::buffer(text),
-                  [self = shared_from_this(), f](beast::error_code ec, std::size_t n) { self->on_write(ec, n); });
+                  [self = this->shared_from_this(), f](beast::error_code ec, std::size_t n) { self->on_write(ec, n); });
 }
 
-void websocket_session::on_write(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void websocket_session<Stream>::on_write(beast::error_code ec, std::size_t bytes) {
   services_.counters.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
   {
     std::lock_guard lock(queue_mutex_);
@@ -391,7 +414,8 @@ void websocket_session::on_write(beast::error_code ec, std::size_t bytes) {
 
 // Strand only. Stops taking frames, lets the frame in flight finish, then sends the close frame.
 // A peer that does not complete the close within close_timeout is cut.
-void websocket_session::begin_close(close_reason reason) {
+template <class Stream>
+void websocket_session<Stream>::begin_close(close_reason reason) {
   if (close_started_ || close_pending_) return;
   bool writing = false;
   {
@@ -406,16 +430,20 @@ void websocket_session::begin_close(close_reason reason) {
   if (accepted_ && !ws_.is_open()) return;  // already closed
   close_pending_ = reason;
   close_timer_.expires_after(services_.settings.close_timeout);
-  close_timer_.async_wait(beast::bind_front_handler(&websocket_session::on_close_timeout, shared_from_this()));
+  close_timer_.async_wait(beast::bind_front_handler(&websocket_session<Stream>::on_close_timeout, this->shared_from_this()));
   if (!writing) do_write();  // before the handshake ends, on_accept does it
 }
 
-void websocket_session::on_close_timeout(beast::error_code ec) {
+template <class Stream>
+void websocket_session<Stream>::on_close_timeout(beast::error_code ec) {
   if (ec) return;  // cancelled: the session ended in time
   services_.log->debug("conn {} did not close in time; cutting it", id_);
   beast::error_code ignored;
   beast::get_lowest_layer(ws_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
   beast::get_lowest_layer(ws_).socket().close(ignored);
 }
+
+template class websocket_session<plain_stream>;
+template class websocket_session<tls_stream>;
 
 }  // namespace wshub::ws

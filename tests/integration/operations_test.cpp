@@ -482,5 +482,23 @@ TEST(operations_test, reload_diff_names_live_and_restart_keys) {
   EXPECT_EQ(merged.listen.port, running.listen.port) << "needs a restart: kept";
 }
 
+TEST(operations_test, reload_diff_never_shows_secrets) {
+  app::config running, next;
+  next.security.jwt_hs256_secret = "a-secret-that-must-not-be-logged";
+  auto changes = app::diff_config(running, next);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].key, "security.jwt_hs256_secret");
+  EXPECT_EQ(changes[0].to, "(hidden)");
+
+  running.security.publish_keys = {{"backend", "first-secret-0123456789", {"*"}, false}};
+  next = running;
+  next.security.publish_keys[0].secret = "second-secret-0123456789";
+  changes = app::diff_config(running, next);
+  ASSERT_EQ(changes.size(), 1u) << "a rotated key is a change even though get() hides it";
+  EXPECT_EQ(changes[0].key, "security.publish_keys");
+  EXPECT_EQ(changes[0].from.find("secret"), std::string::npos);
+  EXPECT_FALSE(changes[0].live);
+}
+
 }  // namespace
 }  // namespace wshub::test

@@ -20,11 +20,11 @@ echo "built $(basename "$deb")"
 
 dpkg-deb -c "$deb" >"$work/listing"
 awk '{print $6}' "$work/listing" >"$work/files"
-for f in ./usr/bin/wshub ./usr/lib/systemd/system/wshub.service ./etc/wshub/wshub.json; do
+for f in ./usr/bin/wshub ./usr/lib/systemd/system/wshub.service ./usr/lib/sysusers.d/wshub.conf ./etc/wshub/wshub.json; do
   grep -qx -- "$f" "$work/files" || fail "$f is not in the package: $(cat "$work/files")"
 done
 if grep -v -e '/$' -e '^./usr/bin/wshub$' -e '^./usr/lib/systemd/system/wshub.service$' \
-  -e '^./etc/wshub/wshub.json$' "$work/files"; then
+  -e '^./usr/lib/sysusers.d/wshub.conf$' -e '^./etc/wshub/wshub.json$' "$work/files"; then
   fail "unexpected files in the package (above)"
 fi
 grep -q -- '^-rwxr-xr-x root/root .* ./usr/bin/wshub$' "$work/listing" || fail "wshub is not an executable owned by root"
@@ -42,6 +42,7 @@ for s in postinst prerm postrm; do
   sh -n "$work/control/$s" || fail "$s has a syntax error"
 done
 grep -q 'deb-systemd-helper enable wshub.service' "$work/control/postinst" || fail "postinst does not enable the unit"
+grep -q 'systemd-sysusers wshub.conf' "$work/control/postinst" || fail "postinst does not create the user"
 grep -q 'deb-systemd-invoke "$action" wshub.service' "$work/control/postinst" || fail "postinst does not start the unit"
 grep -q 'deb-systemd-invoke stop wshub.service' "$work/control/prerm" || fail "prerm does not stop the unit"
 

@@ -18,7 +18,7 @@ trap cleanup EXIT
 root=$work/root
 
 DESTDIR=$root cmake --install "$build" --prefix /usr >"$work/install.log" || fail "cmake --install: $(cat "$work/install.log")"
-for f in usr/bin/wshub usr/lib/systemd/system/wshub.service etc/wshub/wshub.json; do
+for f in usr/bin/wshub usr/lib/systemd/system/wshub.service usr/lib/sysusers.d/wshub.conf etc/wshub/wshub.json; do
   [[ -f "$root/$f" ]] || fail "/$f was not installed"
 done
 [[ -x "$root/usr/bin/wshub" ]] || fail "/usr/bin/wshub is not executable"

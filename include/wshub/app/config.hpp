@@ -63,6 +63,10 @@ struct config {
     std::chrono::seconds retention_age{7 * 24 * 3600};
     std::size_t max_pending = 10'000;
   } store;
+  struct tls_section {
+    std::string cert;  // PEM certificate chain; with `key`, the port serves only https and wss
+    std::string key;   // PEM private key
+  } tls;
   struct security_section {
     std::vector<security::publish_key> publish_keys;
     bool open_publishing = false;  // publish without keys on a non-loopback address

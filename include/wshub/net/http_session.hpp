@@ -38,15 +38,19 @@ struct http_services {
   const security::token_verifier& tokens;
 };
 
-class http_session : public std::enable_shared_from_this<http_session> {
+// Stream is ws::plain_stream or ws::tls_stream (both instantiated in the source); a TLS session
+// completes the TLS handshake before its first request.
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
  public:
   // Without a slot (`refused` says which limit), the session answers its request with 503 (all
   // connections) or 429 (this address) and closes.
-  http_session(boost::asio::ip::tcp::socket&& socket, http_services& services, hub::connection_limit::slot slot,
+  http_session(Stream&& stream, http_services& services, hub::connection_limit::slot slot,
                hub::connection_limit::refusal refused = hub::connection_limit::refusal::none);
   void run();
 
  private:
+  void on_handshake(boost::beast::error_code ec);
   void do_read();
   void on_header(boost::beast::error_code ec, std::size_t bytes);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
@@ -56,7 +60,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void close();
 
-  boost::beast::tcp_stream stream_;
+  Stream stream_;
   boost::beast::flat_buffer buffer_;
   http_services& services_;
   hub::connection_limit::slot slot_;
@@ -65,5 +69,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;  // strand only
   bool first_request_ = true;  // strand only
 };
+
+extern template class http_session<ws::plain_stream>;
+extern template class http_session<ws::tls_stream>;
 
 }  // namespace wshub::net

@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -27,6 +28,9 @@
 #include "wshub/ws/outbound_queue.hpp"
 
 namespace wshub::ws {
+
+using plain_stream = boost::beast::tcp_stream;
+using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
 inline constexpr const char* protocol_v1 = "wshub.v1";
 inline constexpr std::uint16_t close_by_operator = 4001;
@@ -57,11 +61,13 @@ struct session_services {
   session_settings settings;
 };
 
-class websocket_session : public std::enable_shared_from_this<websocket_session>, public hub::subscriber {
+// Stream is plain_stream or tls_stream (both instantiated in the source).
+template <class Stream>
+class websocket_session : public std::enable_shared_from_this<websocket_session<Stream>>, public hub::subscriber {
  public:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
 
-  websocket_session(boost::beast::tcp_stream&& stream, session_services& services, hub::connection_limit::slot slot,
+  websocket_session(Stream&& stream, session_services& services, hub::connection_limit::slot slot,
                     connect_params params);
   ~websocket_session() override;
 
@@ -97,7 +103,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void finish();
   void overflowed();
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<Stream> ws_;
   session_services& services_;
   hub::connection_limit::slot slot_;
   connect_params params_;                  // strand only; params_.channels is this socket's list
@@ -129,5 +135,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   std::size_t held_bytes_ = 0;       // guarded by queue_mutex_
   std::uint64_t replayed_up_to_ = 0;  // guarded by queue_mutex_: live frames up to here are dropped
 };
+
+extern template class websocket_session<plain_stream>;
+extern template class websocket_session<tls_stream>;
 
 }  // namespace wshub::ws
