@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 
+# ccache in the home folder, with paths relative to the checkout, so a fresh clone elsewhere
+# reuses what earlier builds compiled.
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 jobs=$(nproc)
 
 # Browser test dependencies (playwright-core only; it drives Debian's chromium).

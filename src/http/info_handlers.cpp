@@ -7,6 +7,25 @@ namespace wshub::http::handlers {
 
 namespace bhttp = boost::beast::http;
 
+namespace {
+
+// If-None-Match: "*" or a list of entity tags, compared weakly (a W/ prefix does not matter).
+bool etag_matches(std::string_view header, std::string_view etag) {
+  while (!header.empty()) {
+    const auto comma = header.find(',');
+    auto tag = header.substr(0, comma);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    if (tag == "*" || tag == etag) return true;
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
 response stats(const router_services& s, const request& req) {
   const auto& c = s.counters;
   const nlohmann::json body = {
@@ -30,14 +49,13 @@ response static_file(const router_services& s, const request& req, std::string_v
   res.set(bhttp::field::cache_control, "no-cache");  // revalidate with the ETag every time
   res.set("X-Content-Type-Options", "nosniff");
   res.keep_alive(req.keep_alive());
-  if (req[bhttp::field::if_none_match] == file->etag) {
+  if (etag_matches(req[bhttp::field::if_none_match], file->etag)) {
     res.result(status::not_modified);
     return res;
   }
   res.set(bhttp::field::content_type, file->content_type);
   res.body() = file->content;
   res.prepare_payload();
-  if (req.method() == bhttp::verb::head) res.body().clear();
   return res;
 }
 

@@ -114,7 +114,6 @@ response metrics_response(const request& req, const hub::counters& counters, con
   res.keep_alive(req.keep_alive());
   res.body() = metrics_text(counters, hub, store);
   res.prepare_payload();
-  if (req.method() == bhttp::verb::head) res.body().clear();
   return res;
 }
 

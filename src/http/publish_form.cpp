@@ -138,7 +138,14 @@ std::optional<error> parse_publish_fields(std::string_view content_type, std::st
     return error{status::unsupported_media_type, codes::unsupported_media,
                  "Content-Type must be application/x-www-form-urlencoded, multipart/form-data or application/json"};
   if (failure) return failure;
-  if (auto q = parse_urlencoded(query, out)) return bad("the query string is malformed");
+  publish_fields from_query;
+  if (parse_urlencoded(query, from_query)) return bad("the query string is malformed");
+  // The query only fills what the body left unset.
+  if (!out.message) out.message = std::move(from_query.message);
+  if (!out.channel) out.channel = std::move(from_query.channel);
+  if (!out.to_conn) out.to_conn = std::move(from_query.to_conn);
+  if (!out.to_user) out.to_user = std::move(from_query.to_user);
+  if (out.channels.empty()) out.channels = std::move(from_query.channels);
   return std::nullopt;
 }
 

@@ -27,6 +27,12 @@ bool is_get(const request& req) { return req.method() == bhttp::verb::get || req
 router::router(router_services services) : services_(std::move(services)) {}
 
 void router::handle(const request& req, respond_fn respond, const request_context& ctx) const {
+  // HEAD: every route answers as for GET, then the body goes; Content-Length stays.
+  if (req.method() == bhttp::verb::head)
+    respond = [inner = std::move(respond)](response res) {
+      res.body().clear();
+      inner(std::move(res));
+    };
   const auto path = util::path_of(req.target());
   const auto& s = services_;
   if (path == "/api/tool/send_message") {

@@ -115,6 +115,7 @@ std::error_code message_log::append(hub::message m, durable_handler on_durable) 
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return log_errc::stopped;
+    if (m.channels.empty()) return log_errc::write_failed;  // every message has a channel
     if (queue_.size() >= settings_.max_pending) return log_errc::overloaded;
     queue_.push_back(pending{std::move(m), std::move(on_durable)});
   }

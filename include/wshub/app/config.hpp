@@ -17,6 +17,7 @@ struct config {
   struct listen_section {
     std::string address = "127.0.0.1";
     std::uint16_t port = 9999;
+    bool operator==(const listen_section&) const = default;
   } listen;
   unsigned io_threads = 0;  // 0: one per core
   std::string data_dir = "./var";
@@ -25,6 +26,7 @@ struct config {
     std::string file;  // empty: stdout only
     std::size_t file_max_bytes = 10 * 1024 * 1024;
     std::size_t file_max_files = 5;
+    bool operator==(const log_section&) const = default;
   } log;
   struct http_section {
     std::size_t header_limit = 8 * 1024;
@@ -34,6 +36,7 @@ struct config {
     std::size_t max_connections = 10'000;
     std::size_t max_connections_per_ip = 0;  // 0: no per-address limit
     std::string web_dir;  // empty: the pages embedded in the binary
+    bool operator==(const http_section&) const = default;
   } http;
   struct websocket_section {
     std::chrono::seconds handshake_timeout{5};
@@ -50,11 +53,13 @@ struct config {
     std::size_t max_channels = 64;
     std::size_t max_resume_messages = 10'000;
     bool user_from_query = false;
+    bool operator==(const websocket_section&) const = default;
   } websocket;
   struct publish_section {
     std::size_t max_message_bytes = 64 * 1024;
     std::string username = "system";
     std::string default_channel = "system";
+    bool operator==(const publish_section&) const = default;
   } publish;
   struct store_section {
     std::string path;  // empty: <data_dir>/wshub.db
@@ -62,10 +67,12 @@ struct config {
     std::uint64_t retention_count = 1'000'000;
     std::chrono::seconds retention_age{7 * 24 * 3600};
     std::size_t max_pending = 10'000;
+    bool operator==(const store_section&) const = default;
   } store;
   struct tls_section {
     std::string cert;  // PEM certificate chain; with `key`, the port serves only https and wss
     std::string key;   // PEM private key
+    bool operator==(const tls_section&) const = default;
   } tls;
   struct security_section {
     std::vector<security::publish_key> publish_keys;
@@ -76,13 +83,16 @@ struct config {
     double publish_rate_per_key = 0;  // messages per second; 0: unlimited
     double publish_rate_per_ip = 0;
     double publish_burst = 20;
+    bool operator==(const security_section&) const = default;
   } security;
   struct cache_section {
     std::string type = "memory";
     std::size_t recent_per_channel = 100;
+    bool operator==(const cache_section&) const = default;
   } cache;
   std::chrono::seconds shutdown_timeout{10};
 
+  bool operator==(const config&) const = default;
   std::string store_path() const;
   unsigned effective_io_threads() const;
 };

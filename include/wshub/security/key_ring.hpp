@@ -12,6 +12,7 @@ struct publish_key {
   std::string secret;
   std::vector<std::string> channels;  // channels it may publish to; "*" for all
   bool admin = false;                 // may also use the connections API
+  bool operator==(const publish_key&) const = default;
 };
 
 class key_ring {

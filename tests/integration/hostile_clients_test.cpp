@@ -1,0 +1,434 @@
+// Hostile clients against the real server: each attack gets the right answer (a status, a close
+// code, a cut connection), and the well-behaved clients measured by run_probe() keep getting
+// every message in order. Each test measures their delivery rate before and during its attack
+// and prints both (docs/RELIABILITY.md quotes them). The attackers run in this process and share
+// its cores with the server, so the floor asserted is a fraction of the quiet rate.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "reliability_support.hpp"
+#include "support/test_server.hpp"
+
+namespace wshub::test {
+namespace {
+
+using namespace reliability;
+
+// Well-behaved clients keep at least this share of their quiet delivery rate during an attack.
+constexpr double min_share_during_attack = 0.2;
+
+// Attack threads that run until stop(), each action counted.
+class attack {
+ public:
+  ~attack() { stop(); }
+  void start(int threads, const std::function<void(attack&, int)>& body) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this, body, i] { body(*this, i); });
+  }
+  bool running() const { return !stop_; }
+  void count(long n = 1) { actions_ += n; }
+  long actions() const { return actions_; }
+  // Returns once the attackers made `n` actions (or `timeout` passed).
+  bool engaged(long n, std::chrono::milliseconds timeout = 20s) {
+    return eventually([&] { return actions_ >= n; }, timeout);
+  }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  double seconds_since_start() const { return std::chrono::duration<double>(steady::now() - started_).count(); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<long> actions_{0};
+  steady::time_point started_ = steady::now();
+  std::vector<std::thread> threads_;
+};
+
+// The status of an HTTP answer in `raw` (0 when there is none) and its JSON error code.
+std::pair<int, int> status_and_code(const std::string& raw) {
+  if (raw.rfind("HTTP/1.1 ", 0) != 0) return {0, 0};
+  const int status = std::stoi(raw.substr(9, 3));
+  const auto body_at = raw.find("\r\n\r\n");
+  const auto body = json::parse(raw.substr(body_at + 4), nullptr, false);
+  return {status, body.is_object() && body.contains("code") ? body["code"].get<int>() : 0};
+}
+
+// Sends `bytes`, then reads the answer until the server closes (or `timeout`).
+std::string exchange(std::uint16_t port, const std::string& bytes, std::chrono::milliseconds timeout = 10s) {
+  const int fd = connect_loopback(port, timeout);
+  send_all(fd, bytes);  // may stop early: the server answers and closes before reading it all
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const auto n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+class hostile_clients_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cfg = test_config(dir.path());
+    cfg.http.request_timeout = 2s;
+    cfg.http.header_limit = 8 * 1024;
+    cfg.http.body_limit = 1024 * 1024;
+    cfg.publish.max_message_bytes = 64 * 1024;
+    cfg.websocket.max_message_size = 64 * 1024;
+    cfg.websocket.max_queue_bytes = 256 * 1024;
+    cfg.websocket.close_timeout = 2s;
+    server = std::make_unique<running_app>(cfg);
+    quiet = run_probe(port());
+    ASSERT_TRUE(quiet.complete) << quiet.problem;
+  }
+  std::uint16_t port() const { return server->port(); }
+
+  // Runs the probe now (an attack is going on), checks that it got everything, reports its rate
+  // next to the quiet one and checks the floor.
+  probe_result expect_served(const std::string& attack_name, int messages = 400, std::size_t size = 64) {
+    const auto during = run_probe(port(), messages, size);
+    EXPECT_TRUE(during.complete) << attack_name << ": " << during.problem;
+    if (!during.complete) return during;
+    const double share = during.deliveries_per_second / quiet.deliveries_per_second;
+    std::ostringstream line;
+    line << attack_name << ": well-behaved clients got " << static_cast<long>(during.deliveries_per_second)
+         << " deliveries/s during the attack, " << static_cast<long>(quiet.deliveries_per_second) << " before ("
+         << static_cast<int>(share * 100) << "%)";
+    std::cout << "[reliability] " << line.str() << std::endl;
+    RecordProperty(attack_name, line.str());
+    if (size == 64)  // the quiet rate was measured with 64-byte messages
+      EXPECT_GE(share, min_share_during_attack) << line.str();
+    return during;
+  }
+  void expect_only_probe_sockets_left() {
+    EXPECT_TRUE(eventually([&] { return server->get().connection_count() == 0; }))
+        << server->get().connection_count() << " sockets left behind";
+  }
+
+  temp_dir dir;
+  std::unique_ptr<running_app> server;
+  probe_result quiet;  // the probe on this server before any attack
+};
+
+// Slowloris: hundreds of connections each trickling one header byte at a time. Each request must
+// arrive whole within http.request_timeout (2 s here), so every one is cut by then, however
+// slowly it sends, with no answer.
+TEST_F(hostile_clients_test, slowloris_connections_are_cut_at_the_request_timeout) {
+  constexpr int connections = 200;
+  std::vector<int> fds;
+  for (int i = 0; i < connections; ++i) {
+    fds.push_back(connect_loopback(port()));
+    send_all(fds.back(), "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  }
+  const auto opened = steady::now();
+  std::atomic<int> cut{0}, answered{0};
+  std::atomic<double> last_cut_seconds{0};
+  std::thread trickler([&] {
+    std::vector<bool> open(connections, true);
+    const std::string header = "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    for (std::size_t round = 0; cut < connections && steady::now() - opened < 15s; ++round) {
+      std::vector<pollfd> polled;
+      for (int i = 0; i < connections; ++i)
+        if (open[i]) polled.push_back({fds[i], POLLIN, 0});
+      poll(polled.data(), polled.size(), 100);  // also the pace of the trickle
+      for (int i = 0; i < connections; ++i) {
+        if (!open[i]) continue;
+        char c;
+        const auto n = recv(fds[i], &c, 1, MSG_DONTWAIT);
+        const bool closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+                            ::send(fds[i], &header[round % header.size()], 1, MSG_NOSIGNAL) < 0;
+        if (n > 0) ++answered;
+        if (closed || n > 0) {
+          open[i] = false;
+          ++cut;
+          last_cut_seconds = std::chrono::duration<double>(steady::now() - opened).count();
+        }
+      }
+    }
+  });
+  expect_served("slowloris (200 connections trickling headers)");
+  trickler.join();
+  for (const int fd : fds) close(fd);
+  EXPECT_EQ(cut, connections) << "every trickling connection is cut";
+  EXPECT_EQ(answered, 0) << "a request that never ends gets no answer";
+  EXPECT_LT(last_cut_seconds.load(), 2.0 + 3.0) << "cut at the request timeout";
+  std::cout << "[reliability] slowloris: all " << connections << " cut, the last after " << last_cut_seconds
+            << " s (request_timeout 2 s)" << std::endl;
+}
+
+// Headers past http.header_limit get 431, bodies past http.body_limit 413 (from the
+// Content-Length, or once a chunked body passes the limit), a message past
+// publish.max_message_bytes 413; each a JSON error, while others publish undisturbed.
+TEST_F(hostile_clients_test, oversized_headers_and_bodies_are_refused_with_431_and_413) {
+  const std::string start = "POST /api/tool/send_message HTTP/1.1\r\nHost: x\r\n";
+  EXPECT_EQ(status_and_code(exchange(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'h') +
+                                                 "\r\n\r\n")),
+            std::make_pair(431, 10205));
+  std::string many = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 300; ++i) many += "X-H" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
+  EXPECT_EQ(status_and_code(exchange(port(), many + "\r\n")), std::make_pair(431, 10205));
+  EXPECT_EQ(status_and_code(exchange(port(), start + "Content-Type: application/x-www-form-urlencoded\r\n"
+                                                     "Content-Length: 10485760\r\n\r\nmessage=" +
+                                                     std::string(64 * 1024, 'b'))),
+            std::make_pair(413, 10203));
+  std::string chunked = start + "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 40; ++i) chunked += "8000\r\n" + std::string(0x8000, 'c') + "\r\n";
+  EXPECT_EQ(status_and_code(exchange(port(), chunked + "0\r\n\r\n")), std::make_pair(413, 10203));
+  const auto big_message = http_request(port(), "POST", "/api/tool/send_message",
+                                        json{{"message", std::string(100 * 1024, 'm')}}.dump(),
+                                        {{"Content-Type", "application/json"}});
+  EXPECT_EQ(big_message.status, 413);
+  EXPECT_EQ(json::parse(big_message.body)["code"], 10203);
+
+  attack a;
+  a.start(4, [&](attack& self, int i) {
+    const std::string oversized = i % 2 ? "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(16 * 1024, 'h') + "\r\n\r\n"
+                                        : chunked + "0\r\n\r\n";
+    for (int n = 0; n < 5000 && self.running(); ++n) {
+      if (status_and_code(exchange(port(), oversized)).first == 0) return;
+      self.count();
+    }
+  });
+  ASSERT_TRUE(a.engaged(8));
+  expect_served("oversized headers (16 KiB) and chunked bodies (1.25 MiB), 4 connections in a loop");
+  a.stop();
+  std::cout << "[reliability] oversized requests refused: " << a.actions() << " in " << a.seconds_since_start()
+            << " s" << std::endl;
+}
+
+// Text frames that are not UTF-8 close the socket with 1007, whether the bad bytes are in one
+// frame or split across fragments; a valid character split across fragments is fine.
+TEST_F(hostile_clients_test, invalid_utf8_in_text_frames_closes_with_1007) {
+  struct bad_case {
+    std::string name;
+    std::vector<std::pair<std::uint8_t, std::string>> frames;  // first byte, payload
+  } cases[] = {
+      {"a lone continuation byte", {{0x81, "{\"type\":\"ping\",\"ref\":\"\x80\"}"}}},
+      {"0xFF", {{0x81, "\xff"}}},
+      {"an overlong slash", {{0x81, "\xc0\xaf"}}},
+      {"a UTF-16 surrogate", {{0x81, "\xed\xa0\x80"}}},
+      {"past U+10FFFF", {{0x81, "\xf4\x90\x80\x80"}}},
+      {"a truncated sequence at the end", {{0x81, "abc\xe2\x82"}}},
+      {"bad bytes in a later fragment", {{0x01, "{\"type\":"}, {0x00, "\"pi\xfe"}, {0x80, "ng\"}"}}},
+      {"a sequence broken across fragments", {{0x01, "ab\xe2"}, {0x80, "cd"}}},
+  };
+  for (const auto& c : cases) {
+    raw_ws ws(port(), "/socket/system/message", "wshub.v1");
+    ASSERT_TRUE(ws.read_frame());  // welcome
+    for (const auto& [first, payload] : c.frames) ws.send_frame(first, payload);
+    EXPECT_EQ(ws.read_until_close(), 1007) << c.name;
+  }
+  raw_ws ws(port(), "/socket/system/message", "wshub.v1");
+  ASSERT_TRUE(ws.read_frame());
+  ws.send_frame(0x01, "{\"type\":\"ping\",\"ref\":\"\xe2");  // "€" split between fragments
+  ws.send_frame(0x80, "\x82\xac\"}");
+  const auto pong = ws.read_frame();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(json::parse(pong->payload)["ref"], "\xe2\x82\xac");
+  expect_served("after 8 sockets closed with 1007");
+}
+
+// Protocol violations close the socket with 1002; control frames interleaved with a fragmented
+// message are answered at once and the message still arrives whole.
+TEST_F(hostile_clients_test, fragmented_and_interleaved_control_frames) {
+  {
+    raw_ws ws(port(), "/socket/system/message", "wshub.v1");
+    ASSERT_TRUE(ws.read_frame());  // welcome
+    ws.send_frame(0x01, "{\"type\":");
+    ws.send_frame(0x89, "p1");  // ping between fragments
+    ws.send_frame(0x00, "\"ping\",");
+    ws.send_frame(0x8A, "unsolicited pong");  // ignored
+    ws.send_frame(0x89, "p2");
+    ws.send_frame(0x80, "\"ref\":5}");
+    std::vector<std::string> pongs;
+    std::optional<raw_ws::frame> answer;
+    while (auto f = ws.read_frame()) {
+      if (f->opcode == 0xA) pongs.push_back(f->payload);
+      if (f->opcode == 0x1) {
+        answer = std::move(f);
+        break;
+      }
+    }
+    EXPECT_EQ(pongs, (std::vector<std::string>{"p1", "p2"}));
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(json::parse(answer->payload), json::parse(R"({"type":"pong","ref":5})"));
+    // A close frame in the middle of a fragmented message is answered with a close.
+    ws.send_frame(0x01, "{\"type\":");
+    ws.send_frame(0x88, std::string("\x03\xe8", 2) + "bye");
+    EXPECT_EQ(ws.read_until_close(), 1000);
+  }
+  struct bad_case {
+    std::string name;
+    std::vector<std::pair<std::uint8_t, std::string>> frames;
+    bool masked = true;
+  } cases[] = {
+      {"a fragmented ping", {{0x09, "half"}, {0x80, "rest"}}},
+      {"a ping over 125 bytes", {{0x89, std::string(126, 'p')}}},
+      {"a continuation with nothing to continue", {{0x80, "stray"}}},
+      {"a new text frame inside a fragmented message", {{0x01, "one"}, {0x81, "two"}}},
+      {"a reserved opcode", {{0x83, "?"}}},
+      {"a reserved control opcode", {{0x8B, "?"}}},
+      {"RSV1 without an extension", {{0xC1, "compressed?"}}},
+      {"an unmasked client frame", {{0x81, "{\"type\":\"ping\"}"}}, false},
+      {"a close frame with a 1-byte payload", {{0x88, "x"}}},
+      {"a close frame with code 1005", {{0x88, std::string("\x03\xed", 2)}}},
+      {"a close frame with code 999", {{0x88, std::string("\x03\xe7", 2)}}},
+  };
+  for (const auto& c : cases) {
+    raw_ws ws(port(), "/socket/system/message", "wshub.v1");
+    ASSERT_TRUE(ws.read_frame());
+    for (const auto& [first, payload] : c.frames) ws.send_frame(first, payload, c.masked);
+    EXPECT_EQ(ws.read_until_close(), 1002) << c.name;
+  }
+  expect_served("after 11 sockets closed with 1002");
+}
+
+// Ping floods: sockets sending pings as fast as they can, half of them reading the pongs, half
+// never reading. Pongs are control frames Beast answers from the read loop, so a socket that
+// does not read its pongs stops being read: TCP pushes back on the attacker, the server's memory
+// stays flat, and nobody else notices.
+TEST_F(hostile_clients_test, ping_floods_do_not_slow_other_clients) {
+  auto rss_kb = [] {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return 0L;
+  };
+  const long rss_before = rss_kb();
+  attack a;
+  a.start(6, [&](attack& self, int i) {
+    raw_ws ws(port());
+    const bool reads = i % 2 == 0;
+    std::string batch;
+    for (int k = 0; k < 100; ++k) batch += raw_ws::encode(0x89, "flood");
+    for (int n = 0; n < 2000 && self.running(); ++n) {
+      pollfd p{ws.fd(), POLLOUT, 0};
+      if (poll(&p, 1, 100) <= 0) continue;  // the server stopped reading: TCP pushes back
+      if (!ws.send_raw(batch)) return;
+      self.count(100);
+      if (reads)
+        while (ws.read_frame(0ms)) {
+        }
+    }
+  });
+  ASSERT_TRUE(a.engaged(10'000));
+  expect_served("ping flood (6 sockets, 3 never reading their pongs)");
+  const long pings = a.actions();
+  const double seconds = a.seconds_since_start();
+  a.stop();
+  const long growth_mb = (rss_kb() - rss_before) / 1024;
+  EXPECT_LT(growth_mb, 128) << "memory grew with the flood";
+  std::cout << "[reliability] ping flood: " << pings << " pings in " << seconds << " s ("
+            << static_cast<long>(pings / seconds) << "/s); process memory +" << growth_mb << " MiB" << std::endl;
+  expect_only_probe_sockets_left();
+}
+
+// Subscribers that never read: each is closed with 1008 once websocket.max_queue_bytes (256 KiB
+// here) waits for it, and the readers get every message.
+TEST_F(hostile_clients_test, clients_that_never_read_are_closed_as_slow_consumers) {
+  constexpr int sleepers = 50;
+  std::vector<std::unique_ptr<raw_ws>> silent;
+  for (int i = 0; i < sleepers; ++i)
+    silent.push_back(std::make_unique<raw_ws>(port(), "/socket/system/message?channel=probe", "", 4096));
+  ASSERT_TRUE(eventually([&] { return server->get().connection_count() == sleepers; }));
+  // 600 x 4 KiB: 2.4 MB for each sleeper, far past its socket buffers and its queue limit.
+  expect_served("50 subscribers that never read (4 KiB messages)", 600, 4096);
+  EXPECT_EQ(server->get().counters().slow_consumer_closes.load(), static_cast<std::uint64_t>(sleepers));
+  // Each gets what was in flight, then the close frame; or, when it still does not read it
+  // within websocket.close_timeout (2 s here), the connection is cut.
+  int closed_1008 = 0, cut = 0;
+  for (auto& s : silent) {
+    const int code = s->read_until_close(30s);
+    closed_1008 += code == 1008;
+    cut += code == -1;
+  }
+  EXPECT_EQ(closed_1008 + cut, sleepers);
+  expect_only_probe_sockets_left();
+  std::cout << "[reliability] never-reading subscribers: " << sleepers << " closed as slow consumers (" << closed_1008
+            << " read the 1008 close frame, " << cut << " cut after close_timeout)" << std::endl;
+}
+
+// Thousands of connections a second: plain connect-and-close, connect-and-reset, and whole
+// WebSocket upgrades closed at once. The server keeps accepting and serving, and forgets every
+// one of them.
+TEST_F(hostile_clients_test, connection_churn_does_not_slow_other_clients) {
+  attack a;
+  a.start(3, [&](attack& self, int kind) {
+    for (int n = 0; n < 20'000 && self.running(); ++n) {
+      try {
+        if (kind == 2) {
+          raw_ws ws(port());
+          ws.send_frame(0x88, std::string("\x03\xe8", 2));
+        } else {
+          const int fd = connect_loopback(port());
+          if (kind == 1) reset_and_close(fd);
+          else close(fd);
+        }
+      } catch (const std::exception&) {
+        return;  // refused: the test fails below on the count
+      }
+      self.count();
+    }
+  });
+  ASSERT_TRUE(a.engaged(100));
+  const auto before = a.actions();
+  const auto started = steady::now();
+  expect_served("connection churn (connect+close, connect+reset, upgrade+close)");
+  const double connects_per_second =
+      (a.actions() - before) / std::chrono::duration<double>(steady::now() - started).count();
+  a.stop();
+  EXPECT_GT(a.actions(), 1000) << "the server stopped accepting";
+  std::cout << "[reliability] connection churn: " << a.actions() << " connections in " << a.seconds_since_start()
+            << " s, " << static_cast<long>(connects_per_second) << "/s while measured" << std::endl;
+  expect_only_probe_sockets_left();
+  ws_client after(port());
+  EXPECT_EQ(server->get().connection_count(), 1u);
+}
+
+// Abrupt resets: subscribers that read a little and then reset, upgrades reset halfway, frames
+// reset halfway. The server drops each one and loses nobody else's messages.
+TEST_F(hostile_clients_test, abrupt_resets_are_forgotten) {
+  attack a;
+  a.start(3, [&](attack& self, int kind) {
+    std::mt19937 random(static_cast<unsigned>(kind));
+    for (int n = 0; n < 5000 && self.running(); ++n) {
+      try {
+        if (kind == 0) {  // a subscriber that vanishes while messages flow to it
+          raw_ws ws(port(), "/socket/system/message?channel=probe");
+          const int reads = static_cast<int>(random() % 20);
+          for (int r = 0; r < reads; ++r)
+            if (!ws.read_frame(50ms)) break;
+          ws.reset();
+        } else if (kind == 1) {  // half an upgrade
+          const int fd = connect_loopback(port());
+          send_all(fd, "GET /socket/system/message HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConn");
+          reset_and_close(fd);
+        } else {  // half a frame
+          raw_ws ws(port());
+          const auto frame = raw_ws::encode(0x81, std::string(1000, 'x'));
+          ws.send_raw(frame.substr(0, 1 + random() % 500));
+          ws.reset();
+        }
+      } catch (const std::exception&) {
+        return;
+      }
+      self.count();
+    }
+  });
+  ASSERT_TRUE(a.engaged(50));
+  expect_served("abrupt resets (subscribers, half upgrades, half frames)");
+  a.stop();
+  EXPECT_GT(a.actions(), 100);
+  std::cout << "[reliability] abrupt resets: " << a.actions() << " in " << a.seconds_since_start() << " s"
+            << std::endl;
+  expect_only_probe_sockets_left();
+}
+
+}  // namespace
+}  // namespace wshub::test

@@ -1,0 +1,107 @@
+#include "wshub/hub/frame.hpp"
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using json = nlohmann::json;
+using wshub::hub::message;
+
+// 2024-06-15 12:34:56.789 UTC
+constexpr std::int64_t sample_ts = 1718454896789;
+
+message sample(std::string body = "hello") {
+  message m;
+  m.id = 42;
+  m.ts_ms = sample_ts;
+  m.channels = {"news"};
+  m.username = "system";
+  m.body = std::move(body);
+  return m;
+}
+
+TEST(frame, message_json_has_exactly_the_six_fields) {
+  const auto j = json::parse(wshub::hub::encode_message_json(sample()));
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j.size(), 6u);
+  ASSERT_TRUE(j["id"].is_number_unsigned());
+  EXPECT_EQ(j["id"].get<std::uint64_t>(), 42u);
+  ASSERT_TRUE(j["channel"].is_string());
+  EXPECT_EQ(j["channel"], "news");
+  ASSERT_TRUE(j["username"].is_string());
+  EXPECT_EQ(j["username"], "system");
+  ASSERT_TRUE(j["message"].is_string());
+  EXPECT_EQ(j["message"], "hello");
+  ASSERT_TRUE(j["time"].is_string());
+  EXPECT_EQ(j["time"], wshub::hub::format_local_time(sample_ts));
+  ASSERT_TRUE(j["ts"].is_number_integer());
+  EXPECT_EQ(j["ts"].get<std::int64_t>(), sample_ts);
+}
+
+TEST(frame, time_is_local_date_and_time_to_the_second) {
+  const auto time = wshub::hub::format_local_time(sample_ts);
+  EXPECT_TRUE(std::regex_match(time, std::regex(R"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})"))) << time;
+  EXPECT_EQ(time.substr(0, 8), "2024-06-");  // whatever the time zone, still mid June 2024
+  EXPECT_EQ(time.substr(17), "56");          // zones differ by whole minutes
+  // Milliseconds are dropped, not rounded.
+  EXPECT_EQ(wshub::hub::format_local_time(sample_ts - 789), time);
+  EXPECT_EQ(wshub::hub::format_local_time(sample_ts + 210), time);
+  EXPECT_NE(wshub::hub::format_local_time(sample_ts + 211), time);
+}
+
+TEST(frame, special_characters_are_escaped) {
+  const std::string body = "say \"hi\"\nnext line\t<script>&\\ \x01 caf\xC3\xA9";
+  const auto text = wshub::hub::encode_message_json(sample(body));
+  EXPECT_EQ(text.find('\n'), std::string::npos);
+  EXPECT_EQ(text.find('\x01'), std::string::npos);
+  EXPECT_NE(text.find(R"(say \"hi\"\nnext line\t)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(\\)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(\u0001)"), std::string::npos) << text;
+  // JSON needs no escape for '<' (the page renders with textContent); it must survive exactly.
+  EXPECT_EQ(json::parse(text)["message"], body);
+}
+
+TEST(frame, several_channels_add_a_channels_field) {
+  auto m = sample();
+  m.channels = {"news", "sports"};
+  const auto j = json::parse(wshub::hub::encode_message_json(m));
+  EXPECT_EQ(j.size(), 7u);
+  EXPECT_EQ(j["channel"], "news");
+  EXPECT_EQ(j["channels"], json::array({"news", "sports"}));
+}
+
+TEST(frame, make_frame_keeps_id_channels_and_targets) {
+  auto m = sample();
+  m.to_user = "alice";
+  const auto f = wshub::hub::make_frame(m);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->id, 42u);
+  EXPECT_EQ(f->channels, std::vector<std::string>{"news"});
+  EXPECT_EQ(f->to_user, "alice");
+  EXPECT_EQ(f->to_conn, 0u);
+  EXPECT_EQ(f->text, wshub::hub::encode_message_json(m));
+}
+
+TEST(frame, v1_text_is_the_same_object_with_type_first) {
+  const auto f = wshub::hub::make_frame(sample("say \"hi\""));
+  EXPECT_TRUE(f->text_v1.starts_with(R"({"type":"message",)")) << f->text_v1;
+  auto v1 = json::parse(f->text_v1);
+  EXPECT_EQ(v1["type"], "message");
+  v1.erase("type");
+  EXPECT_EQ(v1, json::parse(f->text));
+}
+
+TEST(frame, control_frame_has_one_text_for_both_protocols) {
+  const auto f = wshub::hub::make_control_frame(R"({"type":"welcome"})");
+  EXPECT_EQ(f->id, 0u);
+  EXPECT_EQ(f->text, R"({"type":"welcome"})");
+  EXPECT_EQ(f->text_v1, f->text);
+  EXPECT_TRUE(f->channels.empty());
+}
+
+}  // namespace

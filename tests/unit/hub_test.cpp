@@ -1,0 +1,328 @@
+#include "wshub/hub/hub.hpp"
+
+#include <atomic>
+#include <latch>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using wshub::hub::conn_id;
+using wshub::hub::frame_ptr;
+
+// Records every frame it accepts and every close; refuses all frames when built with accept = false.
+class recording_subscriber : public wshub::hub::subscriber {
+ public:
+  explicit recording_subscriber(bool accept = true) : accept_(accept) {}
+
+  bool deliver(const frame_ptr& f) override {
+    std::lock_guard lock(mutex_);
+    if (!accept_) return false;
+    frames_.push_back(f);
+    return true;
+  }
+  void close(std::uint16_t code, const std::string& reason) override {
+    std::lock_guard lock(mutex_);
+    closes_.emplace_back(code, reason);
+  }
+  std::size_t queued_bytes() const override { return 7; }
+
+  std::vector<frame_ptr> frames() const {
+    std::lock_guard lock(mutex_);
+    return frames_;
+  }
+  std::size_t count() const { return frames().size(); }
+  std::vector<std::pair<std::uint16_t, std::string>> closes() const {
+    std::lock_guard lock(mutex_);
+    return closes_;
+  }
+
+ private:
+  const bool accept_;
+  mutable std::mutex mutex_;
+  std::vector<frame_ptr> frames_;
+  std::vector<std::pair<std::uint16_t, std::string>> closes_;
+};
+
+frame_ptr frame_on_all(std::vector<std::string> channels, std::uint64_t id = 0) {
+  wshub::hub::frame f;
+  f.id = id;
+  f.channels = std::move(channels);
+  f.text = "{}";
+  return std::make_shared<const wshub::hub::frame>(std::move(f));
+}
+
+frame_ptr frame_on(const std::string& channel, std::uint64_t id = 0) {
+  return frame_on_all({channel}, id);
+}
+
+frame_ptr frame_to_conn(conn_id to) {
+  wshub::hub::frame f;
+  f.channels = {"system"};
+  f.to_conn = to;
+  return std::make_shared<const wshub::hub::frame>(std::move(f));
+}
+
+frame_ptr frame_to_user(std::string user) {
+  wshub::hub::frame f;
+  f.channels = {"system"};
+  f.to_user = std::move(user);
+  return std::make_shared<const wshub::hub::frame>(std::move(f));
+}
+
+wshub::hub::member_info as_user(std::string user) {
+  wshub::hub::member_info info;
+  info.remote = "127.0.0.1:40000";
+  info.user = std::move(user);
+  return info;
+}
+
+struct hub_fixture : ::testing::Test {
+  conn_id join(recording_subscriber& s, const std::vector<std::string>& channels) {
+    return hub.join(s, channels, wshub::hub::member_info{});
+  }
+
+  wshub::hub::counters counters;
+  wshub::hub::hub hub{counters};
+};
+
+TEST_F(hub_fixture, join_returns_distinct_ids) {
+  recording_subscriber a, b;
+  std::set<conn_id> ids;
+  for (int i = 0; i < 100; ++i) ids.insert(join(i % 2 ? a : b, {"system"}));
+  EXPECT_EQ(ids.size(), 100u);
+  EXPECT_EQ(ids.count(0), 0u);
+}
+
+TEST_F(hub_fixture, fan_out_reaches_only_subscribers_of_the_channel) {
+  recording_subscriber news, sports, both;
+  join(news, {"news"});
+  join(sports, {"sports"});
+  join(both, {"news", "sports"});
+
+  EXPECT_EQ(hub.fan_out(frame_on("news")), 2u);
+  EXPECT_EQ(news.count(), 1u);
+  EXPECT_EQ(sports.count(), 0u);
+  EXPECT_EQ(both.count(), 1u);
+  EXPECT_EQ(hub.fan_out(frame_on("weather")), 0u);
+}
+
+TEST_F(hub_fixture, frame_on_several_channels_reaches_each_subscriber_once) {
+  recording_subscriber news, sports, both, neither;
+  join(news, {"news"});
+  join(sports, {"sports"});
+  join(both, {"news", "sports"});
+  join(neither, {"weather"});
+
+  EXPECT_EQ(hub.fan_out(frame_on_all({"news", "sports"})), 3u);
+  EXPECT_EQ(news.count(), 1u);
+  EXPECT_EQ(sports.count(), 1u);
+  EXPECT_EQ(both.count(), 1u);
+  EXPECT_EQ(neither.count(), 0u);
+  EXPECT_EQ(counters.deliveries.load(), 3u);
+}
+
+TEST_F(hub_fixture, fan_out_counts_accepted_deliveries) {
+  recording_subscriber a, b;
+  join(a, {"system"});
+  join(b, {"system"});
+  hub.fan_out(frame_on("system"));
+  hub.fan_out(frame_on("system"));
+  EXPECT_EQ(counters.deliveries.load(), 4u);
+}
+
+TEST_F(hub_fixture, refused_deliveries_are_not_counted) {
+  recording_subscriber accepting, refusing(false);
+  join(accepting, {"system"});
+  join(refusing, {"system"});
+  EXPECT_EQ(hub.fan_out(frame_on("system")), 1u);
+  EXPECT_EQ(counters.deliveries.load(), 1u);
+  EXPECT_EQ(accepting.count(), 1u);
+}
+
+TEST_F(hub_fixture, frame_to_a_connection_reaches_only_that_connection) {
+  recording_subscriber target, other;
+  const auto id = join(target, {"news"});  // not subscribed to the frame's channel: still reached
+  join(other, {"system"});
+  EXPECT_EQ(hub.fan_out(frame_to_conn(id)), 1u);
+  EXPECT_EQ(target.count(), 1u);
+  EXPECT_EQ(other.count(), 0u);
+  EXPECT_EQ(hub.fan_out(frame_to_conn(id + 1000)), 0u);  // unknown id: nobody
+}
+
+TEST_F(hub_fixture, frame_to_a_user_reaches_all_and_only_their_connections) {
+  recording_subscriber alice_phone, alice_laptop, bob, anonymous;
+  hub.join(alice_phone, {"system"}, as_user("alice"));
+  hub.join(alice_laptop, {}, as_user("alice"));
+  hub.join(bob, {"system"}, as_user("bob"));
+  join(anonymous, {"system"});
+  EXPECT_EQ(hub.fan_out(frame_to_user("alice")), 2u);
+  EXPECT_EQ(alice_phone.count(), 1u);
+  EXPECT_EQ(alice_laptop.count(), 1u);
+  EXPECT_EQ(bob.count(), 0u);
+  EXPECT_EQ(anonymous.count(), 0u);
+}
+
+TEST_F(hub_fixture, user_is_unreachable_after_leave) {
+  recording_subscriber alice;
+  const auto id = hub.join(alice, {}, as_user("alice"));
+  hub.leave(id);
+  EXPECT_EQ(hub.fan_out(frame_to_user("alice")), 0u);
+  EXPECT_EQ(alice.count(), 0u);
+}
+
+TEST_F(hub_fixture, joining_a_channel_twice_delivers_once) {
+  recording_subscriber s;
+  join(s, {"system", "system"});
+  EXPECT_EQ(hub.fan_out(frame_on("system")), 1u);
+  EXPECT_EQ(s.count(), 1u);
+  EXPECT_EQ(hub.subscription_count(), 1u);
+}
+
+TEST_F(hub_fixture, leave_stops_delivery) {
+  recording_subscriber s;
+  const auto id = join(s, {"system"});
+  hub.fan_out(frame_on("system"));
+  hub.leave(id);
+  EXPECT_EQ(hub.fan_out(frame_on("system")), 0u);
+  EXPECT_EQ(s.count(), 1u);
+  hub.leave(id);  // leaving twice is harmless
+  EXPECT_EQ(hub.connection_count(), 0u);
+}
+
+TEST_F(hub_fixture, subscribe_and_unsubscribe) {
+  recording_subscriber s;
+  const auto id = join(s, {});
+  EXPECT_EQ(hub.fan_out(frame_on("news")), 0u);
+
+  EXPECT_TRUE(hub.subscribe(id, "news"));
+  EXPECT_TRUE(hub.subscribe(id, "news"));  // already subscribed: still true, still one delivery
+  EXPECT_EQ(hub.fan_out(frame_on("news")), 1u);
+
+  EXPECT_TRUE(hub.unsubscribe(id, "news"));
+  EXPECT_FALSE(hub.unsubscribe(id, "news"));
+  EXPECT_EQ(hub.fan_out(frame_on("news")), 0u);
+  EXPECT_EQ(s.count(), 1u);
+}
+
+TEST_F(hub_fixture, subscribe_of_an_unknown_id_fails) {
+  EXPECT_FALSE(hub.subscribe(12345, "news"));
+  EXPECT_FALSE(hub.unsubscribe(12345, "news"));
+}
+
+TEST_F(hub_fixture, connection_and_subscription_counts_follow_the_registry) {
+  recording_subscriber a, b;
+  EXPECT_EQ(hub.connection_count(), 0u);
+  const auto ia = join(a, {"x", "y"});
+  const auto ib = join(b, {});
+  EXPECT_EQ(hub.connection_count(), 2u);
+  EXPECT_EQ(hub.subscription_count(), 2u);
+  hub.subscribe(ib, "x");
+  EXPECT_EQ(hub.subscription_count(), 3u);
+  hub.leave(ia);
+  EXPECT_EQ(hub.connection_count(), 1u);
+  EXPECT_EQ(hub.subscription_count(), 1u);
+  hub.unsubscribe(ib, "x");
+  EXPECT_EQ(hub.subscription_count(), 0u);
+}
+
+TEST_F(hub_fixture, list_pages_connections_in_id_order) {
+  std::vector<std::unique_ptr<recording_subscriber>> subs;
+  std::vector<conn_id> ids;
+  for (int i = 0; i < 5; ++i) {
+    subs.push_back(std::make_unique<recording_subscriber>());
+    ids.push_back(hub.join(*subs.back(), {"c" + std::to_string(i)}, as_user("u" + std::to_string(i))));
+  }
+  const auto first = hub.list(0, 3);
+  ASSERT_EQ(first.size(), 3u);
+  const auto rest = hub.list(first.back().id, 3);
+  ASSERT_EQ(rest.size(), 2u);
+  for (std::size_t i = 0; i < 5; ++i) {
+    const auto& v = i < 3 ? first[i] : rest[i - 3];
+    EXPECT_EQ(v.id, ids[i]);
+    EXPECT_EQ(v.info.user, "u" + std::to_string(i));
+    EXPECT_EQ(v.channels, std::vector<std::string>{"c" + std::to_string(i)});
+    EXPECT_EQ(v.queued_bytes, 7u);
+  }
+}
+
+TEST_F(hub_fixture, close_reaches_the_subscriber) {
+  recording_subscriber s;
+  const auto id = join(s, {});
+  EXPECT_TRUE(hub.close(id, 4000, "kicked"));
+  EXPECT_FALSE(hub.close(id + 1000, 4000, "nobody"));
+  EXPECT_EQ(s.closes(), (std::vector<std::pair<std::uint16_t, std::string>>{{4000, "kicked"}}));
+}
+
+TEST_F(hub_fixture, for_each_visits_every_subscriber_once) {
+  std::vector<std::unique_ptr<recording_subscriber>> subs;
+  for (int i = 0; i < 40; ++i) {
+    subs.push_back(std::make_unique<recording_subscriber>());
+    join(*subs.back(), i % 3 ? std::vector<std::string>{"a"} : std::vector<std::string>{});
+  }
+  std::map<wshub::hub::subscriber*, int> visits;
+  hub.for_each([&](wshub::hub::subscriber& s) { ++visits[&s]; });
+  ASSERT_EQ(visits.size(), subs.size());
+  for (const auto& s : subs) EXPECT_EQ(visits[s.get()], 1);
+}
+
+// Meant for ThreadSanitizer too: publishers and joiners race on the shards.
+TEST_F(hub_fixture, concurrent_fan_out_keeps_each_publishers_order) {
+  constexpr int publishers = 4;
+  constexpr std::uint64_t frames_each = 2000;
+  constexpr int churners = 2;
+
+  std::vector<std::unique_ptr<recording_subscriber>> stayed;
+  for (int i = 0; i < 6; ++i) {
+    stayed.push_back(std::make_unique<recording_subscriber>());
+    join(*stayed.back(), {"c"});
+  }
+
+  std::latch start(publishers + churners);
+  std::atomic<bool> publishing_done{false};
+  std::vector<std::thread> threads;
+  for (int p = 0; p < publishers; ++p)
+    threads.emplace_back([&, p] {
+      start.arrive_and_wait();
+      // id = publisher * 1'000'000 + sequence
+      for (std::uint64_t n = 0; n < frames_each; ++n) hub.fan_out(frame_on("c", p * 1'000'000ull + n));
+    });
+  for (int c = 0; c < churners; ++c)
+    threads.emplace_back([&, c] {
+      recording_subscriber transient;
+      start.arrive_and_wait();
+      do {
+        const auto id = hub.join(transient, {"c", "other"}, as_user("churner" + std::to_string(c)));
+        hub.unsubscribe(id, "other");
+        hub.leave(id);
+      } while (!publishing_done.load());
+    });
+  for (int p = 0; p < publishers; ++p) threads[p].join();
+  publishing_done = true;
+  for (auto& t : threads)
+    if (t.joinable()) t.join();
+
+  EXPECT_EQ(hub.connection_count(), stayed.size());
+  for (const auto& s : stayed) {
+    const auto frames = s->frames();
+    ASSERT_EQ(frames.size(), publishers * frames_each);
+    std::vector<std::uint64_t> next(publishers, 0);
+    for (const auto& f : frames) {
+      const auto p = f->id / 1'000'000;
+      ASSERT_LT(p, static_cast<std::uint64_t>(publishers));
+      ASSERT_EQ(f->id % 1'000'000, next[p]) << "publisher " << p << " out of order";
+      ++next[p];
+    }
+  }
+  EXPECT_GE(counters.deliveries.load(), stayed.size() * publishers * frames_each);
+}
+
+}  // namespace

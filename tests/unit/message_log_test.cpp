@@ -1,0 +1,389 @@
+#include "wshub/store/message_log.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
+#include "wshub/store/schema.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using wshub::hub::message;
+using wshub::store::log_errc;
+using wshub::store::message_log;
+
+constexpr auto timeout = 10s;
+
+wshub::store::log_settings settings_in(const wshub::unit::temp_dir& dir) {
+  wshub::store::log_settings s;
+  s.path = dir.file("messages.db");
+  s.synchronous_full = false;  // fsync adds nothing to what these tests check
+  return s;
+}
+
+message make_message(std::vector<std::string> channels, std::string body) {
+  message m;
+  m.channels = std::move(channels);
+  m.username = "tester";
+  m.body = std::move(body);
+  return m;
+}
+message make_message(const std::string& channel, std::string body) {
+  return make_message(std::vector<std::string>{channel}, std::move(body));
+}
+
+using channel_list = std::vector<std::string>;
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// Appends and waits for the durable handler; returns the stored message (id 0 on failure).
+message append_and_wait(message_log& log, message m) {
+  auto done = std::make_shared<std::promise<message>>();
+  auto stored = done->get_future();
+  if (const auto ec = log.append(std::move(m), [done](std::error_code, const message& s) { done->set_value(s); })) {
+    ADD_FAILURE() << "append failed: " << ec.message();
+    return {};
+  }
+  if (stored.wait_for(timeout) != std::future_status::ready) {
+    ADD_FAILURE() << "the durable handler was not called";
+    return {};
+  }
+  return stored.get();
+}
+
+// Runs raw SQL on the file, as another program (or an older wshub) would.
+void run_sql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+// A one-way gate: wait() blocks until open(); open() may be called any number of times.
+class gate {
+ public:
+  void open() {
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool wait_for(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, limit, [this] { return open_; });
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+TEST(message_log, ids_start_at_one_and_increase) {
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  EXPECT_EQ(log.last_id(), 0u);
+  EXPECT_EQ(append_and_wait(log, make_message("a", "one")).id, 1u);
+  EXPECT_EQ(append_and_wait(log, make_message("a", "two")).id, 2u);
+  EXPECT_EQ(append_and_wait(log, make_message("b", "three")).id, 3u);
+  EXPECT_EQ(log.last_id(), 3u);
+  EXPECT_EQ(log.count(), 3u);
+}
+
+TEST(message_log, durable_handlers_run_in_id_order_on_one_thread) {
+  struct call {
+    std::thread::id thread;
+    message stored;
+    std::error_code ec;
+  };
+  std::mutex mutex;  // declared before the log: its handlers use them until it stops
+  std::vector<call> calls;
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  const auto before = now_ms();
+  constexpr int n = 200;
+  for (int i = 0; i < n; ++i)
+    ASSERT_FALSE(log.append(make_message("a", "m" + std::to_string(i)), [&](std::error_code ec, const message& m) {
+      std::lock_guard lock(mutex);
+      calls.push_back({std::this_thread::get_id(), m, ec});
+    }));
+  log.stop();  // commits everything appended, then joins the writer
+  const auto after = now_ms();
+
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(calls.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const auto& c = calls[i];
+    EXPECT_FALSE(c.ec);
+    EXPECT_EQ(c.thread, calls[0].thread);
+    EXPECT_EQ(c.stored.id, static_cast<std::uint64_t>(i + 1));
+    EXPECT_EQ(c.stored.body, "m" + std::to_string(i));
+    EXPECT_EQ(c.stored.channels, channel_list{"a"});
+    EXPECT_EQ(c.stored.username, "tester");
+    EXPECT_GE(c.stored.ts_ms, before);
+    EXPECT_LE(c.stored.ts_ms, after);
+    if (i > 0) {
+      EXPECT_GE(c.stored.ts_ms, calls[i - 1].stored.ts_ms);
+    }
+  }
+  EXPECT_NE(calls[0].thread, std::this_thread::get_id());
+}
+
+TEST(message_log, read_after_pages_through_one_channel) {
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  std::vector<std::uint64_t> a_ids;
+  for (int i = 0; i < 10; ++i) {
+    const auto m = append_and_wait(log, make_message(i % 2 ? "b" : "a", "body" + std::to_string(i)));
+    if (i % 2 == 0) a_ids.push_back(m.id);
+  }
+
+  const auto first = log.read_after({"a"}, 0, 3);
+  ASSERT_EQ(first.size(), 3u);
+  const auto second = log.read_after({"a"}, first.back().id, 3);
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_TRUE(log.read_after({"a"}, second.back().id, 3).empty());
+
+  std::vector<std::uint64_t> read_ids;
+  for (const auto* page : {&first, &second})
+    for (const auto& m : *page) {
+      EXPECT_EQ(m.channels, channel_list{"a"});
+      EXPECT_EQ(m.username, "tester");
+      EXPECT_GT(m.ts_ms, 0);
+      read_ids.push_back(m.id);
+    }
+  EXPECT_EQ(read_ids, a_ids);
+  EXPECT_EQ(first.front().body, "body0");
+  EXPECT_TRUE(log.read_after({"none"}, 0, 10).empty());
+}
+
+TEST(message_log, read_after_merges_channels_once_in_id_order) {
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  append_and_wait(log, make_message("a", "only a"));                 // 1
+  append_and_wait(log, make_message(channel_list{"b", "a"}, "both"));  // 2
+  append_and_wait(log, make_message("c", "only c"));                 // 3
+  append_and_wait(log, make_message("b", "only b"));                 // 4
+
+  const auto merged = log.read_after({"a", "b"}, 0, 10);
+  ASSERT_EQ(merged.size(), 3u);
+  EXPECT_EQ(merged[0].id, 1u);
+  EXPECT_EQ(merged[1].id, 2u);
+  EXPECT_EQ(merged[1].channels, (channel_list{"b", "a"}));  // as published, first one first
+  EXPECT_EQ(merged[2].id, 4u);
+  EXPECT_EQ(log.read_after({"a", "b"}, 0, 2).size(), 2u);
+}
+
+TEST(message_log, read_after_stops_at_max_bytes_but_returns_at_least_one) {
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  for (int i = 0; i < 4; ++i) append_and_wait(log, make_message("a", std::string(10, 'x')));
+  EXPECT_EQ(log.read_after({"a"}, 0, 10, 25).size(), 2u);
+  EXPECT_EQ(log.read_after({"a"}, 0, 10, 1).size(), 1u);
+}
+
+TEST(message_log, targeted_messages_are_stored_but_not_in_channel_history) {
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  auto to_conn = make_message("a", "private");
+  to_conn.to_conn = 7;
+  auto to_user = make_message("a", "private too");
+  to_user.to_user = "alice";
+  EXPECT_EQ(append_and_wait(log, std::move(to_conn)).id, 1u);
+  EXPECT_EQ(append_and_wait(log, std::move(to_user)).id, 2u);
+  append_and_wait(log, make_message("a", "public"));
+  const auto history = log.read_after({"a"}, 0, 10);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].body, "public");
+  EXPECT_EQ(log.count(), 3u);
+}
+
+TEST(message_log, reopening_continues_ids) {
+  wshub::unit::temp_dir dir;
+  {
+    message_log log(settings_in(dir));
+    for (int i = 0; i < 3; ++i) append_and_wait(log, make_message("a", "x"));
+  }
+  message_log log(settings_in(dir));
+  EXPECT_EQ(log.last_id(), 3u);
+  EXPECT_EQ(log.count(), 3u);
+  EXPECT_EQ(append_and_wait(log, make_message("a", "y")).id, 4u);
+}
+
+TEST(message_log, ids_continue_after_every_row_was_deleted) {
+  // Retention can empty the table (by age, while wshub is down); ids must never be reused.
+  wshub::unit::temp_dir dir;
+  const auto settings = settings_in(dir);
+  {
+    message_log log(settings);
+    for (int i = 0; i < 3; ++i) append_and_wait(log, make_message("a", "x"));
+  }
+  run_sql(settings.path, "DELETE FROM messages; DELETE FROM message_channels;");
+  message_log log(settings);
+  EXPECT_EQ(log.count(), 0u);
+  EXPECT_EQ(log.last_id(), 3u);
+  EXPECT_EQ(append_and_wait(log, make_message("a", "y")).id, 4u);
+}
+
+TEST(message_log, retention_by_count_applies_after_the_first_batch) {
+  // Retention runs on the writer thread at most every 5 s, and always after the first batch
+  // following open: so fill the log, reopen it with a small retention_count, append once.
+  wshub::unit::temp_dir dir;
+  auto settings = settings_in(dir);
+  {
+    message_log log(settings);
+    for (int i = 0; i < 5; ++i) append_and_wait(log, make_message("a", "old"));
+  }
+  settings.retention_count = 2;
+  message_log log(settings);
+  EXPECT_EQ(append_and_wait(log, make_message("a", "new")).id, 6u);
+  log.stop();  // retention runs after the batch's handlers; stop() waits for the writer
+  EXPECT_EQ(log.count(), 2u);
+  const auto kept = log.read_after({"a"}, 0, 10);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].id, 5u);
+  EXPECT_EQ(kept[1].id, 6u);
+}
+
+TEST(message_log, retention_by_age_deletes_old_messages) {
+  wshub::unit::temp_dir dir;
+  const auto settings = settings_in(dir);
+  {
+    message_log log(settings);
+    for (int i = 0; i < 3; ++i) append_and_wait(log, make_message("a", "old"));
+  }
+  run_sql(settings.path, "UPDATE messages SET ts = 1000");  // 1970: far older than retention_age
+  message_log log(settings);
+  EXPECT_EQ(append_and_wait(log, make_message("a", "new")).id, 4u);
+  log.stop();
+  EXPECT_EQ(log.count(), 1u);
+}
+
+TEST(message_log, append_after_stop_is_refused) {
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  log.stop();
+  bool called = false;
+  EXPECT_EQ(log.append(make_message("a", "late"), [&](std::error_code, const message&) { called = true; }),
+            log_errc::stopped);
+  log.stop();  // idempotent
+  EXPECT_FALSE(called);
+  EXPECT_EQ(log.count(), 0u);
+}
+
+TEST(message_log, append_beyond_max_pending_is_overloaded) {
+  // Hold the writer inside the first message's handler so the queue cannot drain.
+  gate entered, release;  // declared before the log: its handlers use them until it stops
+  std::atomic<int> handled{0};
+  wshub::unit::temp_dir dir;
+  auto settings = settings_in(dir);
+  settings.max_pending = 3;
+  message_log log(settings);
+
+  auto count = [&](std::error_code, const message&) { handled.fetch_add(1); };
+  ASSERT_FALSE(log.append(make_message("a", "blocker"), [&](std::error_code, const message&) {
+    entered.open();
+    release.wait();
+    handled.fetch_add(1);
+  }));
+  const bool writer_blocked = entered.wait_for(timeout);
+  std::vector<std::error_code> results;
+  if (writer_blocked)
+    for (int i = 0; i < 4; ++i) results.push_back(log.append(make_message("a", "queued"), count));
+  release.open();  // before any assertion can return, or stop() would wait forever
+  ASSERT_TRUE(writer_blocked);
+
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_FALSE(results[0]);
+  EXPECT_FALSE(results[1]);
+  EXPECT_FALSE(results[2]);
+  EXPECT_EQ(results[3], log_errc::overloaded);
+  log.stop();
+  EXPECT_EQ(handled.load(), 4);
+  EXPECT_EQ(log.count(), 4u);
+}
+
+TEST(message_log, newer_schema_version_is_refused) {
+  wshub::unit::temp_dir dir;
+  const auto settings = settings_in(dir);
+  run_sql(settings.path, "PRAGMA user_version = " + std::to_string(wshub::store::current_schema_version() + 1));
+  EXPECT_THROW(message_log{settings}, wshub::store::store_error);
+}
+
+TEST(message_log, new_file_gets_the_current_schema_version) {
+  wshub::unit::temp_dir dir;
+  const auto settings = settings_in(dir);
+  { message_log log(settings); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(settings.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), wshub::store::current_schema_version());
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
+TEST(message_log, missing_folder_is_a_store_error) {
+  wshub::unit::temp_dir dir;
+  auto settings = settings_in(dir);
+  settings.path = dir.file("no-such-folder/messages.db");
+  EXPECT_THROW(message_log{settings}, wshub::store::store_error);
+}
+
+TEST(message_log, concurrent_appends_get_distinct_ids) {
+  constexpr int threads = 4;
+  constexpr int each = 250;
+  std::mutex mutex;  // declared before the log: its handlers use them until it stops
+  std::vector<std::uint64_t> ids;
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  std::atomic<int> refused{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < threads; ++t)
+    writers.emplace_back([&] {
+      for (int i = 0; i < each; ++i) {
+        const auto ec = log.append(make_message("a", "x"), [&](std::error_code e, const message& m) {
+          std::lock_guard lock(mutex);
+          if (!e) ids.push_back(m.id);
+        });
+        if (ec) refused.fetch_add(1);
+      }
+    });
+  for (auto& w : writers) w.join();
+  log.stop();
+
+  EXPECT_EQ(refused.load(), 0);
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(threads * each));
+  const std::set<std::uint64_t> distinct(ids.begin(), ids.end());
+  EXPECT_EQ(distinct.size(), ids.size());
+  EXPECT_EQ(*distinct.begin(), 1u);
+  EXPECT_EQ(*distinct.rbegin(), static_cast<std::uint64_t>(threads * each));
+  EXPECT_EQ(log.count(), static_cast<std::uint64_t>(threads * each));
+  EXPECT_EQ(log.last_id(), static_cast<std::uint64_t>(threads * each));
+}
+
+}  // namespace

@@ -1,0 +1,129 @@
+#include "wshub/ws/outbound_queue.hpp"
+
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using wshub::ws::outbound_queue;
+
+// A frame whose text is `bytes` long.
+wshub::hub::frame_ptr frame_of(std::size_t bytes, std::uint64_t id = 0) {
+  wshub::hub::frame f;
+  f.id = id;
+  f.channels = {"system"};
+  f.text = std::string(bytes, 'x');
+  return std::make_shared<const wshub::hub::frame>(std::move(f));
+}
+
+TEST(outbound_queue, counts_the_bytes_of_pending_frames) {
+  outbound_queue q(1000);
+  EXPECT_EQ(q.bytes(), 0u);
+  ASSERT_TRUE(q.push(frame_of(10)));
+  ASSERT_TRUE(q.push(frame_of(20)));
+  ASSERT_TRUE(q.push(frame_of(30)));
+  EXPECT_EQ(q.bytes(), 60u);
+  EXPECT_EQ(q.pending(), 3u);
+  EXPECT_FALSE(q.in_flight());
+}
+
+TEST(outbound_queue, fills_up_to_exactly_max_bytes) {
+  outbound_queue q(100);
+  ASSERT_TRUE(q.push(frame_of(60)));
+  EXPECT_TRUE(q.push(frame_of(40)));
+  EXPECT_EQ(q.bytes(), 100u);
+}
+
+TEST(outbound_queue, overflow_is_refused_and_leaves_the_queue_unchanged) {
+  outbound_queue q(100);
+  ASSERT_TRUE(q.push(frame_of(60)));
+  ASSERT_TRUE(q.push(frame_of(30)));
+  EXPECT_FALSE(q.push(frame_of(11)));
+  EXPECT_EQ(q.bytes(), 90u);
+  EXPECT_EQ(q.pending(), 2u);
+  EXPECT_TRUE(q.push(frame_of(10)));  // what still fits is taken
+}
+
+TEST(outbound_queue, empty_queue_takes_one_oversized_frame) {
+  outbound_queue q(10);
+  ASSERT_TRUE(q.push(frame_of(500)));
+  EXPECT_EQ(q.bytes(), 500u);
+  EXPECT_FALSE(q.push(frame_of(1)));
+  EXPECT_EQ(q.pending(), 1u);
+}
+
+TEST(outbound_queue, next_moves_the_oldest_frame_into_flight) {
+  outbound_queue q(1000);
+  ASSERT_TRUE(q.push(frame_of(10, 1)));
+  ASSERT_TRUE(q.push(frame_of(20, 2)));
+  const auto f = q.next();
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->id, 1u);
+  EXPECT_TRUE(q.in_flight());
+  EXPECT_EQ(q.pending(), 1u);
+  EXPECT_EQ(q.bytes(), 30u);  // still counted until written
+  q.written();
+  EXPECT_FALSE(q.in_flight());
+  EXPECT_EQ(q.bytes(), 20u);
+  const auto second = q.next();
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->id, 2u);
+}
+
+TEST(outbound_queue, next_returns_null_while_a_frame_is_in_flight) {
+  outbound_queue q(1000);
+  ASSERT_TRUE(q.push(frame_of(10)));
+  ASSERT_TRUE(q.push(frame_of(10)));
+  ASSERT_NE(q.next(), nullptr);
+  EXPECT_EQ(q.next(), nullptr);
+  EXPECT_EQ(q.pending(), 1u);
+}
+
+TEST(outbound_queue, next_returns_null_when_nothing_is_pending) {
+  outbound_queue q(1000);
+  EXPECT_EQ(q.next(), nullptr);
+  EXPECT_FALSE(q.in_flight());
+}
+
+TEST(outbound_queue, frame_in_flight_counts_toward_the_limit) {
+  outbound_queue q(50);
+  ASSERT_TRUE(q.push(frame_of(40)));
+  ASSERT_NE(q.next(), nullptr);
+  EXPECT_FALSE(q.push(frame_of(20)));  // nothing pending, but 40 bytes are being written
+  EXPECT_TRUE(q.push(frame_of(10)));
+}
+
+TEST(outbound_queue, clear_pending_keeps_the_frame_in_flight) {
+  outbound_queue q(1000);
+  ASSERT_TRUE(q.push(frame_of(10)));
+  ASSERT_TRUE(q.push(frame_of(20)));
+  ASSERT_TRUE(q.push(frame_of(30)));
+  ASSERT_NE(q.next(), nullptr);
+  q.clear_pending();
+  EXPECT_EQ(q.pending(), 0u);
+  EXPECT_TRUE(q.in_flight());
+  EXPECT_EQ(q.bytes(), 10u);
+  q.written();
+  EXPECT_EQ(q.bytes(), 0u);
+}
+
+TEST(outbound_queue, push_unbounded_ignores_the_limit_and_counts_the_bytes) {
+  outbound_queue q(100);
+  ASSERT_TRUE(q.push(frame_of(90)));
+  q.push_unbounded(frame_of(50));
+  EXPECT_EQ(q.bytes(), 140u);
+  EXPECT_EQ(q.pending(), 2u);
+  EXPECT_FALSE(q.push(frame_of(1)));  // the limit still holds for push()
+}
+
+TEST(outbound_queue, written_without_a_frame_in_flight_changes_nothing) {
+  outbound_queue q(1000);
+  ASSERT_TRUE(q.push(frame_of(10)));
+  q.written();
+  EXPECT_EQ(q.bytes(), 10u);
+  EXPECT_EQ(q.pending(), 1u);
+}
+
+}  // namespace
