@@ -88,6 +88,9 @@ TEST_F(publish_test, form_multipart_json_and_query_bodies_all_publish) {
     std::string content_type, body, target, expected;
   } cases[] = {
       {"application/x-www-form-urlencoded", "message=hello+form%21", "/api/tool/send_message", "hello form!"},
+      // curl -d "message=a b" sends the space raw; form decoders accept it.
+      {"application/x-www-form-urlencoded", "message=raw space \"quoted\" \xc3\xa9#1", "/api/tool/send_message",
+       "raw space \"quoted\" \xc3\xa9#1"},
       {"multipart/form-data; boundary=" + boundary, multipart, "/api/tool/send_message", "from multipart"},
       {"application/json", R"({"message":"from json \u00e9"})", "/api/tool/send_message", "from json \xc3\xa9"},
       {"", "", "/api/tool/send_message?message=from%20query", "from query"},
