@@ -11,7 +11,9 @@ build_packages=(
   nlohmann-json3-dev libsystemd-dev libssl-dev libcpp-jwt-dev prometheus-cpp-dev libgtest-dev libgmock-dev
 )
 # systemd: systemd-analyze for the unit; dpkg-dev, file: cpack -G DEB with shlibdeps.
-test_packages=(redis-server sqlite3 chromium nodejs npm curl systemd dpkg-dev file)
+# clang, libclang-rt-14-dev (libFuzzer and the sanitizer runtimes), llvm (llvm-symbolizer for
+# readable sanitizer reports): the fuzz preset.
+test_packages=(redis-server sqlite3 chromium nodejs npm curl systemd dpkg-dev file clang libclang-rt-14-dev llvm)
 # Optional, not for the build: bench/compare.py and the peer servers it runs (docs/BENCHMARKS.md).
 bench_packages=(python3 golang-go golang-github-gorilla-websocket-dev nodejs npm)
 
@@ -19,9 +21,19 @@ wanted=("${build_packages[@]}")
 if [[ "${1:-}" == "--test" ]]; then wanted+=("${test_packages[@]}"); fi
 if [[ "${1:-}" == "--bench" ]]; then wanted+=("${bench_packages[@]}"); fi
 
+# Node.js and npm count as present when their commands are, whatever installed them (a machine
+# may carry a newer Node.js than Debian's, whose npm package would then conflict).
+present() {
+  case "$1" in
+    nodejs) command -v node >/dev/null 2>&1 && return 0 ;;
+    npm) command -v npm >/dev/null 2>&1 && return 0 ;;
+  esac
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
 missing=()
 for p in "${wanted[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
+  if ! present "$p" && [[ " ${missing[*]} " != *" $p "* ]]; then missing+=("$p"); fi
 done
 
 if ((${#missing[@]})); then
