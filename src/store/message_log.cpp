@@ -107,6 +107,8 @@ message_log::message_log(log_settings settings) : settings_(std::move(settings))
 
 message_log::~message_log() {
   stop();
+  sqlite3_finalize(insert_);
+  sqlite3_finalize(index_);
   sqlite3_close(reader_db_);
   sqlite3_close(writer_db_);
 }
@@ -158,12 +160,21 @@ void message_log::writer_loop() {
 
 // One transaction for the whole batch: either every message gets its id or none does.
 std::error_code message_log::write_batch(std::vector<pending>& batch) {
-  statement insert(writer_db_,
-                   "INSERT INTO messages(ts, channel, channels, username, body, to_conn, to_user)"
-                   " VALUES(?,?,?,?,?,?,?)");
-  statement index(writer_db_, "INSERT INTO message_channels(channel, id) VALUES(?,?)");
-  if (!insert || !index || !exec(writer_db_, "BEGIN IMMEDIATE")) return log_errc::write_failed;
+  // Prepared once, on first use, and kept: preparing costs more than inserting a row.
+  if (!insert_)
+    sqlite3_prepare_v3(writer_db_,
+                       "INSERT INTO messages(ts, channel, channels, username, body, to_conn, to_user)"
+                       " VALUES(?,?,?,?,?,?,?)",
+                       -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr);
+  if (!index_)
+    sqlite3_prepare_v3(writer_db_, "INSERT INTO message_channels(channel, id) VALUES(?,?)", -1,
+                       SQLITE_PREPARE_PERSISTENT, &index_, nullptr);
+  if (!insert_ || !index_ || !exec(writer_db_, "BEGIN IMMEDIATE")) return log_errc::write_failed;
+  sqlite3_stmt* const insert = insert_;
+  sqlite3_stmt* const index = index_;
   auto fail = [&] {
+    sqlite3_reset(insert);
+    sqlite3_reset(index);
     exec(writer_db_, "ROLLBACK");
     for (auto& q : batch) q.message.id = 0;
     return make_error_code(log_errc::write_failed);
@@ -174,23 +185,23 @@ std::error_code message_log::write_batch(std::vector<pending>& batch) {
     m.ts_ms = ts;
     const std::string& primary = m.channels.front();
     const std::string all = m.channels.size() > 1 ? nlohmann::json(m.channels).dump() : std::string();
-    sqlite3_bind_int64(insert.get(), 1, ts);
-    bind_text(insert.get(), 2, primary);
-    if (all.empty()) sqlite3_bind_null(insert.get(), 3);
-    else bind_text(insert.get(), 3, all);
-    bind_text(insert.get(), 4, m.username);
-    bind_text(insert.get(), 5, m.body);
-    sqlite3_bind_int64(insert.get(), 6, static_cast<sqlite3_int64>(m.to_conn));
-    bind_text(insert.get(), 7, m.to_user);
-    if (sqlite3_step(insert.get()) != SQLITE_DONE) return fail();
-    sqlite3_reset(insert.get());
+    sqlite3_bind_int64(insert, 1, ts);
+    bind_text(insert, 2, primary);
+    if (all.empty()) sqlite3_bind_null(insert, 3);
+    else bind_text(insert, 3, all);
+    bind_text(insert, 4, m.username);
+    bind_text(insert, 5, m.body);
+    sqlite3_bind_int64(insert, 6, static_cast<sqlite3_int64>(m.to_conn));
+    bind_text(insert, 7, m.to_user);
+    if (sqlite3_step(insert) != SQLITE_DONE) return fail();
+    sqlite3_reset(insert);
     m.id = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(writer_db_));
     if (m.targeted()) continue;  // private: not part of any channel's history
     for (const auto& c : m.channels) {
-      bind_text(index.get(), 1, c);
-      sqlite3_bind_int64(index.get(), 2, static_cast<sqlite3_int64>(m.id));
-      if (sqlite3_step(index.get()) != SQLITE_DONE) return fail();
-      sqlite3_reset(index.get());
+      bind_text(index, 1, c);
+      sqlite3_bind_int64(index, 2, static_cast<sqlite3_int64>(m.id));
+      if (sqlite3_step(index) != SQLITE_DONE) return fail();
+      sqlite3_reset(index);
     }
   }
   if (!exec(writer_db_, "COMMIT")) return fail();

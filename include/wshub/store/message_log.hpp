@@ -91,6 +91,8 @@ class message_log {
 
   log_settings settings_;
   sqlite3* writer_db_ = nullptr;  // used only by writer_thread_ (and the constructor)
+  sqlite3_stmt* insert_ = nullptr;  // writer thread only: prepared on first use
+  sqlite3_stmt* index_ = nullptr;   // writer thread only
   sqlite3* reader_db_ = nullptr;  // guarded by reader_mutex_
   mutable std::mutex reader_mutex_;
 
