@@ -3,6 +3,7 @@
 # second of publishing, in which nothing may be lost, reordered, refused or fail.
 #   bench/smoke_test.sh WSHUB_BIN WSHUB_BENCH_BIN
 set -euo pipefail
+trap 'echo "smoke: failed at line $LINENO (exit $?)"' ERR
 wshub=$1
 bench=$2
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, then builds and runs the whole test suite: unit, integration and
 # browser tests on a debug build, then unit and integration tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero on any failure.
+# AddressSanitizer + UndefinedBehaviorSanitizer, the concurrency-heavy tests under
+# ThreadSanitizer, and a short run of every fuzz target (docs/RELIABILITY.md). Exits non-zero on
+# any failure or sanitizer report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -27,3 +29,16 @@ cmake --preset asan >/dev/null
 cmake --build --preset asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --preset asan -j"$jobs" --label-exclude browser
+
+# All of them: under two minutes, so no subset is needed (docs/RELIABILITY.md). A report in the
+# server child processes shows as its exit code 66, which those tests check.
+echo "== ThreadSanitizer: unit, integration and reliability tests"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j"$jobs" --target wshub wshub_unit_tests wshub_integration_tests wshub_reliability_tests
+ctest --preset tsan -j"$jobs" --label-exclude "browser|ops|bench|fuzz"
+
+echo "== fuzzing: the seed corpora and regression inputs, then ${WSHUB_FUZZ_SECONDS:-20} s of each fuzz target"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j"$jobs"
+ctest --preset fuzz -j"$jobs"
+tests/fuzz/fuzz.sh build/fuzz "${WSHUB_FUZZ_SECONDS:-20}"

@@ -220,6 +220,7 @@ void http_publisher::on_answer(const response_head& r) {
   }
   busy_ = false;
   written_ = false;
+  reconnects_ = 0;  // the limit is on connections that fail in a row, not on keep-alive closes
   if (r.close || !in_.empty()) {  // the server closes, or answered more than asked: start afresh
     loop_.remove(fd_);
     ::close(fd_);

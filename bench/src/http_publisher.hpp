@@ -60,7 +60,7 @@ class http_publisher final : public io_handler {
   // Sends the next message of this publisher (connecting first if needed). Only when !busy().
   void publish();
   bool busy() const { return busy_; }
-  // True after too many failed connections: the publisher takes no more messages.
+  // True after 100 connections in a row that got no answer: the publisher takes no more messages.
   bool dead() const { return dead_; }
   // Gives up on a request still unanswered (end of the run): counted as broken.
   void abandon();

@@ -235,11 +235,12 @@ void child_process::parse() {
   const std::size_t total = 2 + sizeof result_ + samples * sizeof(std::int64_t);
   if (in_.size() < total) return;
   const char* p = in_.data() + 2 + sizeof result_;
-  samples_.latency_ns.resize(result_.latency_count);
-  std::memcpy(samples_.latency_ns.data(), p, result_.latency_count * sizeof(std::int64_t));
-  p += result_.latency_count * sizeof(std::int64_t);
-  samples_.connect_ns.resize(result_.connect_count);
-  std::memcpy(samples_.connect_ns.data(), p, result_.connect_count * sizeof(std::int64_t));
+  for (auto* v : {&samples_.latency_ns, &samples_.connect_ns}) {
+    const std::size_t n = v == &samples_.latency_ns ? result_.latency_count : result_.connect_count;
+    v->resize(n);
+    if (n > 0) std::memcpy(v->data(), p, n * sizeof(std::int64_t));
+    p += n * sizeof(std::int64_t);
+  }
   in_.clear();
   in_.shrink_to_fit();
   done_ = true;

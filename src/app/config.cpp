@@ -76,7 +76,7 @@ void apply_object(config& cfg, const json& object, const std::string& prefix) {
     } else if (value.is_object()) {
       apply_object(cfg, value, key);
     } else {
-      throw config_error(key, "is not a configuration key (see wshub --help)");
+      throw config_error(key.empty() ? "\"\"" : key, "is not a configuration key (see wshub --help)");
     }
   }
 }
@@ -118,7 +118,9 @@ command_line parse_command_line(int argc, const char* const argv[],
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") { result.show_help = true; continue; }
     if (arg == "-V" || arg == "--version") { result.show_version = true; continue; }
-    if (arg.rfind("--", 0) != 0) throw config_error(arg, "unexpected argument (flags look like --key value)");
+    // An empty argument, or "--" alone, is still named in the error (found by fuzzing).
+    if (arg.rfind("--", 0) != 0)
+      throw config_error(arg.empty() ? "\"\"" : arg, "unexpected argument (flags look like --key value)");
     std::string name = arg.substr(2), value;
     bool has_value = false;
     if (const auto eq = name.find('='); eq != std::string::npos) {
@@ -128,7 +130,8 @@ command_line parse_command_line(int argc, const char* const argv[],
     }
     std::replace(name.begin(), name.end(), '-', '_');
     const config_option* o = name == "config" ? nullptr : find_option(name);
-    if (name != "config" && !o) throw config_error(name, "is not a configuration key (see wshub --help)");
+    if (name != "config" && !o)
+      throw config_error(name.empty() ? arg : name, "is not a configuration key (see wshub --help)");
     if (!has_value) {
       if (i + 1 >= argc) throw config_error(name, "needs a value");
       value = argv[++i];

@@ -99,6 +99,15 @@ void websocket_session<Stream>::run(request req) {
   v1_ = protocol == protocol_v1;
   ws_.set_option(websocket::stream_base::decorator([protocol](websocket::response_type& res) {
     res.set(beast::http::field::server, "wshub/" WSHUB_VERSION);
+    if (res.result() != beast::http::status::switching_protocols) {
+      // Beast refused the handshake (bad Sec-WebSocket-Version or -Key) with a text body: answer
+      // with the JSON error shape instead (found by fuzzing). 10206 upgrade required, 10207 bad request.
+      const int code = res.result() == beast::http::status::upgrade_required ? 10206 : 10207;
+      res.set(beast::http::field::content_type, "application/json");
+      res.body() = json{{"code", code}, {"message", res.body()}}.dump();
+      res.prepare_payload();
+      return;
+    }
     if (!protocol.empty()) res.set(beast::http::field::sec_websocket_protocol, protocol);
   }));
 

@@ -174,15 +174,16 @@ std::string frames_from(std::string_view input) {
   return out;
 }
 
-// An HTTP response that is not 101: its status and body. Returns the bytes after the header.
-std::string_view check_http_response(std::string_view in, bool& upgraded) {
+// The first HTTP answer: a whole header, and a JSON body with a code when it is an error.
+// Returns the bytes after the header; `upgraded` says whether it was a 101.
+std::string_view check_http_response(std::string_view in, bool head, bool& upgraded) {
   upgraded = false;
   const auto end = in.find("\r\n\r\n");
   require(end != std::string_view::npos, "the server answers with a whole HTTP header");
   require(in.rfind("HTTP/1.1 ", 0) == 0 || in.rfind("HTTP/1.0 ", 0) == 0, "the answer is HTTP");
   const int status = std::atoi(std::string(in.substr(9, 3)).c_str());
   upgraded = status == 101;
-  if (status >= 400) {
+  if (status >= 400 && !head) {  // an answer to HEAD has no body
     const auto body_start = end + 4;
     const auto body_end = in.find("HTTP/1.", body_start);  // a pipelined answer may follow
     const auto doc = json::parse(in.substr(body_start, body_end == std::string_view::npos ? in.npos : body_end - body_start),
@@ -281,7 +282,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view in = c.received();
   if (in.empty()) return 0;  // cut before answering (e.g. a reset): nothing to check
   bool upgraded = false;
-  const auto after = check_http_response(in, upgraded);
+  const bool head = !upgrading && input.rfind("HEAD", 0) == 0;
+  const auto after = check_http_response(in, head, upgraded);
   if (upgrading && upgraded) check_frames(after);
   return 0;
 }

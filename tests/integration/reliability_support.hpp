@@ -412,17 +412,24 @@ class raw_ws {
 };
 
 // How fast well-behaved clients are served: `subscribers` sockets on `channel` while
-// `publishers` keep-alive connections publish `messages` messages of `size` bytes between them.
+// `publishers` keep-alive connections publish messages of `size` bytes, at least `messages` of
+// them and for at least `min_seconds` (so that a fast build still measures a while), then an end
+// marker. The rate is counted from the first publish to the end marker's arrival.
 struct probe_result {
   bool complete = false;         // every message acknowledged and received by every subscriber, in order
   std::string problem;           // why not
-  double seconds = 0;            // first publish to the last delivery
+  long messages = 0;             // published, end marker excluded
+  double seconds = 0;
   double messages_per_second = 0;
   double deliveries_per_second = 0;  // messages x subscribers per second
 };
 
-inline probe_result run_probe(std::uint16_t port, int messages = 400, std::size_t size = 64,
-                              const std::string& channel = "probe", int subscribers = 4, int publishers = 2) {
+// `rate`: messages per second over all publishers at most (0: each publishes when answered).
+inline probe_result run_probe(std::uint16_t port, int messages = 400, std::size_t size = 64, double rate = 0,
+                              const std::string& channel = "probe", double min_seconds = 1.0, int subscribers = 4,
+                              int publishers = 2) {
+  static const std::string end_marker = "probe end";
+  constexpr long max_messages = 1'000'000;
   probe_result result;
   std::vector<std::unique_ptr<ws_client>> sockets;
   ws_client::options opts;
@@ -431,49 +438,86 @@ inline probe_result run_probe(std::uint16_t port, int messages = 400, std::size_
   for (int i = 0; i < subscribers; ++i) sockets.push_back(std::make_unique<ws_client>(port, opts));
   std::mutex mutex;
   std::vector<steady::time_point> finished(subscribers);
+  std::vector<long> received(subscribers, 0);
   std::vector<std::thread> readers;
   for (int i = 0; i < subscribers; ++i)
     readers.emplace_back([&, i] {
       std::uint64_t last = 0;
-      for (int n = 0; n < messages; ++n) {
+      for (long n = 0; n <= max_messages; ++n) {
         const auto text = sockets[i]->read();
         std::lock_guard lock(mutex);
         if (!text) {
-          result.problem = "subscriber " + std::to_string(i) + " got " + std::to_string(n) + " of " +
-                           std::to_string(messages);
+          result.problem = "subscriber " + std::to_string(i) + " stopped receiving after " + std::to_string(n);
           return;
         }
-        const auto id = json::parse(*text)["id"].get<std::uint64_t>();
+        const auto frame = json::parse(*text, nullptr, false);
+        if (!frame.is_object() || !frame.contains("id") || !frame["id"].is_number_unsigned()) {
+          result.problem = "not a message frame: " + *text;
+          return;
+        }
+        const auto id = frame["id"].get<std::uint64_t>();
         if (id <= last) {
           result.problem = "out of order";
           return;
         }
         last = id;
+        if (frame["message"] == end_marker) {
+          finished[i] = steady::now();
+          return;
+        }
+        ++received[i];
       }
-      finished[i] = steady::now();
     });
   const auto started = steady::now();
+  std::atomic<long> sent{0};
+  auto enough = [&] {
+    return sent >= max_messages ||
+           (sent >= messages && std::chrono::duration<double>(steady::now() - started).count() >= min_seconds);
+  };
+  auto fail = [&](const std::optional<http_reply>& reply) {
+    std::lock_guard lock(mutex);
+    result.problem = "publish answered " + (reply ? std::to_string(reply->status) + " " + reply->body : "nothing");
+  };
   std::vector<std::thread> senders;
   const std::string payload(size, 'p');
   for (int p = 0; p < publishers; ++p)
-    senders.emplace_back([&, p] {
-      http_connection c(port, 30s);
-      for (int n = p; n < messages; n += publishers) {
+    senders.emplace_back([&] {
+      std::optional<http_connection> connection;
+      try {
+        connection.emplace(port, 30s);
+      } catch (const std::exception&) {
+        return fail(std::nullopt);
+      }
+      auto& c = *connection;
+      while (!enough()) {
+        if (rate > 0)  // pacing: the n-th message of all is due n / rate seconds after the start
+          std::this_thread::sleep_until(started + std::chrono::duration_cast<steady::duration>(
+                                                      std::chrono::duration<double>(sent.load() / rate)));
         const auto reply = c.publish(payload, channel);
-        if (!reply || reply->status != 200) {
-          std::lock_guard lock(mutex);
-          result.problem = "publish answered " + (reply ? std::to_string(reply->status) + " " + reply->body : "nothing");
-          return;
-        }
+        if (!reply || reply->status != 200) return fail(reply);
+        ++sent;
       }
     });
   for (auto& t : senders) t.join();
+  try {
+    if (const auto reply = http_connection(port, 30s).publish(end_marker, channel); !reply || reply->status != 200)
+      fail(reply);
+  } catch (const std::exception&) {
+    fail(std::nullopt);
+  }
   for (auto& t : readers) t.join();
   if (!result.problem.empty()) return result;
+  for (int i = 0; i < subscribers; ++i)
+    if (received[i] != sent) {
+      result.problem = "subscriber " + std::to_string(i) + " got " + std::to_string(received[i]) + " of " +
+                       std::to_string(sent.load());
+      return result;
+    }
   const auto last = *std::max_element(finished.begin(), finished.end());
+  result.messages = sent;
   result.seconds = std::chrono::duration<double>(last - started).count();
-  result.messages_per_second = messages / result.seconds;
-  result.deliveries_per_second = messages * subscribers / result.seconds;
+  result.messages_per_second = static_cast<double>(sent) / result.seconds;
+  result.deliveries_per_second = static_cast<double>(sent) * subscribers / result.seconds;
   result.complete = true;
   return result;
 }
