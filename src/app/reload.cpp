@@ -41,6 +41,12 @@ bool applies_live(const std::string& key) {
   return std::find(live_keys.begin(), live_keys.end(), key) != live_keys.end();
 }
 
+// A value for the log. Strings from flags or the environment may hold invalid UTF-8: replaced,
+// never thrown (found by fuzzing: the throw ended the process on SIGHUP).
+std::string shown(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::vector<config_change> diff_config(const config& running, const config& next) {
   std::vector<config_change> changes;
   for (const auto& o : config_options()) {
@@ -49,7 +55,7 @@ std::vector<config_change> diff_config(const config& running, const config& next
     const bool differ = from != to || (o.key == "security.publish_keys" && publish_key_secrets_differ(running, next));
     if (!differ) continue;
     if (is_secret(o.key)) changes.push_back({o.key, "(hidden)", "(hidden)", applies_live(o.key)});
-    else changes.push_back({o.key, from.dump(), to.dump(), applies_live(o.key)});
+    else changes.push_back({o.key, shown(from), shown(to), applies_live(o.key)});
   }
   return changes;
 }
