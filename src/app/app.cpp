@@ -10,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "wshub/app/logging.hpp"
@@ -120,11 +121,12 @@ struct app::parts {
              tokens},
         ioc(static_cast<int>(c.effective_io_threads())),
         limit(c.http.max_connections, c.http.max_connections_per_ip),
-        signals(ioc),
-        ticker(ioc),
-        shutdown_timer(ioc),
-        hangups(ioc),
-        watchdog_timer(ioc),
+        control(asio::make_strand(ioc)),
+        signals(control),
+        ticker(control),
+        shutdown_timer(control),
+        hangups(control),
+        watchdog_timer(control),
         config_reloader(c, std::move(source), {logs, origins, limit, counters}) {
     if (!c.tls.cert.empty()) tls = make_tls_context(c.tls);
     const tcp::endpoint endpoint(asio::ip::make_address(c.listen.address), c.listen.port);
@@ -166,6 +168,9 @@ struct app::parts {
   asio::io_context ioc;
   std::unique_ptr<asio::ssl::context> tls;  // set when tls.cert and tls.key are
   hub::connection_limit limit;
+  // The timers and signal sets below are used only on this strand: with several I/O threads, a
+  // stop (which cancels them) must never run beside one of their handlers (which re-arms it).
+  asio::strand<asio::io_context::executor_type> control;
   asio::signal_set signals;
   asio::steady_timer ticker;          // once a second: message rate
   asio::steady_timer shutdown_timer;  // polls for sockets to drain while stopping
@@ -258,7 +263,7 @@ void app::stop() {
     p.log->stop();
     return;
   }
-  asio::post(p.ioc, [&p] {
+  asio::post(p.control, [&p] {
     notify_stopping();
     p.logs.app->info("stopping: closing {} sockets", p.hub.connection_count());
     p.listener->stop();

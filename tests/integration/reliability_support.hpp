@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -450,18 +451,21 @@ inline probe_result run_probe(std::uint16_t port, int messages = 400, std::size_
           result.problem = "subscriber " + std::to_string(i) + " stopped receiving after " + std::to_string(n);
           return;
         }
-        const auto frame = json::parse(*text, nullptr, false);
-        if (!frame.is_object() || !frame.contains("id") || !frame["id"].is_number_unsigned()) {
-          result.problem = "not a message frame: " + *text;
+        // Only the id and the end marker are read, not the whole JSON: the readers must keep up
+        // with the server in every build, sanitizers included.
+        std::uint64_t id = 0;
+        const auto at = text->find("\"id\":");
+        const char* digits = at == std::string::npos ? nullptr : text->data() + at + 5;
+        if (!digits || std::from_chars(digits, text->data() + text->size(), id).ec != std::errc()) {
+          result.problem = "not a message frame: " + text->substr(0, 200);
           return;
         }
-        const auto id = frame["id"].get<std::uint64_t>();
         if (id <= last) {
           result.problem = "out of order";
           return;
         }
         last = id;
-        if (frame["message"] == end_marker) {
+        if (text->find("\"message\":\"" + end_marker + "\"") != std::string::npos) {
           finished[i] = steady::now();
           return;
         }
