@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "wshub/http/handlers.hpp"
+#include "wshub/util/header_list.hpp"
 
 namespace wshub::http::handlers {
 
@@ -11,15 +12,9 @@ namespace {
 
 // If-None-Match: "*" or a list of entity tags, compared weakly (a W/ prefix does not matter).
 bool etag_matches(std::string_view header, std::string_view etag) {
-  while (!header.empty()) {
-    const auto comma = header.find(',');
-    auto tag = header.substr(0, comma);
-    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
-    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+  for (auto tag : util::split_header_list(header)) {
     if (tag.starts_with("W/")) tag.remove_prefix(2);
     if (tag == "*" || tag == etag) return true;
-    if (comma == std::string_view::npos) break;
-    header.remove_prefix(comma + 1);
   }
   return false;
 }

@@ -2,6 +2,8 @@
 
 #include <jwt/jwt.hpp>
 
+#include "wshub/util/header_list.hpp"
+
 namespace wshub::security {
 
 token_verifier::token_verifier(std::string hs256_secret, std::string rs256_public_key_pem) {
@@ -58,15 +60,8 @@ std::optional<token_claims> token_verifier::verify(std::string_view token, std::
 
 std::string_view token_from_protocols(std::string_view protocols) {
   constexpr std::string_view prefix = "bearer.";
-  while (!protocols.empty()) {
-    const auto comma = protocols.find(',');
-    auto item = protocols.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+  for (const auto item : util::split_header_list(protocols))
     if (item.starts_with(prefix)) return item.substr(prefix.size());
-    if (comma == std::string_view::npos) break;
-    protocols.remove_prefix(comma + 1);
-  }
   return {};
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "wshub/hub/channel_name.hpp"
+#include "wshub/util/header_list.hpp"
 
 namespace wshub::ws {
 
@@ -29,16 +30,7 @@ constexpr std::size_t replay_page_messages = 256;
 
 // The first of our subprotocols that the client offered, or "".
 std::string choose_subprotocol(std::string_view offered, const std::vector<std::string>& ours) {
-  std::vector<std::string_view> theirs;
-  while (!offered.empty()) {
-    const auto comma = offered.find(',');
-    auto item = offered.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (!item.empty()) theirs.push_back(item);
-    if (comma == std::string_view::npos) break;
-    offered.remove_prefix(comma + 1);
-  }
+  const auto theirs = util::split_header_list(offered);
   for (const auto& p : ours)
     for (const auto t : theirs)
       if (t == p) return p;
