@@ -1,5 +1,7 @@
 #include "wshub/app/app.hpp"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,6 +20,8 @@
 #include "wshub/app/systemd_notify.hpp"
 #include "wshub/cache/memory_cache.hpp"
 #include "wshub/cluster/local_broker.hpp"
+#include "wshub/cluster/redis_cluster.hpp"
+#include "wshub/http/handlers.hpp"
 #include "wshub/http/router.hpp"
 #include "wshub/http/static_files.hpp"
 #include "wshub/hub/connection_limit.hpp"
@@ -83,6 +87,32 @@ std::string read_text_file(const std::string& path) {
   return text.str();
 }
 
+// The configured node id, or <hostname>:<port> (<hostname>-<pid> when the port is chosen at
+// start-up).
+std::string node_id_from(const config& cfg) {
+  if (!cfg.cluster.node_id.empty()) return cfg.cluster.node_id;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == 0) std::snprintf(host, sizeof host, "wshub");
+  return cfg.listen.port != 0 ? std::string(host) + ":" + std::to_string(cfg.listen.port)
+                              : std::string(host) + "-" + std::to_string(getpid());
+}
+
+// In a cluster, connection ids carry the node: a 20-bit number from the node id (FNV-1a) above
+// 32 bits of sequence, so ids are unique across nodes and stay exact in JavaScript (< 2^53).
+hub::conn_id first_connection_id(const config& cfg, const std::string& node_id) {
+  if (cfg.cache.type != "redis") return 1;
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : node_id) h = (h ^ ch) * 1099511628211ull;
+  const std::uint64_t node_number = 1 + h % ((1u << 20) - 1);
+  return (node_number << 32) | 1;
+}
+
+cluster::redis_settings redis_settings_from(const config& cfg) {
+  const auto& r = cfg.cache.redis;
+  return {r.host,           r.port,           r.unix_socket, r.database,      r.username,
+          r.password,       r.connect_timeout, r.command_timeout, r.prefix, r.stream_max_len};
+}
+
 std::string endpoint_text(const tcp::endpoint& e) {
   const auto address = e.address().to_string();
   return (e.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(e.port());
@@ -97,9 +127,11 @@ struct app::parts {
         logs(make_loggers(c.log)),
         log(open_log(c)),
         cache(c.cache.recent_per_channel),
-        hub(counters),
+        node_id(node_id_from(c)),
+        hub(counters, 16, first_connection_id(c, node_id)),
         broker(hub),
         publisher(*log, cache, broker, counters),
+        cluster(make_cluster()),
         blocking(2),
         files(c.http.web_dir),
         keys(c.security.publish_keys),
@@ -108,7 +140,7 @@ struct app::parts {
         tokens(c.security.jwt_hs256_secret, read_text_file(c.security.jwt_rs256_public_key_file)),
         router({publisher, hub, counters, *log, files, logs.http, run_blocking(),
                 {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels},
-                &keys, &key_rate, &ip_rate}),
+                &keys, &key_rate, &ip_rate, cluster.get()}),
         origins(c.websocket.check_origin, c.websocket.allowed_origins),
         websocket{hub, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
         http{router,
@@ -152,9 +184,11 @@ struct app::parts {
   hub::counters counters;
   std::unique_ptr<store::message_log> log;
   cache::memory_cache cache;
+  std::string node_id;
   hub::hub hub;
   cluster::local_broker broker;
   publish::publisher publisher;
+  std::unique_ptr<cluster::redis_cluster> cluster;  // set when cache.type is redis
   asio::thread_pool blocking;  // store reads (history, resume), off the I/O threads
   http::static_files files;
   security::key_ring keys;
@@ -182,6 +216,32 @@ struct app::parts {
   std::atomic<bool> stopping{false};
   std::uint64_t last_published = 0;  // ticker only
 
+  std::unique_ptr<cluster::redis_cluster> make_cluster() {
+    if (cfg.cache.type != "redis") return nullptr;
+    cluster::cluster_hooks hooks;
+    hooks.store = [this](std::vector<cluster::sequenced_message>& batch) { return publisher.store_sequenced(batch); };
+    hooks.close_connection = [this](std::uint64_t id) { hub.close(id, ws::close_by_operator, "closed by the operator"); };
+    hooks.stats = [this] {
+      cluster::node_stats s;
+      s.connections = hub.connection_count();
+      s.subscriptions = hub.subscription_count();
+      s.deliveries = counters.deliveries.load(std::memory_order_relaxed);
+      s.published = publisher.acknowledged();
+      s.last_id = log->last_id();
+      return s;
+    };
+    hooks.connections = [this] {
+      auto list = nlohmann::json::array();
+      for (const auto& v : hub.list(0, SIZE_MAX)) list.push_back(http::handlers::connection_json(v, node_id));
+      return list;
+    };
+    hooks.last_id = [this] { return log->last_id(); };
+    auto made = std::make_unique<cluster::redis_cluster>(redis_settings_from(cfg), node_id, std::move(hooks), counters,
+                                                         logs.app);
+    publisher.use_cluster(*made, cfg.cluster.confirm_timeout);
+    return made;
+  }
+
   std::function<void(std::function<void()>)> run_blocking() {
     return [this](std::function<void()> job) { asio::post(blocking, std::move(job)); };
   }
@@ -193,6 +253,7 @@ struct app::parts {
       const auto published = counters.published.load(std::memory_order_relaxed);
       counters.messages_per_second.store(static_cast<double>(published - last_published), std::memory_order_relaxed);
       last_published = published;
+      publisher.expire_unconfirmed();
       tick();
     });
   }
@@ -224,6 +285,7 @@ struct app::parts {
   }
 
   void finish_stop() {
+    if (cluster) cluster->stop();  // its reader stores into the log: stopped first
     log->stop();  // commits what was acknowledged-in-progress; later appends are refused
     ticker.cancel();
     watchdog_timer.cancel();
@@ -242,6 +304,7 @@ app::~app() {
 
 void app::start() {
   auto& p = *parts_;
+  if (p.cluster) p.cluster->start();
   p.listener->run();
   p.tick();
   if (const auto interval = watchdog_interval(); interval.count() > 0) p.ping_watchdog(interval);
@@ -253,6 +316,11 @@ void app::start() {
   if (p.keys.empty() && !is_loopback_address(p.cfg.listen.address))
     p.logs.app->warn("publishing is open to anyone who can reach {} (security.open_publishing)", where);
   if (p.keys.empty()) p.logs.app->info("no publish keys: publishing is open on loopback");
+  if (p.cluster) {
+    const auto& r = p.cfg.cache.redis;
+    p.logs.app->info("cluster node {} through Redis at {}", p.node_id,
+                     r.unix_socket.empty() ? r.host + ":" + std::to_string(r.port) : r.unix_socket);
+  }
   notify_ready("listening on " + where);
 }
 

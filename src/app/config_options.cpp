@@ -47,6 +47,15 @@ config_option seconds(std::string key, std::string help, Access access, std::int
 }
 
 template <class Access>
+config_option milliseconds(std::string key, std::string help, Access access, std::int64_t min, std::int64_t max) {
+  return {key, std::move(help) + " (milliseconds)", value_kind::integer,
+          [key, access, min, max](config& c, const json& v) {
+            access(c) = std::chrono::milliseconds(read_integer<std::int64_t>(key, v, min, max));
+          },
+          [access](const config& c) { return json(access(const_cast<config&>(c)).count()); }};
+}
+
+template <class Access>
 config_option boolean(std::string key, std::string help, Access access) {
   return {key, std::move(help), value_kind::boolean,
           [key, access](config& c, const json& v) {
@@ -169,6 +178,14 @@ void channel_name(const std::string& key, const std::string& value) {
   if (!hub::valid_channel_name(value)) invalid(key, "must be 1-128 characters of letters, digits, '_', '-', '.', ':'");
 }
 
+// Printable, no spaces or slashes: it becomes part of Redis keys and publish origins.
+void node_name(const std::string& key, const std::string& value) {
+  const bool ok = value.size() <= 128 && std::all_of(value.begin(), value.end(), [](unsigned char ch) {
+                    return ch > ' ' && ch < 0x7f && ch != '/';
+                  });
+  if (!ok) invalid(key, "must be at most 128 printable characters without spaces or '/'");
+}
+
 constexpr std::size_t KiB = 1024;
 constexpr std::size_t MiB = 1024 * KiB;
 
@@ -262,9 +279,29 @@ std::vector<config_option> make_options() {
              [](C& c) -> auto& { return c.security.publish_rate_per_ip; }, 0, 1e9),
       number("security.publish_burst", "publishes allowed in a burst above the rates", [](C& c) -> auto& { return c.security.publish_burst; },
              1, 1e9),
-      text("cache.type", "memory (in process)", [](C& c) -> auto& { return c.cache.type; }, one_of({"memory"})),
+      text("cache.type", "memory: one node on its own; redis: nodes share messages, ids and presence through Redis",
+           [](C& c) -> auto& { return c.cache.type; }, one_of({"memory", "redis"})),
       integer<std::size_t>("cache.recent_per_channel", "recent messages kept in the cache per channel",
                            [](C& c) -> auto& { return c.cache.recent_per_channel; }, 0, 1'000'000),
+      text("cache.redis.host", "Redis host name or address", [](C& c) -> auto& { return c.cache.redis.host; }, not_empty),
+      integer<std::uint16_t>("cache.redis.port", "Redis TCP port", [](C& c) -> auto& { return c.cache.redis.port; }, 1, 65535),
+      text("cache.redis.unix_socket", "Redis unix socket path, used instead of host and port when set",
+           [](C& c) -> auto& { return c.cache.redis.unix_socket; }),
+      integer<unsigned>("cache.redis.database", "Redis database number", [](C& c) -> auto& { return c.cache.redis.database; }, 0, 1023),
+      text("cache.redis.username", "Redis ACL user name (empty: the default user)", [](C& c) -> auto& { return c.cache.redis.username; }),
+      text("cache.redis.password", "Redis password (empty: no AUTH)", [](C& c) -> auto& { return c.cache.redis.password; }),
+      milliseconds("cache.redis.connect_timeout", "time allowed to connect to Redis",
+                   [](C& c) -> auto& { return c.cache.redis.connect_timeout; }, 10, 60'000),
+      milliseconds("cache.redis.command_timeout", "time allowed for one Redis command",
+                   [](C& c) -> auto& { return c.cache.redis.command_timeout; }, 10, 60'000),
+      text("cache.redis.prefix", "prefix of every Redis key wshub uses (one cluster per prefix)",
+           [](C& c) -> auto& { return c.cache.redis.prefix; }, not_empty),
+      integer<std::uint64_t>("cache.redis.stream_max_len", "messages the cluster stream keeps (about); a node away for longer misses the rest",
+                             [](C& c) -> auto& { return c.cache.redis.stream_max_len; }, 1000, std::numeric_limits<std::int64_t>::max()),
+      text("cluster.node_id", "this node's name in the cluster (empty: <hostname>:<port>); unique per node",
+           [](C& c) -> auto& { return c.cluster.node_id; }, node_name),
+      seconds("cluster.confirm_timeout", "a publish this node has not stored this long after Redis took it gets 503",
+              [](C& c) -> auto& { return c.cluster.confirm_timeout; }, 1, 600),
       seconds("shutdown_timeout", "time allowed for a graceful stop", [](C& c) -> auto& { return c.shutdown_timeout; }, 1, 3600),
   };
 }

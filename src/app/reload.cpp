@@ -22,7 +22,8 @@ constexpr std::array<std::string_view, 8> live_keys{
 
 // Values never written to the log.
 bool is_secret(const std::string& key) {
-  return key.find("secret") != std::string::npos || key == "security.publish_keys";
+  return key.find("secret") != std::string::npos || key.find("password") != std::string::npos ||
+         key == "security.publish_keys";
 }
 
 // get() shows publish keys without their secrets; a changed secret is a change all the same.

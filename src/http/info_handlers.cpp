@@ -21,18 +21,41 @@ bool etag_matches(std::string_view header, std::string_view etag) {
 
 }  // namespace
 
+// One node: its own figures. A cluster: connections, subscriptions and deliveries summed over
+// every live node (this one fresh, the others as of their last heartbeat), plus each node's.
 response stats(const router_services& s, const request& req) {
   const auto& c = s.counters;
-  const nlohmann::json body = {
-      {"connections", s.hub.connection_count()},
-      {"subscriptions", s.hub.subscription_count()},
-      {"messages_total", c.published.load(std::memory_order_relaxed)},
-      {"messages_per_second", c.messages_per_second.load(std::memory_order_relaxed)},
-      {"deliveries_total", c.deliveries.load(std::memory_order_relaxed)},
-      {"slow_consumer_closes", c.slow_consumer_closes.load(std::memory_order_relaxed)},
+  const auto relaxed = std::memory_order_relaxed;
+  std::uint64_t connections = s.hub.connection_count();
+  std::uint64_t subscriptions = s.hub.subscription_count();
+  std::uint64_t deliveries = c.deliveries.load(relaxed);
+  nlohmann::json body = {
+      {"messages_total", c.published.load(relaxed)},
+      {"messages_per_second", c.messages_per_second.load(relaxed)},
+      {"slow_consumer_closes", c.slow_consumer_closes.load(relaxed)},
       {"last_id", s.store.last_id()},
   };
-  return make_json(status::ok, body.dump(), req.version(), req.keep_alive());
+  if (s.cluster) {
+    const auto view = s.cluster->view();
+    const auto& self = s.cluster->node_id();
+    nlohmann::json nodes = nlohmann::json::array();
+    nodes.push_back({{"node", self}, {"connections", connections}, {"subscriptions", subscriptions},
+                     {"deliveries", deliveries}, {"published", s.publisher.acknowledged()}, {"last_id", s.store.last_id()}});
+    for (const auto& n : view.nodes) {
+      if (n.node == self) continue;
+      connections += n.connections;
+      subscriptions += n.subscriptions;
+      deliveries += n.deliveries;
+      nodes.push_back(cluster::to_json(n));
+    }
+    body["node"] = self;
+    body["cluster"] = {{"redis_reachable", view.reachable}, {"nodes", nodes}};
+  }
+  body["connections"] = connections;
+  body["subscriptions"] = subscriptions;
+  body["deliveries_total"] = deliveries;
+  return make_json(status::ok, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), req.version(),
+                   req.keep_alive());
 }
 
 response static_file(const router_services& s, const request& req, std::string_view name) {

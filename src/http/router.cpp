@@ -53,7 +53,7 @@ void router::handle(const request& req, respond_fn respond, const request_contex
   if (path.starts_with(connection_prefix)) {
     if (req.method() != bhttp::verb::delete_) return respond(method_not_allowed(req, "DELETE"));
     if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
-    return respond(handlers::close_connection(s, req, path.substr(connection_prefix.size())));
+    return handlers::close_connection(s, req, path.substr(connection_prefix.size()), std::move(respond));
   }
   const bool known = path == "/healthz" || path == "/api/tool/stats" || path == "/api/tool/messages" ||
                      path == "/api/tool/connections" || path == "/" || path == "/tool/websocket" ||
@@ -64,7 +64,7 @@ void router::handle(const request& req, respond_fn respond, const request_contex
   if (path == "/api/tool/messages") return handlers::history(s, req, std::move(respond));
   if (path == "/api/tool/connections") {
     if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
-    return respond(handlers::list_connections(s, req));
+    return handlers::list_connections(s, req, std::move(respond));
   }
   if (path == "/" || path == "/tool/websocket") return respond(handlers::static_file(s, req, "index.html"));
   if (path.starts_with("/web/")) return respond(handlers::static_file(s, req, path.substr(5)));

@@ -119,6 +119,13 @@ void send_message(const router_services& s, const request& req, const request_co
       res.set(bhttp::field::retry_after, "1");
       return respond(std::move(res));
     }
+    if (r.error.category() == cluster::cluster_category()) {  // the cluster logs its own faults once
+      auto res = make_error({status::service_unavailable, codes::server_error,
+                             "the message was not published: " + r.error.message()},
+                            version, keep_alive);
+      res.set(bhttp::field::retry_after, "1");
+      return respond(std::move(res));
+    }
     if (r.error) {
       log->error("publish failed: {}", r.error.message());
       return respond(make_error({status::service_unavailable, codes::server_error,

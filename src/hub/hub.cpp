@@ -17,7 +17,7 @@ void index_remove(std::unordered_map<std::string, std::unordered_map<conn_id, su
 
 }  // namespace
 
-hub::hub(counters& counters, std::size_t shard_count) : counters_(counters) {
+hub::hub(counters& counters, std::size_t shard_count, conn_id first_id) : counters_(counters), next_id_(first_id) {
   const auto n = std::max<std::size_t>(1, shard_count);
   shards_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<shard>());

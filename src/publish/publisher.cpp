@@ -1,12 +1,27 @@
 #include "wshub/publish/publisher.hpp"
 
+#include <future>
+
 namespace wshub::publish {
 
 publisher::publisher(store::message_log& log, cache::cache& cache, cluster::broker& broker,
                      hub::counters& counters)
     : log_(log), cache_(cache), broker_(broker), counters_(counters) {}
 
-void publisher::publish(publish_request request, std::function<void(publish_result)> done) {
+void publisher::use_cluster(cluster::redis_cluster& cluster, std::chrono::milliseconds confirm_timeout) {
+  cluster_ = &cluster;
+  confirm_timeout_ = confirm_timeout;
+}
+
+std::size_t publisher::deliver(const hub::message& stored) {
+  const auto f = hub::make_frame(stored);
+  cache_.remember(f);
+  const auto recipients = broker_.publish(f);
+  counters_.published.fetch_add(1, std::memory_order_relaxed);
+  return recipients;
+}
+
+void publisher::publish(publish_request request, publish_done done) {
   hub::message m{0,
                  0,
                  std::move(request.channels),
@@ -14,8 +29,20 @@ void publisher::publish(publish_request request, std::function<void(publish_resu
                  std::move(request.body),
                  request.to_conn,
                  std::move(request.to_user)};
-  // The durable handler runs on the writer thread in id order, so fan-out keeps id order too.
   const auto started = std::chrono::steady_clock::now();
+  if (cluster_) {
+    auto origin = cluster_->node_id() + "/" + std::to_string(next_origin_.fetch_add(1, std::memory_order_relaxed));
+    {
+      std::lock_guard lock(waiters_mutex_);
+      waiters_.emplace(origin, waiter{std::move(done), started});
+    }
+    cluster_->submit(std::move(m), origin, [this, origin](std::error_code ec) {
+      counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
+      answer(origin, publish_result{ec, 0, 0});
+    });
+    return;
+  }
+  // The durable handler runs on the writer thread in id order, so fan-out keeps id order too.
   auto on_durable = [this, done, started](std::error_code ec, const hub::message& stored) {
     if (ec) {
       counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
@@ -23,15 +50,66 @@ void publisher::publish(publish_request request, std::function<void(publish_resu
       return;
     }
     counters_.publish_store_latency.record(std::chrono::steady_clock::now() - started);
-    const auto f = hub::make_frame(stored);
-    cache_.remember(f);
-    const auto recipients = broker_.publish(f);
-    counters_.published.fetch_add(1, std::memory_order_relaxed);
+    const auto recipients = deliver(stored);
+    acknowledged_.fetch_add(1, std::memory_order_relaxed);
     done(publish_result{{}, stored.id, recipients});
   };
   if (const auto ec = log_.append(std::move(m), std::move(on_durable))) {
     counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
     done(publish_result{ec, 0, 0});
+  }
+}
+
+void publisher::answer(const std::string& origin, publish_result result) {
+  waiter w;
+  {
+    std::lock_guard lock(waiters_mutex_);
+    const auto it = waiters_.find(origin);
+    if (it == waiters_.end()) return;  // another node's publish, or already answered
+    w = std::move(it->second);
+    waiters_.erase(it);
+  }
+  if (!result.error) {
+    counters_.publish_store_latency.record(std::chrono::steady_clock::now() - w.started);
+    acknowledged_.fetch_add(1, std::memory_order_relaxed);
+  }
+  w.done(std::move(result));
+}
+
+bool publisher::store_sequenced(std::vector<cluster::sequenced_message>& batch) {
+  std::vector<hub::message> group;
+  group.reserve(batch.size());
+  for (const auto& s : batch) group.push_back(s.message);
+  std::promise<bool> stored;
+  auto result = stored.get_future();
+  std::size_t index = 0;
+  // On the log's writer thread, in id order, once the whole group is committed (or failed).
+  auto on_durable = [&, last = batch.size() - 1](std::error_code ec, const hub::message& m) {
+    const auto i = index++;
+    if (!ec) answer(batch[i].origin, publish_result{{}, m.id, deliver(m)});
+    if (i == last) stored.set_value(!ec);
+  };
+  if (log_.append_group(std::move(group), on_durable)) return false;
+  return result.get();
+}
+
+void publisher::expire_unconfirmed() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<publish_done> expired;
+  {
+    std::lock_guard lock(waiters_mutex_);
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (now - it->second.started < confirm_timeout_) {
+        ++it;
+        continue;
+      }
+      expired.push_back(std::move(it->second.done));
+      it = waiters_.erase(it);
+    }
+  }
+  for (auto& done : expired) {
+    counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
+    done(publish_result{cluster::cluster_errc::unconfirmed, 0, 0});
   }
 }
 

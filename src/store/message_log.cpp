@@ -125,6 +125,21 @@ std::error_code message_log::append(hub::message m, durable_handler on_durable) 
   return {};
 }
 
+std::error_code message_log::append_group(std::vector<hub::message> group, durable_handler on_durable) {
+  if (group.empty()) return {};
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return log_errc::stopped;
+    for (const auto& m : group)
+      if (m.channels.empty() || m.id == 0) return log_errc::write_failed;
+    if (!queue_.empty() && queue_.size() + group.size() > settings_.max_pending) return log_errc::overloaded;
+    for (std::size_t i = 0; i < group.size(); ++i)
+      queue_.push_back(pending{std::move(group[i]), on_durable, i + 1 == group.size(), true});
+  }
+  wake_.notify_one();
+  return {};
+}
+
 void message_log::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -144,9 +159,8 @@ void message_log::writer_loop() {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything is committed
-      const auto n = std::min(queue_.size(), settings_.batch_max);
       batch.clear();
-      for (std::size_t i = 0; i < n; ++i) {
+      while (!queue_.empty() && (batch.size() < settings_.batch_max || !batch.back().ends_group)) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -163,8 +177,8 @@ std::error_code message_log::write_batch(std::vector<pending>& batch) {
   // Prepared once, on first use, and kept: preparing costs more than inserting a row.
   if (!insert_)
     sqlite3_prepare_v3(writer_db_,
-                       "INSERT INTO messages(ts, channel, channels, username, body, to_conn, to_user)"
-                       " VALUES(?,?,?,?,?,?,?)",
+                       "INSERT INTO messages(ts, channel, channels, username, body, to_conn, to_user, id)"
+                       " VALUES(?,?,?,?,?,?,?,?)",
                        -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr);
   if (!index_)
     sqlite3_prepare_v3(writer_db_, "INSERT INTO message_channels(channel, id) VALUES(?,?)", -1,
@@ -176,16 +190,20 @@ std::error_code message_log::write_batch(std::vector<pending>& batch) {
     sqlite3_reset(insert);
     sqlite3_reset(index);
     exec(writer_db_, "ROLLBACK");
-    for (auto& q : batch) q.message.id = 0;
+    for (auto& q : batch)
+      if (!q.sequenced) q.message.id = 0;  // the ids this batch handed out are void
     return make_error_code(log_errc::write_failed);
   };
   std::int64_t ts = std::max(now_ms(), last_ts_ms_);  // never earlier than an older message
+  std::int64_t newest_ts = ts;
   for (auto& p : batch) {
     auto& m = p.message;
-    m.ts_ms = ts;
+    const bool sequenced = p.sequenced;  // id and ts given by the cluster
+    if (!sequenced) m.ts_ms = ts;
+    newest_ts = std::max(newest_ts, m.ts_ms);
     const std::string& primary = m.channels.front();
     const std::string all = m.channels.size() > 1 ? nlohmann::json(m.channels).dump() : std::string();
-    sqlite3_bind_int64(insert, 1, ts);
+    sqlite3_bind_int64(insert, 1, m.ts_ms);
     bind_text(insert, 2, primary);
     if (all.empty()) sqlite3_bind_null(insert, 3);
     else bind_text(insert, 3, all);
@@ -193,6 +211,8 @@ std::error_code message_log::write_batch(std::vector<pending>& batch) {
     bind_text(insert, 5, m.body);
     sqlite3_bind_int64(insert, 6, static_cast<sqlite3_int64>(m.to_conn));
     bind_text(insert, 7, m.to_user);
+    if (sequenced) sqlite3_bind_int64(insert, 8, static_cast<sqlite3_int64>(m.id));
+    else sqlite3_bind_null(insert, 8);
     if (sqlite3_step(insert) != SQLITE_DONE) return fail();
     sqlite3_reset(insert);
     m.id = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(writer_db_));
@@ -205,7 +225,7 @@ std::error_code message_log::write_batch(std::vector<pending>& batch) {
     }
   }
   if (!exec(writer_db_, "COMMIT")) return fail();
-  last_ts_ms_ = ts;
+  last_ts_ms_ = newest_ts;
   last_id_.store(batch.back().message.id, std::memory_order_release);
   return {};
 }

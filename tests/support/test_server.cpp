@@ -1,6 +1,9 @@
 #include "support/test_server.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -36,10 +39,11 @@ bool read_some(int fd, std::string& out, std::chrono::steady_clock::time_point d
   return true;
 }
 
-int spawn(const std::vector<std::string>& args, int* stdout_fd, int* stderr_fd) {
+// Starts `bin` (a path, or a name looked up in PATH) with `args`; its stdout (and stderr when
+// asked for) come back as pipes.
+int spawn(const std::string& bin, const std::vector<std::string>& args, int* stdout_fd, int* stderr_fd) {
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe failed");
-  const auto bin = wshub_binary();
   const int pid = fork();
   if (pid == 0) {
     dup2(out[1], STDOUT_FILENO);
@@ -50,7 +54,7 @@ int spawn(const std::vector<std::string>& args, int* stdout_fd, int* stderr_fd) 
     argv.push_back(const_cast<char*>(bin.c_str()));
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
+    execvp(bin.c_str(), argv.data());
     _exit(127);
   }
   close(out[1]);
@@ -76,7 +80,52 @@ int wait_pid(int pid, std::chrono::milliseconds timeout) {
   return -1;
 }
 
+std::uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    throw std::runtime_error("no free port");
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
 }  // namespace
+
+redis_process::redis_process() : port_(free_port()) { start(); }
+
+redis_process::~redis_process() { kill_now(); }
+
+void redis_process::start() {
+  // Every write is in the append-only file before Redis answers: a SIGKILL loses nothing.
+  pid_ = spawn("redis-server",
+               {"--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_.path().string(), "--save", "",
+                "--appendonly", "yes", "--appendfsync", "always", "--loglevel", "notice"},
+               &stdout_fd_, nullptr);
+  std::string output;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (output.find("Ready to accept connections") == std::string::npos)
+    if (!read_some(stdout_fd_, output, deadline)) {
+      kill_now();
+      throw std::runtime_error("redis-server did not start; output:\n" + output);
+    }
+}
+
+void redis_process::kill_now() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  stdout_fd_ = -1;
+}
 
 temp_dir::temp_dir() {
   std::random_device rd;
@@ -115,7 +164,7 @@ void running_app::stop() {
 }
 
 server_process::server_process(const std::vector<std::string>& args) {
-  pid_ = spawn(args, &stdout_fd_, nullptr);
+  pid_ = spawn(wshub_binary(), args, &stdout_fd_, nullptr);
   const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   std::smatch m;
@@ -147,7 +196,7 @@ int server_process::wait_exit(std::chrono::milliseconds timeout) {
 
 int run_binary(const std::vector<std::string>& args, std::string* stderr_text, std::chrono::milliseconds timeout) {
   int out = -1, err = -1;
-  const int pid = spawn(args, &out, &err);
+  const int pid = spawn(wshub_binary(), args, &out, &err);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string ignored, errors;
   while (read_some(err, errors, deadline)) {

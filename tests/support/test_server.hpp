@@ -62,6 +62,25 @@ class server_process {
   std::string output_;
 };
 
+// A real redis-server on a free loopback port, with its append-only file (fsync on every write)
+// in a folder of its own, so that it can be killed and started again with its data.
+class redis_process {
+ public:
+  redis_process();  // started
+  ~redis_process();
+  redis_process(const redis_process&) = delete;
+  redis_process& operator=(const redis_process&) = delete;
+  std::uint16_t port() const { return port_; }
+  void kill_now();  // SIGKILL, and waits for the exit
+  void start();     // again: same port, same data
+
+ private:
+  temp_dir dir_;
+  std::uint16_t port_ = 0;
+  int pid_ = -1;
+  int stdout_fd_ = -1;
+};
+
 // Runs the wshub binary to completion with `args`; returns its exit code and stderr.
 int run_binary(const std::vector<std::string>& args, std::string* stderr_text,
                std::chrono::milliseconds timeout = std::chrono::seconds(10));

@@ -86,10 +86,28 @@ struct config {
     bool operator==(const security_section&) const = default;
   } security;
   struct cache_section {
-    std::string type = "memory";
+    std::string type = "memory";  // memory: one node; redis: a cluster of nodes through Redis
     std::size_t recent_per_channel = 100;
+    struct redis_section {
+      std::string host = "127.0.0.1";
+      std::uint16_t port = 6379;
+      std::string unix_socket;  // instead of host and port when set
+      unsigned database = 0;
+      std::string username;
+      std::string password;
+      std::chrono::milliseconds connect_timeout{1000};
+      std::chrono::milliseconds command_timeout{2000};
+      std::string prefix = "wshub:";
+      std::uint64_t stream_max_len = 1'000'000;
+      bool operator==(const redis_section&) const = default;
+    } redis;
     bool operator==(const cache_section&) const = default;
   } cache;
+  struct cluster_section {
+    std::string node_id;  // empty: <hostname>:<port>
+    std::chrono::seconds confirm_timeout{5};
+    bool operator==(const cluster_section&) const = default;
+  } cluster;
   std::chrono::seconds shutdown_timeout{10};
 
   bool operator==(const config&) const = default;

@@ -2,6 +2,8 @@
 // The route handlers: each answers one request through `respond`, exactly once.
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "wshub/http/router.hpp"
 
 namespace wshub::http::handlers {
@@ -14,9 +16,11 @@ std::optional<response> require_admin(const router_services& s, const request& r
 // GET /api/tool/messages?channel=&after=&limit=
 void history(const router_services& s, const request& req, respond_fn respond);
 // GET /api/tool/connections?after=&limit=
-response list_connections(const router_services& s, const request& req);
+void list_connections(const router_services& s, const request& req, respond_fn respond);
 // DELETE /api/tool/connections/{id}
-response close_connection(const router_services& s, const request& req, std::string_view id);
+void close_connection(const router_services& s, const request& req, std::string_view id, respond_fn respond);
+// One entry of the connections list.
+nlohmann::json connection_json(const hub::connection_view& v, const std::string& node);
 // GET /api/tool/stats
 response stats(const router_services& s, const request& req);
 // GET /, /tool/websocket, /web/{name}

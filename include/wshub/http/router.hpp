@@ -41,6 +41,8 @@ struct router_services {
   const security::key_ring* keys = nullptr;
   security::rate_limiter* key_rate = nullptr;
   security::rate_limiter* ip_rate = nullptr;
+  // A cluster through Redis; null on a single node.
+  cluster::redis_cluster* cluster = nullptr;
 };
 
 // What the router knows of the connection a request came on.

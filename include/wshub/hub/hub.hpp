@@ -49,7 +49,8 @@ struct connection_view {
 
 class hub {
  public:
-  explicit hub(counters& counters, std::size_t shard_count = 16);
+  // Connection ids start at `first_id` (in a cluster each node has its own range).
+  explicit hub(counters& counters, std::size_t shard_count = 16, conn_id first_id = 1);
   hub(const hub&) = delete;
   hub& operator=(const hub&) = delete;
 

@@ -1,14 +1,20 @@
 #pragma once
 // The one path of a published message: store it durably, then hand it to the broker for fan-out.
+// In a cluster, Redis sequences it first; then every node (this one included) stores it and
+// fans it out, and this node answers once its own log holds it.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 #include "wshub/cache/cache.hpp"
 #include "wshub/cluster/broker.hpp"
+#include "wshub/cluster/redis_cluster.hpp"
 #include "wshub/hub/counters.hpp"
 #include "wshub/store/message_log.hpp"
 
@@ -25,24 +31,54 @@ struct publish_request {
 struct publish_result {
   std::error_code error;  // set when the message was not stored (nothing was acknowledged)
   std::uint64_t id = 0;
-  std::size_t recipients = 0;
+  std::size_t recipients = 0;  // sockets of this node that got it
 };
+
+using publish_done = std::function<void(publish_result)>;
 
 class publisher {
  public:
   publisher(store::message_log& log, cache::cache& cache, cluster::broker& broker,
             hub::counters& counters);
 
+  // Cluster mode: sequence every message through `cluster` (set before the first publish).
+  // A publish not stored here within `confirm_timeout` is answered with unconfirmed.
+  void use_cluster(cluster::redis_cluster& cluster, std::chrono::milliseconds confirm_timeout);
+
   // Stores the message, encodes it once, fans it out, then calls `done` exactly once: on the
-  // store's writer thread after the commit, or right away when the log refuses the message.
+  // store's writer thread after the commit, or right away when the message is refused.
   // `done` must not block; post to your own executor.
-  void publish(publish_request request, std::function<void(publish_result)> done);
+  void publish(publish_request request, publish_done done);
+
+  // The cluster's reader thread: stores `batch` (sequenced by Redis) as one unit and fans it
+  // out; answers the publishes of this node among them. Blocks until durable; false when the
+  // log refused or failed it (nothing of it is stored then).
+  bool store_sequenced(std::vector<cluster::sequenced_message>& batch);
+
+  // Answers `unconfirmed` to cluster publishes older than the confirm timeout. Once a second.
+  void expire_unconfirmed();
+
+  // Publishes this node acknowledged.
+  std::uint64_t acknowledged() const { return acknowledged_.load(std::memory_order_relaxed); }
 
  private:
+  struct waiter {
+    publish_done done;
+    std::chrono::steady_clock::time_point started;
+  };
+  std::size_t deliver(const hub::message& stored);  // frame, cache, fan-out: local recipients
+  void answer(const std::string& origin, publish_result result);
+
   store::message_log& log_;
   cache::cache& cache_;
   cluster::broker& broker_;
   hub::counters& counters_;
+  cluster::redis_cluster* cluster_ = nullptr;
+  std::chrono::milliseconds confirm_timeout_{5000};
+  std::atomic<std::uint64_t> next_origin_{1};
+  std::atomic<std::uint64_t> acknowledged_{0};
+  std::mutex waiters_mutex_;
+  std::unordered_map<std::string, waiter> waiters_;  // by origin; guarded by waiters_mutex_
 };
 
 }  // namespace wshub::publish

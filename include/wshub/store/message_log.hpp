@@ -54,6 +54,11 @@ class message_log {
   // the disk. Returns log_errc::overloaded without queueing when max_pending is reached, and
   // log_errc::stopped after stop().
   std::error_code append(hub::message m, durable_handler on_durable);
+  // Queues messages that already have their id and ts (sequenced by the cluster), to be stored
+  // in one transaction: all of them or none. Ids must be above last_id() and increasing.
+  // `on_durable` is called for each, in order. Refused whole when the queue is full (unless it
+  // is empty).
+  std::error_code append_group(std::vector<hub::message> group, durable_handler on_durable);
 
   // Untargeted messages of any of `channels` with id > after_id, in id order, each once, at most
   // `limit` of them and, past the first, at most about `max_bytes` of bodies. Blocking: call it
@@ -84,6 +89,8 @@ class message_log {
   struct pending {
     hub::message message;
     durable_handler on_durable;
+    bool ends_group = true;  // false inside a group: the writer never splits a group
+    bool sequenced = false;  // id and ts were given (append_group)
   };
   void writer_loop();
   std::error_code write_batch(std::vector<pending>& batch);
