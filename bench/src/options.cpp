@@ -100,6 +100,7 @@ options parse_options(int argc, char** argv) {
   const std::map<std::string, setter> flags = {
       {"host", [&](std::string_view v) { o.host = loopback("host", std::string(v)); }},
       {"port", [&](std::string_view v) { o.port = number<std::uint16_t>("port", v, 1, 65535); }},
+      {"publish-port", [&](std::string_view v) { o.publish_port = number<std::uint16_t>("publish-port", v, 1, 65535); }},
       {"socket-path", [&](std::string_view v) { o.socket_path = v; }},
       {"publish-path", [&](std::string_view v) { o.publish_path = v; }},
       {"sockets", [&](std::string_view v) { o.sockets = number<std::size_t>("sockets", v, 0, 10'000'000); }},
@@ -181,6 +182,7 @@ scenarios:
 options:
   --host A            server address in 127.0.0.0/8 (127.0.0.1)
   -p, --port P        server port (required)
+  --publish-port P    publish to this port instead (another node of a wshub cluster)
   -n, --sockets N     subscribers (fanout 1000, idle 1000, connect 1000, publish 0)
   -m, --messages M    fanout: messages to publish (2000); publish: upper bound (10,000,000)
   -s, --size S        message body bytes (100); the body starts with wsb:<pub>:<seq>:<ns>:

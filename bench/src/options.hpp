@@ -16,6 +16,7 @@ struct options {
   scenario_kind scenario = scenario_kind::fanout;
   std::string host = "127.0.0.1";  // always inside 127.0.0.0/8
   std::uint16_t port = 0;
+  std::uint16_t publish_port = 0;  // publish to this port instead (another node of a cluster); 0: port
   std::string socket_path = "/socket/system/message";
   std::string publish_path = "/api/tool/send_message";
 

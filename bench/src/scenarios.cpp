@@ -100,10 +100,11 @@ struct totals {
 // as they are answered, or on the schedule of --rate.
 void run_publishers(const options& o, event_loop& loop, publish_shared& pub, const sockaddr_in* source,
                     std::int64_t deadline) {
-  pub.head = publish_request_head(o.host, o.port, o.publish_path, o.json_body, o.headers);
+  const auto publish_port = o.publish_port ? o.publish_port : o.port;
+  pub.head = publish_request_head(o.host, publish_port, o.publish_path, o.json_body, o.headers);
   pub.json_body = o.json_body;
   pub.message_bytes = o.message_bytes;
-  pub.target = ipv4_endpoint(o.host, o.port);
+  pub.target = ipv4_endpoint(o.host, publish_port);
   if (source) pub.source = *source;
 
   const auto t0 = now_ns();

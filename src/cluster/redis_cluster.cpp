@@ -293,6 +293,8 @@ void redis_cluster::sequence(std::vector<pending_publish>& batch) {
       p.failed(cluster_errc::rejected);
     }
   }
+  writer_up_.store(link.connected());  // /readyz turns 503 with the first refused publish
+  set_reachable();
 }
 
 void redis_cluster::heartbeat() {

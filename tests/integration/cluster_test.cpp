@@ -219,7 +219,9 @@ TEST_F(cluster_test, redis_killed_and_restarted_mid_run_loses_no_acknowledged_me
   // Publishing must refuse while Redis is away, and the sockets must stay open.
   for (int i = 0; i < 200 && !outage_seen; ++i) std::this_thread::sleep_for(50ms);
   EXPECT_TRUE(outage_seen.load());
-  const auto ready = http_request(a.port(), "GET", "/readyz");
+  http_reply ready;
+  for (int i = 0; i < 100 && (ready = http_request(a.port(), "GET", "/readyz")).status != 503; ++i)
+    std::this_thread::sleep_for(50ms);
   EXPECT_EQ(ready.status, 503) << ready.body;
   redis.start();
   restarted = true;

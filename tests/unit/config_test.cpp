@@ -164,6 +164,21 @@ TEST(config, invalid_flag_values_name_their_key) {
   EXPECT_EQ(error_key([] { parse({"--websocket.allowed_origins", "localhost"}); }), "websocket.allowed_origins");
   EXPECT_EQ(error_key([] { parse({"--websocket.check_origin", "maybe"}); }), "websocket.check_origin");
   EXPECT_EQ(error_key([] { parse({"--listen.address", "localhost"}); }), "listen.address");
+  EXPECT_EQ(error_key([] { parse({"--cache.type", "memcached"}); }), "cache.type");
+  EXPECT_EQ(error_key([] { parse({"--cache.redis.port", "0"}); }), "cache.redis.port");
+  EXPECT_EQ(error_key([] { parse({"--cache.redis.command_timeout", "5"}); }), "cache.redis.command_timeout");
+  EXPECT_EQ(error_key([] { parse({"--cache.redis.prefix", ""}); }), "cache.redis.prefix");
+  EXPECT_EQ(error_key([] { parse({"--cluster.node_id", "a b"}); }), "cluster.node_id");
+  EXPECT_EQ(error_key([] { parse({"--cluster.node_id", "a/b"}); }), "cluster.node_id");
+}
+
+TEST(config, redis_settings_nest_under_cache_redis) {
+  const auto cfg = parse({"--cache.type", "redis", "--cache.redis.port", "6380", "--cluster.node_id", "node-1"},
+                         {{"WSHUB_CACHE_REDIS_PASSWORD", "s3cret"}}).cfg;
+  EXPECT_EQ(cfg.cache.type, "redis");
+  EXPECT_EQ(cfg.cache.redis.port, 6380);
+  EXPECT_EQ(cfg.cache.redis.password, "s3cret");
+  EXPECT_EQ(cfg.cluster.node_id, "node-1");
 }
 
 TEST(config, invalid_environment_value_names_its_key) {
