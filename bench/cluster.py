@@ -11,6 +11,7 @@ processes every run, and prints medians:
 
   bench/cluster.py                      # 1000 sockets, 2000 messages of 100 bytes, 3 runs
   bench/cluster.py --sockets 200 --messages 200 --runs 1
+  bench/cluster.py --rate 40            # latency below capacity (40,000 deliveries/s)
 
 Needs a release build (cmake --preset release && cmake --build --preset release --target wshub
 wshub-bench) and redis-server. All traffic stays on 127.0.0.1.
@@ -117,9 +118,15 @@ def main():
     ap.add_argument("--sockets", type=int, default=1000)
     ap.add_argument("--messages", type=int, default=2000)
     ap.add_argument("--size", type=int, default=100)
+    ap.add_argument("--rate", type=float, default=0,
+                    help="messages per second (0: as fast as answers come); below capacity, latency is the "
+                         "path's own, above it a backlog's")
     o = ap.parse_args()
     build = Path(o.build_dir)
-    args = ["--sockets", str(o.sockets), "--messages", str(o.messages), "--size", str(o.size)]
+    # Publishes to node a are answered once a has stored them, whatever node b's sockets still have
+    # to write: the drain allows for b's backlog.
+    args = ["--sockets", str(o.sockets), "--messages", str(o.messages), "--size", str(o.size), "--drain", "60",
+            "--rate", str(o.rate)]
     modes = ["single", "same-node", "cross-node"]
     results = {m: [] for m in modes}
     for run in range(o.runs):
@@ -128,7 +135,8 @@ def main():
             results[mode].append(r)
             print(f"run {run + 1} {mode}: {r['deliveries_per_s']:,.0f} deliveries/s, p50 {r['latency_p50_ms']} ms, "
                   f"p99 {r['latency_p99_ms']} ms, lost {r['lost']}, out of order {r['out_of_order']}", flush=True)
-    print(f"\nmedians of {o.runs} runs, {o.sockets} sockets, {o.messages} messages of {o.size} bytes:")
+    rate = f", {o.rate:g} messages/s" if o.rate else ", as fast as answers come"
+    print(f"\nmedians of {o.runs} runs, {o.sockets} sockets, {o.messages} messages of {o.size} bytes{rate}:")
     print(f"{'mode':<12}{'deliveries/s':>14}{'publishes/s':>13}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lost':>6}{'reordered':>11}")
     for mode in modes:
         rs = results[mode]
