@@ -359,8 +359,10 @@ class raw_ws {
     }
   }
   // Reads until the server's close frame and returns its code (1005 when it had none), or -1 when
-  // the connection ended without one or `timeout` passed. Frames before it go to `before`.
-  int read_until_close(std::chrono::milliseconds timeout = 10s, std::vector<frame>* before = nullptr) {
+  // the connection ended without one or `timeout` passed. Frames before it go to `before`, the
+  // close frame's reason to `reason`.
+  int read_until_close(std::chrono::milliseconds timeout = 10s, std::vector<frame>* before = nullptr,
+                       std::string* reason = nullptr) {
     const auto deadline = steady::now() + timeout;
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
@@ -368,6 +370,7 @@ class raw_ws {
       if (!f) return -1;
       if (f->opcode == 0x8) {
         if (f->payload.size() < 2) return 1005;
+        if (reason) *reason = f->payload.substr(2);
         return (static_cast<std::uint8_t>(f->payload[0]) << 8) | static_cast<std::uint8_t>(f->payload[1]);
       }
       if (before) before->push_back(std::move(*f));
@@ -412,6 +415,17 @@ class raw_ws {
   std::string in_;
 };
 
+// The id of a message frame (its "id" field, found without parsing the whole JSON); 0 when it
+// has none.
+inline std::uint64_t frame_id(std::string_view text) {
+  std::uint64_t id = 0;
+  const auto at = text.find("\"id\":");
+  if (at == std::string_view::npos) return 0;
+  const char* digits = text.data() + at + 5;
+  if (std::from_chars(digits, text.data() + text.size(), id).ec != std::errc()) return 0;
+  return id;
+}
+
 // How fast well-behaved clients are served: `subscribers` sockets on `channel` while
 // `publishers` keep-alive connections publish messages of `size` bytes, at least `messages` of
 // them and for at least `min_seconds` (so that a fast build still measures a while), then an end
@@ -453,10 +467,8 @@ inline probe_result run_probe(std::uint16_t port, int messages = 400, std::size_
         }
         // Only the id and the end marker are read, not the whole JSON: the readers must keep up
         // with the server in every build, sanitizers included.
-        std::uint64_t id = 0;
-        const auto at = text->find("\"id\":");
-        const char* digits = at == std::string::npos ? nullptr : text->data() + at + 5;
-        if (!digits || std::from_chars(digits, text->data() + text->size(), id).ec != std::errc()) {
+        const std::uint64_t id = frame_id(*text);
+        if (id == 0) {
           result.problem = "not a message frame: " + text->substr(0, 200);
           return;
         }
@@ -525,5 +537,154 @@ inline probe_result run_probe(std::uint16_t port, int messages = 400, std::size_
   result.complete = true;
   return result;
 }
+
+// Well-behaved subscribers whose reading clocks the publisher: message n is published only once
+// every subscriber has read message n - window, so none of them ever has more than `window`
+// messages waiting for it at the server, however slow the machine. Every message carries its
+// sequence number; each subscriber must read all of them, in order, then the end marker.
+struct clocked_fan_out_result {
+  bool complete = false;  // every message acknowledged and read by every subscriber, in order
+  std::string problem;    // why not
+  long messages = 0;      // published, end marker excluded
+  long messages_when_done = -1;  // published when `done` first held (-1: never)
+  double seconds = 0;     // from the first publish to the last subscriber's end marker
+  double deliveries_per_second = 0;  // messages x subscribers per second
+};
+
+class clocked_fan_out {
+ public:
+  struct options {
+    int subscribers = 4;
+    std::string channel = "probe";
+    std::size_t size = 64;  // message bytes
+    long window = 8;
+    long messages = 300;  // published at most
+    // Checked before each publish: once it holds, `after_done` more messages are published, then
+    // the end marker.
+    std::function<bool()> done;
+    long after_done = 0;
+    std::chrono::milliseconds stall_timeout = 30s;  // longest wait for the subscribers to catch up
+  };
+
+  clocked_fan_out(std::uint16_t port, options opts) : port_(port), opts_(std::move(opts)) {
+    ws_client::options ws;
+    ws.target = "/socket/system/message?channel=" + opts_.channel;
+    ws.timeout = opts_.stall_timeout;
+    for (int i = 0; i < opts_.subscribers; ++i) sockets_.push_back(std::make_unique<ws_client>(port, ws));
+  }
+
+  clocked_fan_out_result run() {
+    read_.assign(opts_.subscribers, 0);
+    finished_.assign(opts_.subscribers, {});
+    std::vector<std::thread> readers;
+    for (int i = 0; i < opts_.subscribers; ++i) readers.emplace_back([this, i] { read_all(i); });
+    started_ = steady::now();
+    publish_all();
+    for (auto& t : readers) t.join();
+    std::lock_guard lock(mutex_);
+    if (result_.problem.empty()) {
+      for (int i = 0; i < opts_.subscribers; ++i)
+        if (read_[i] != result_.messages)
+          fail_locked("subscriber " + std::to_string(i) + " read " + std::to_string(read_[i]) + " of " +
+                      std::to_string(result_.messages));
+    }
+    if (!result_.problem.empty()) return result_;
+    const auto last = *std::max_element(finished_.begin(), finished_.end());
+    result_.seconds = std::chrono::duration<double>(last - started_).count();
+    result_.deliveries_per_second = static_cast<double>(result_.messages) * opts_.subscribers / result_.seconds;
+    result_.complete = true;
+    return result_;
+  }
+
+ private:
+  static constexpr std::string_view end_marker = "fan-out end";
+
+  void fail_locked(const std::string& why) {
+    if (result_.problem.empty()) result_.problem = why;
+    changed_.notify_all();
+  }
+
+  void publish_all() {
+    std::optional<http_connection> connection;
+    try {
+      connection.emplace(port_, opts_.stall_timeout);
+    } catch (const std::exception&) {
+      std::lock_guard lock(mutex_);
+      return fail_locked("cannot connect to publish");
+    }
+    const std::string padding(opts_.size, 'p');
+    long stop_at = opts_.messages, when_done = -1, n = 0;
+    auto record = [&] {
+      std::lock_guard lock(mutex_);
+      result_.messages = n;
+      result_.messages_when_done = when_done;
+    };
+    for (; n < stop_at; ++n) {
+      if (opts_.done && when_done < 0 && opts_.done()) {
+        when_done = n;
+        stop_at = std::min(stop_at, n + opts_.after_done);
+        if (n >= stop_at) break;
+      }
+      {
+        std::unique_lock lock(mutex_);
+        const bool caught_up = changed_.wait_for(lock, opts_.stall_timeout, [&] {
+          return !result_.problem.empty() || *std::min_element(read_.begin(), read_.end()) >= n - opts_.window;
+        });
+        if (!result_.problem.empty()) return;
+        if (!caught_up) return fail_locked("the subscribers stopped reading at message " + std::to_string(n));
+      }
+      const auto reply = connection->publish(std::to_string(n) + " " + padding, opts_.channel);
+      if (!reply || reply->status != 200) {
+        std::lock_guard lock(mutex_);
+        return fail_locked("publish answered " + (reply ? std::to_string(reply->status) + " " + reply->body : "nothing"));
+      }
+    }
+    record();
+    const auto reply = connection->publish(std::string(end_marker), opts_.channel);
+    if (!reply || reply->status != 200) {
+      std::lock_guard lock(mutex_);
+      fail_locked("the end marker was not accepted");
+    }
+  }
+
+  // Reads until the end marker (or a failure, or the socket's timeout).
+  void read_all(int i) {
+    static const std::string message_field = "\"message\":\"";
+    std::uint64_t last_id = 0;
+    for (long n = 0;; ++n) {
+      const auto text = sockets_[i]->read();
+      std::lock_guard lock(mutex_);
+      if (!result_.problem.empty()) return;
+      if (!text) return fail_locked("subscriber " + std::to_string(i) + " stopped receiving after " + std::to_string(n));
+      const auto id = frame_id(*text);
+      const auto at = text->find(message_field);
+      if (id == 0 || at == std::string::npos) return fail_locked("not a message frame: " + text->substr(0, 200));
+      if (id <= last_id) return fail_locked("subscriber " + std::to_string(i) + ": ids out of order");
+      last_id = id;
+      const auto body = std::string_view(*text).substr(at + message_field.size());
+      if (body.substr(0, end_marker.size() + 1) == std::string(end_marker) + "\"") {
+        finished_[i] = steady::now();
+        return;
+      }
+      long seq = -1;
+      std::from_chars(body.data(), body.data() + body.size(), seq);
+      if (seq != n)
+        return fail_locked("subscriber " + std::to_string(i) + " read message " + std::to_string(seq) + " where " +
+                           std::to_string(n) + " was due");
+      read_[i] = n + 1;
+      changed_.notify_all();
+    }
+  }
+
+  std::uint16_t port_;
+  options opts_;
+  std::vector<std::unique_ptr<ws_client>> sockets_;  // socket i: reader thread i only
+  steady::time_point started_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<long> read_;                 // guarded by mutex_: messages read, per subscriber
+  std::vector<steady::time_point> finished_;  // guarded by mutex_: when reader i read the end marker
+  clocked_fan_out_result result_;          // guarded by mutex_
+};
 
 }  // namespace wshub::test::reliability
