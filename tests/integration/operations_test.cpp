@@ -162,6 +162,17 @@ class service_process {
       waitpid(pid_, &status, 0);
     }
     pid_ = -1;
+    // What it wrote last (a sanitizer's report, say): the pipe ends once it has exited.
+    const auto deadline = std::chrono::steady_clock::now() + 2s;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{out_fd_, POLLIN, 0};
+      if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      const auto n = read(out_fd_, buf, sizeof buf);
+      if (n <= 0) break;
+      output_.append(buf, static_cast<std::size_t>(n));
+    }
     return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
