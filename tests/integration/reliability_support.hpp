@@ -36,30 +36,17 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/eventually.hpp"
+#include "support/run_with_timeout.hpp"
 #include "support/test_clients.hpp"
+#include "support/test_server.hpp"
+#include "support/ws_frame.hpp"
 
 namespace wshub::test::reliability {
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using json = nlohmann::json;
-
-// Re-checks `done` every few milliseconds until it holds or `timeout` passes: for states that
-// have no event to wait on (a counter of the server's).
-inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = steady::now() + timeout;
-  while (!done()) {
-    if (steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
-inline std::string wshub_binary() {
-  const char* bin = std::getenv("WSHUB_BIN");
-  if (!bin || !*bin) throw std::runtime_error("WSHUB_BIN must name the wshub binary");
-  return bin;
-}
 
 // The wshub binary in a child process. Its output is read all along by a thread (a failing store
 // logs every refused publish; a full pipe would stall the server).
@@ -127,19 +114,9 @@ class spawned_server {
   int stop(std::chrono::milliseconds timeout = 20s) {
     if (pid_ <= 0) return -1;
     ::kill(pid_, SIGTERM);
-    const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-    if (fd >= 0) {
-      pollfd p{fd, POLLIN, 0};
-      poll(&p, 1, static_cast<int>(timeout.count()));
-      close(fd);
-    }
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) != pid_) {
-      kill_now();
-      return -1;
-    }
+    const int code = wait_for_exit(pid_, timeout);
     pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return code;
   }
 
  private:
@@ -203,29 +180,6 @@ inline bool send_all(int fd, std::string_view bytes) {
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
-}
-
-// Runs one asynchronous operation on `ioc` until it completes or `timeout` passes (then the
-// socket's operations are cancelled and timed_out is returned).
-template <class Start>
-boost::system::error_code run_with_timeout(boost::asio::io_context& ioc, boost::asio::ip::tcp::socket& socket,
-                                           std::chrono::milliseconds timeout, Start start) {
-  boost::system::error_code result = boost::asio::error::timed_out;
-  bool done = false;
-  start([&](boost::system::error_code ec, std::size_t = 0) {
-    result = ec;
-    done = true;
-  });
-  ioc.restart();
-  ioc.run_for(timeout);
-  if (!done) {
-    boost::system::error_code ignored;
-    socket.cancel(ignored);
-    ioc.restart();
-    ioc.run();
-    result = boost::asio::error::timed_out;
-  }
-  return result;
 }
 
 // Several requests on one connection (keep-alive), as a real publisher would.
@@ -326,28 +280,10 @@ class raw_ws {
   }
   bool send_text(std::string_view text) { return send_frame(0x81, text); }
 
+  // Masked with a random key unless `masked` is false.
   static std::string encode(std::uint8_t first, std::string_view payload, bool masked = true) {
-    std::string out(1, static_cast<char>(first));
-    const std::uint8_t mask_bit = masked ? 0x80 : 0;
-    const auto n = payload.size();
-    if (n < 126) {
-      out += static_cast<char>(mask_bit | n);
-    } else if (n <= 0xFFFF) {
-      out += static_cast<char>(mask_bit | 126);
-      out += static_cast<char>(n >> 8);
-      out += static_cast<char>(n & 0xFF);
-    } else {
-      out += static_cast<char>(mask_bit | 127);
-      for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xFF);
-    }
-    if (!masked) return out.append(payload);
     static thread_local std::mt19937 random{std::random_device{}()};
-    const std::uint32_t key = random();
-    const char k[4] = {static_cast<char>(key), static_cast<char>(key >> 8), static_cast<char>(key >> 16),
-                       static_cast<char>(key >> 24)};
-    out.append(k, 4);
-    for (std::size_t i = 0; i < n; ++i) out += static_cast<char>(payload[i] ^ k[i % 4]);
-    return out;
+    return encode_frame(first, payload, masked, masked ? static_cast<std::uint32_t>(random()) : 0);
   }
 
   // The next frame, or nullopt when the connection ended or `timeout` passed.

@@ -17,12 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string wshub_binary() {
-  const char* bin = std::getenv("WSHUB_BIN");
-  if (!bin || !*bin) throw std::runtime_error("WSHUB_BIN must name the wshub binary");
-  return bin;
-}
-
 // Reads what `fd` has within the time left; false when the deadline passed or the fd closed.
 bool read_some(int fd, std::string& out, std::chrono::steady_clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -61,8 +55,15 @@ int spawn(const std::vector<std::string>& args, int* stdout_fd, int* stderr_fd) 
   return pid;
 }
 
-// Waits for the child's exit through a pidfd, so no polling loop is needed.
-int wait_pid(int pid, std::chrono::milliseconds timeout) {
+}  // namespace
+
+std::string wshub_binary() {
+  const char* bin = std::getenv("WSHUB_BIN");
+  if (!bin || !*bin) throw std::runtime_error("WSHUB_BIN must name the wshub binary");
+  return bin;
+}
+
+int wait_for_exit(int pid, std::chrono::milliseconds timeout) {
   const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (fd >= 0) {
     pollfd p{fd, POLLIN, 0};
@@ -76,7 +77,6 @@ int wait_pid(int pid, std::chrono::milliseconds timeout) {
   return -1;
 }
 
-}  // namespace
 
 temp_dir::temp_dir() {
   std::random_device rd;
@@ -137,7 +137,7 @@ server_process::~server_process() {
 void server_process::signal(int signo) { kill(pid_, signo); }
 
 int server_process::wait_exit(std::chrono::milliseconds timeout) {
-  const int code = wait_pid(pid_, timeout);
+  const int code = wait_for_exit(pid_, timeout);
   pid_ = -1;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
   while (read_some(stdout_fd_, output_, deadline)) {
@@ -152,7 +152,7 @@ int run_binary(const std::vector<std::string>& args, std::string* stderr_text, s
   std::string ignored, errors;
   while (read_some(err, errors, deadline)) {
   }
-  const int code = wait_pid(pid, timeout);
+  const int code = wait_for_exit(pid, timeout);
   close(out);
   close(err);
   if (stderr_text) *stderr_text = errors;
