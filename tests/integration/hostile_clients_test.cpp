@@ -424,6 +424,30 @@ TEST_F(hostile_clients_test, clients_that_never_read_are_closed_as_slow_consumer
   RecordProperty("slow consumers", line.str());
 }
 
+// A slow consumer that still does not read once it is closed: its close frame cannot be written
+// (the frame in flight never completes), so the server cuts the connection after
+// websocket.close_timeout (2 s here) instead of holding it forever.
+TEST_F(hostile_clients_test, a_slow_consumer_that_never_reads_is_cut_after_the_close_timeout) {
+  raw_ws sleeper(port(), "/socket/system/message?channel=probe", "", 4096);
+  ASSERT_TRUE(eventually([&] { return server->get().connection_count() == 1; }));
+  const auto& closes = server->get().counters().slow_consumer_closes;
+  clocked_fan_out::options opts;
+  opts.subscribers = 1;
+  opts.size = 16 * 1024;
+  opts.messages = 5000;  // a cap: it stops once the sleeper is closed
+  opts.done = [&] { return closes.load() >= 1; };
+  const auto fan_out = clocked_fan_out(port(), opts).run();
+  ASSERT_TRUE(fan_out.complete) << fan_out.problem;
+  const auto closed_at = steady::now();
+  ASSERT_EQ(closes.load(), 1u);
+  EXPECT_TRUE(eventually([&] { return server->get().connection_count() == 0; }, 30s))
+      << "the sleeper's connection is still open";
+  const double seconds = std::chrono::duration<double>(steady::now() - closed_at).count();
+  EXPECT_EQ(sleeper.read_until_close(30s), -1) << "no close frame could reach it: cut";
+  std::cout << "[reliability] a slow consumer that never reads: closed after " << fan_out.messages_when_done
+            << " messages, its connection cut " << seconds << " s after the publishing ended (close_timeout 2 s)" << std::endl;
+}
+
 // Thousands of connections a second: plain connect-and-close, connect-and-reset, and whole
 // WebSocket upgrades closed at once. The server keeps accepting and serving, and forgets every
 // one of them.
