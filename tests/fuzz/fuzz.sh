@@ -72,9 +72,10 @@ for t in "${targets[@]}"; do
   # -timeout: one input taking longer is a hang; -rss_limit_mb: leaks or runaway memory.
   "$binary" "${options[@]}" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$build/fuzz-artifacts/$t-" "${inputs[@]}" >"$log" 2>&1 || status=$?
+  # (|| true: a target that died early has none of these lines)
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
-  coverage=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+  coverage=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2 || true)
   corpus=$(find "$work" -type f | wc -l)
   if ((status != 0)); then
     failed=1
