@@ -212,7 +212,8 @@ struct app::parts {
   asio::steady_timer watchdog_timer;  // systemd's watchdog pings
   reloader config_reloader;
   std::shared_ptr<net::listener> listener;
-  std::vector<std::thread> threads;
+  std::vector<std::thread> threads;  // start() and wait() only: the thread that runs the app
+  std::atomic<bool> started{false};   // set by start() before the I/O threads exist
   std::atomic<bool> stopping{false};
   std::uint64_t last_published = 0;  // ticker only
 
@@ -304,12 +305,15 @@ app::~app() {
 
 void app::start() {
   auto& p = *parts_;
+  p.started = true;
   if (p.cluster) p.cluster->start();
   p.listener->run();
   p.tick();
   if (const auto interval = watchdog_interval(); interval.count() > 0) p.ping_watchdog(interval);
+  // Logged and reported before the I/O threads start, so no handler (a SIGHUP reload swapping the
+  // log file, a stop) can run before these lines are in every sink: a reader that sees "listening
+  // on" may rotate the log file or signal at once.
   const auto n = p.cfg.effective_io_threads();
-  for (unsigned i = 0; i < n; ++i) p.threads.emplace_back([&p] { p.ioc.run(); });
   const auto where = endpoint_text(p.listener->local_endpoint());
   p.logs.app->info("wshub {} listening on {} ({} I/O threads, log {}, last id {})", WSHUB_VERSION, where, n,
                    p.cfg.store_path(), p.log->last_id());
@@ -322,12 +326,15 @@ void app::start() {
                      r.unix_socket.empty() ? r.host + ":" + std::to_string(r.port) : r.unix_socket);
   }
   notify_ready("listening on " + where);
+  for (unsigned i = 0; i < n; ++i) p.threads.emplace_back([&p] { p.ioc.run(); });
 }
 
 void app::stop() {
   auto& p = *parts_;
   if (p.stopping.exchange(true)) return;
-  if (p.threads.empty()) {  // never started
+  // Not `threads`: a stop may come from a signal handler on an I/O thread while start() is still
+  // making the others.
+  if (!p.started) {  // never started
     p.log->stop();
     return;
   }

@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz_check.hpp"
+#include "support/ws_frame.hpp"
 #include "wshub/app/app.hpp"
 #include "wshub/app/config.hpp"
 
@@ -136,24 +137,6 @@ class connection {
   bool peer_gone_ = false;
 };
 
-void append_frame(std::string& out, std::uint8_t first, bool masked, std::string_view payload) {
-  out += static_cast<char>(first);
-  const std::uint8_t mask_bit = masked ? 0x80 : 0;
-  const auto n = payload.size();
-  if (n < 126) {
-    out += static_cast<char>(mask_bit | n);
-  } else if (n <= 0xFFFF) {
-    out += static_cast<char>(mask_bit | 126);
-    out += static_cast<char>(n >> 8);
-    out += static_cast<char>(n & 0xFF);
-  } else {
-    out += static_cast<char>(mask_bit | 127);
-    for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xFF);
-  }
-  if (masked) out.append(4, '\0');  // key 0: the payload goes as it is
-  out.append(payload);
-}
-
 std::string frames_from(std::string_view input) {
   std::string out;
   std::size_t i = 0;
@@ -168,7 +151,7 @@ std::string frames_from(std::string_view input) {
       i += 2;
     }
     n = std::min(n, input.size() - i);
-    append_frame(out, first, !(second & 0x80), input.substr(i, n));
+    out += wshub::test::encode_frame(first, input.substr(i, n), !(second & 0x80), 0);  // key 0: payload as it is
     i += n;
   }
   return out;

@@ -1,8 +1,10 @@
 // Hostile clients against the real server: each attack gets the right answer (a status, a close
-// code, a cut connection), and the well-behaved clients measured by run_probe() keep getting
-// every message in order. Each test measures their delivery rate before and during its attack
-// and prints both (docs/RELIABILITY.md quotes them). The attackers run in this process and share
-// its cores with the server, so the floor asserted is a fraction of the quiet rate.
+// code, a cut connection), and the well-behaved clients measured by run_probe() (or, for the
+// never-reading subscribers, by clocked_fan_out) keep getting every message in order. Each test
+// measures their delivery rate before and during its attack and prints both (docs/RELIABILITY.md
+// quotes them). The attackers run in this process and share its cores with the server, so the
+// floor asserted is a fraction of the quiet rate (none for the never-reading subscribers: there
+// the rate is a figure to read, the pass mark is that nothing is lost).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -343,36 +345,109 @@ TEST_F(hostile_clients_test, ping_floods_do_not_slow_other_clients) {
 }
 
 // Subscribers that never read: each is closed as a slow consumer (1008) once more than
-// websocket.max_queue_bytes waits for it, and the readers get every message. The kernel buffers
-// up to about 4 MiB per socket before the queue even starts to fill, so each sleeper is sent at
-// least 13 MB: 800 messages of 16 KiB, paced at 200/s. The readers must not become slow consumers
-// themselves on a busy machine: they read only each frame's id (not the whole JSON), and the
-// queue limit is 4 MiB here, so a reader may fall 256 messages (over a second) behind.
-TEST_F(hostile_clients_test, DISABLED_clients_that_never_read_are_closed_as_slow_consumers) {
-  start([](app::config& cfg) { cfg.websocket.max_queue_bytes = 4 * 1024 * 1024; });
-  constexpr int sleepers = 16, messages = 800;
-  constexpr std::size_t size = 16 * 1024;
-  constexpr double rate = 200;
-  const auto reference = run_probe(port(), messages, size, rate);
+// websocket.max_queue_bytes waits for it, while well-behaved subscribers of the same channel get
+// every message, in order. Nothing here depends on how fast the machine is: the publisher is
+// clocked by the well-behaved readers (message n goes out only once each of them has read
+// message n - window), so they can never fall far enough behind to pass the queue limit
+// themselves, and it publishes until the server's counter says every sleeper was closed (bounded
+// by a message cap and a deadline). Their delivery rate during the attack is measured against a
+// quiet run of the same shape and printed, not asserted: it is a figure, not a pass mark.
+TEST_F(hostile_clients_test, clients_that_never_read_are_closed_as_slow_consumers) {
+  // The close frame waits for the sleeper to read (a long close_timeout), so that each sleeper,
+  // once it reads, sees the close code; the queue is dropped at the overflow all the same.
+  start([](app::config& cfg) { cfg.websocket.close_timeout = 60s; });
+  constexpr int sleepers = 16;
+  constexpr std::size_t size = 16 * 1024;  // queue limit 256 KiB: 16 messages
+  constexpr long window = 8;               // the readers' queues hold at most this many: 128 KiB
+  clocked_fan_out::options opts;
+  opts.size = size;
+  opts.window = window;
+  opts.messages = 300;
+  const auto reference = clocked_fan_out(port(), opts).run();
   ASSERT_TRUE(reference.complete) << reference.problem;
+
   std::vector<std::unique_ptr<raw_ws>> silent;
   for (int i = 0; i < sleepers; ++i)
     silent.push_back(std::make_unique<raw_ws>(port(), "/socket/system/message?channel=probe", "", 4096));
   ASSERT_TRUE(eventually([&] { return server->get().connection_count() == sleepers; }));
-  expect_served("16 subscribers that never read (16 KiB messages, 200/s)", messages, size, &reference, rate);
-  EXPECT_EQ(server->get().counters().slow_consumer_closes.load(), static_cast<std::uint64_t>(sleepers));
-  // Each gets what was in flight, then the close frame; or, when it still does not read it
-  // within websocket.close_timeout (2 s here), the connection is cut.
-  int closed_1008 = 0, cut = 0;
+
+  const auto& closes = server->get().counters().slow_consumer_closes;
+  opts.messages = 5000;  // a cap (80 MB per sleeper): it stops long before, once every sleeper is closed
+  opts.after_done = 100;   // then more, to show the readers are still served after the closes
+  opts.done = [&] { return closes.load() >= static_cast<std::uint64_t>(sleepers); };
+  const auto during = clocked_fan_out(port(), opts).run();
+  ASSERT_TRUE(during.complete) << during.problem;
+  EXPECT_EQ(closes.load(), static_cast<std::uint64_t>(sleepers)) << "after " << during.messages << " messages";
+
+  // Seen from outside: /metrics counts the closes.
+  const auto metrics = http_request(port(), "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("\nwshub_slow_consumer_closes_total " + std::to_string(sleepers) + "\n"),
+            std::string::npos)
+      << metrics.body;
+
+  // Each sleeper, once it reads, gets what was in flight (in order) and then the close frame.
+  int closed_1008 = 0;
+  std::size_t most_before_close = 0;
   for (auto& s : silent) {
-    const int code = s->read_until_close(30s);
-    closed_1008 += code == 1008;
-    cut += code == -1;
+    std::vector<raw_ws::frame> before;
+    std::string reason;
+    const int code = s->read_until_close(30s, &before, &reason);
+    EXPECT_EQ(code, 1008);
+    EXPECT_EQ(reason, "slow consumer");
+    closed_1008 += code == 1008 && reason == "slow consumer";
+    // The frames are the fragments of whole messages: each message in order, by its id.
+    std::uint64_t last = 0;
+    std::size_t messages = 0;
+    std::string message;
+    for (const auto& f : before) {
+      message += f.payload;
+      if (!f.fin) continue;
+      const auto id = frame_id(message);
+      EXPECT_GT(id, last) << "a sleeper's messages are in order";
+      last = id;
+      ++messages;
+      message.clear();
+    }
+    EXPECT_TRUE(message.empty()) << "the close frame came inside a message";
+    most_before_close = std::max(most_before_close, messages);
   }
-  EXPECT_EQ(closed_1008 + cut, sleepers);
+  silent.clear();
   expect_only_probe_sockets_left();
-  std::cout << "[reliability] never-reading subscribers: " << sleepers << " closed as slow consumers (" << closed_1008
-            << " read the 1008 close frame, " << cut << " cut after close_timeout)" << std::endl;
+
+  const double share = during.deliveries_per_second / reference.deliveries_per_second;
+  std::ostringstream line;
+  line << "16 subscribers that never read (16 KiB messages): well-behaved clients got "
+       << static_cast<long>(during.deliveries_per_second) << " deliveries/s during the attack, "
+       << static_cast<long>(reference.deliveries_per_second) << " before (" << static_cast<int>(share * 100)
+       << "%); all " << sleepers << " sleepers closed after " << during.messages_when_done << " messages, "
+       << closed_1008 << " read 1008 \"slow consumer\" after at most " << most_before_close << " messages in flight";
+  std::cout << "[reliability] " << line.str() << std::endl;
+  RecordProperty("slow consumers", line.str());
+}
+
+// A slow consumer that still does not read once it is closed: its close frame cannot be written
+// (the frame in flight never completes), so the server cuts the connection after
+// websocket.close_timeout (2 s here) instead of holding it forever.
+TEST_F(hostile_clients_test, a_slow_consumer_that_never_reads_is_cut_after_the_close_timeout) {
+  raw_ws sleeper(port(), "/socket/system/message?channel=probe", "", 4096);
+  ASSERT_TRUE(eventually([&] { return server->get().connection_count() == 1; }));
+  const auto& closes = server->get().counters().slow_consumer_closes;
+  clocked_fan_out::options opts;
+  opts.subscribers = 1;
+  opts.size = 16 * 1024;
+  opts.messages = 5000;  // a cap: it stops once the sleeper is closed
+  opts.done = [&] { return closes.load() >= 1; };
+  const auto fan_out = clocked_fan_out(port(), opts).run();
+  ASSERT_TRUE(fan_out.complete) << fan_out.problem;
+  const auto closed_at = steady::now();
+  ASSERT_EQ(closes.load(), 1u);
+  EXPECT_TRUE(eventually([&] { return server->get().connection_count() == 0; }, 30s))
+      << "the sleeper's connection is still open";
+  const double seconds = std::chrono::duration<double>(steady::now() - closed_at).count();
+  EXPECT_EQ(sleeper.read_until_close(30s), -1) << "no close frame could reach it: cut";
+  std::cout << "[reliability] a slow consumer that never reads: closed after " << fan_out.messages_when_done
+            << " messages, its connection cut " << seconds << " s after the publishing ended (close_timeout 2 s)" << std::endl;
 }
 
 // Thousands of connections a second: plain connect-and-close, connect-and-reset, and whole

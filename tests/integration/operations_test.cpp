@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/eventually.hpp"
 #include "support/test_clients.hpp"
 #include "support/test_server.hpp"
 #include "wshub/app/reload.hpp"
@@ -86,14 +87,13 @@ class notify_socket {
 class service_process {
  public:
   service_process(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
-    const char* bin = std::getenv("WSHUB_BIN");
-    if (!bin || !*bin) throw std::runtime_error("WSHUB_BIN must name the wshub binary");
+    const auto bin = wshub_binary();
     std::vector<std::string> env_strings;
     for (char** e = environ; e && *e; ++e) env_strings.emplace_back(*e);
     for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    std::vector<char*> argv{const_cast<char*>(bin)}, envp;
+    std::vector<char*> argv{const_cast<char*>(bin.c_str())}, envp;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     for (auto& e : env_strings) envp.push_back(e.data());
@@ -102,7 +102,7 @@ class service_process {
     if (pid_ == 0) {
       dup2(out[1], STDOUT_FILENO);
       dup2(out[1], STDERR_FILENO);
-      execve(bin, argv.data(), envp.data());
+      execve(bin.c_str(), argv.data(), envp.data());
       _exit(127);
     }
     close(out[1]);
@@ -149,20 +149,20 @@ class service_process {
 
   // The exit code, or -1 when it did not exit within `timeout` (it is killed) or died of a signal.
   int wait_exit(std::chrono::milliseconds timeout) {
-    const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-    if (fd >= 0) {
-      pollfd p{fd, POLLIN, 0};
-      poll(&p, 1, static_cast<int>(timeout.count()));
-      close(fd);
-    }
-    int status = 0;
-    const bool exited = waitpid(pid_, &status, WNOHANG) == pid_;
-    if (!exited) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
-    }
+    const int code = wait_for_exit(pid_, timeout);
     pid_ = -1;
-    return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    // What it wrote last (a sanitizer's report, say): the pipe ends once it has exited.
+    const auto deadline = std::chrono::steady_clock::now() + 2s;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{out_fd_, POLLIN, 0};
+      if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      const auto n = read(out_fd_, buf, sizeof buf);
+      if (n <= 0) break;
+      output_.append(buf, static_cast<std::size_t>(n));
+    }
+    return code;
   }
 
  private:
@@ -190,17 +190,6 @@ std::map<std::string, double> scrape(std::uint16_t port) {
   const auto reply = http_request(port, "GET", "/metrics");
   if (reply.status != 200) throw std::runtime_error("/metrics answered " + std::to_string(reply.status));
   return parse_metrics(reply.body);
-}
-
-// Polls `done` until it holds or `timeout` passes; for effects that land on another thread
-// just after the event the test can see (a write's completion handler, a socket's close).
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
 }
 
 void write_file(const std::filesystem::path& path, const std::string& text) {

@@ -36,30 +36,17 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/eventually.hpp"
+#include "support/run_with_timeout.hpp"
 #include "support/test_clients.hpp"
+#include "support/test_server.hpp"
+#include "support/ws_frame.hpp"
 
 namespace wshub::test::reliability {
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using json = nlohmann::json;
-
-// Re-checks `done` every few milliseconds until it holds or `timeout` passes: for states that
-// have no event to wait on (a counter of the server's).
-inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = steady::now() + timeout;
-  while (!done()) {
-    if (steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
-inline std::string wshub_binary() {
-  const char* bin = std::getenv("WSHUB_BIN");
-  if (!bin || !*bin) throw std::runtime_error("WSHUB_BIN must name the wshub binary");
-  return bin;
-}
 
 // The wshub binary in a child process. Its output is read all along by a thread (a failing store
 // logs every refused publish; a full pipe would stall the server).
@@ -127,19 +114,9 @@ class spawned_server {
   int stop(std::chrono::milliseconds timeout = 20s) {
     if (pid_ <= 0) return -1;
     ::kill(pid_, SIGTERM);
-    const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-    if (fd >= 0) {
-      pollfd p{fd, POLLIN, 0};
-      poll(&p, 1, static_cast<int>(timeout.count()));
-      close(fd);
-    }
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) != pid_) {
-      kill_now();
-      return -1;
-    }
+    const int code = wait_for_exit(pid_, timeout);
     pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return code;
   }
 
  private:
@@ -203,29 +180,6 @@ inline bool send_all(int fd, std::string_view bytes) {
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
-}
-
-// Runs one asynchronous operation on `ioc` until it completes or `timeout` passes (then the
-// socket's operations are cancelled and timed_out is returned).
-template <class Start>
-boost::system::error_code run_with_timeout(boost::asio::io_context& ioc, boost::asio::ip::tcp::socket& socket,
-                                           std::chrono::milliseconds timeout, Start start) {
-  boost::system::error_code result = boost::asio::error::timed_out;
-  bool done = false;
-  start([&](boost::system::error_code ec, std::size_t = 0) {
-    result = ec;
-    done = true;
-  });
-  ioc.restart();
-  ioc.run_for(timeout);
-  if (!done) {
-    boost::system::error_code ignored;
-    socket.cancel(ignored);
-    ioc.restart();
-    ioc.run();
-    result = boost::asio::error::timed_out;
-  }
-  return result;
 }
 
 // Several requests on one connection (keep-alive), as a real publisher would.
@@ -326,28 +280,10 @@ class raw_ws {
   }
   bool send_text(std::string_view text) { return send_frame(0x81, text); }
 
+  // Masked with a random key unless `masked` is false.
   static std::string encode(std::uint8_t first, std::string_view payload, bool masked = true) {
-    std::string out(1, static_cast<char>(first));
-    const std::uint8_t mask_bit = masked ? 0x80 : 0;
-    const auto n = payload.size();
-    if (n < 126) {
-      out += static_cast<char>(mask_bit | n);
-    } else if (n <= 0xFFFF) {
-      out += static_cast<char>(mask_bit | 126);
-      out += static_cast<char>(n >> 8);
-      out += static_cast<char>(n & 0xFF);
-    } else {
-      out += static_cast<char>(mask_bit | 127);
-      for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xFF);
-    }
-    if (!masked) return out.append(payload);
     static thread_local std::mt19937 random{std::random_device{}()};
-    const std::uint32_t key = random();
-    const char k[4] = {static_cast<char>(key), static_cast<char>(key >> 8), static_cast<char>(key >> 16),
-                       static_cast<char>(key >> 24)};
-    out.append(k, 4);
-    for (std::size_t i = 0; i < n; ++i) out += static_cast<char>(payload[i] ^ k[i % 4]);
-    return out;
+    return encode_frame(first, payload, masked, masked ? static_cast<std::uint32_t>(random()) : 0);
   }
 
   // The next frame, or nullopt when the connection ended or `timeout` passed.
@@ -359,8 +295,10 @@ class raw_ws {
     }
   }
   // Reads until the server's close frame and returns its code (1005 when it had none), or -1 when
-  // the connection ended without one or `timeout` passed. Frames before it go to `before`.
-  int read_until_close(std::chrono::milliseconds timeout = 10s, std::vector<frame>* before = nullptr) {
+  // the connection ended without one or `timeout` passed. Frames before it go to `before`, the
+  // close frame's reason to `reason`.
+  int read_until_close(std::chrono::milliseconds timeout = 10s, std::vector<frame>* before = nullptr,
+                       std::string* reason = nullptr) {
     const auto deadline = steady::now() + timeout;
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
@@ -368,6 +306,7 @@ class raw_ws {
       if (!f) return -1;
       if (f->opcode == 0x8) {
         if (f->payload.size() < 2) return 1005;
+        if (reason) *reason = f->payload.substr(2);
         return (static_cast<std::uint8_t>(f->payload[0]) << 8) | static_cast<std::uint8_t>(f->payload[1]);
       }
       if (before) before->push_back(std::move(*f));
@@ -412,6 +351,17 @@ class raw_ws {
   std::string in_;
 };
 
+// The id of a message frame (its "id" field, found without parsing the whole JSON); 0 when it
+// has none.
+inline std::uint64_t frame_id(std::string_view text) {
+  std::uint64_t id = 0;
+  const auto at = text.find("\"id\":");
+  if (at == std::string_view::npos) return 0;
+  const char* digits = text.data() + at + 5;
+  if (std::from_chars(digits, text.data() + text.size(), id).ec != std::errc()) return 0;
+  return id;
+}
+
 // How fast well-behaved clients are served: `subscribers` sockets on `channel` while
 // `publishers` keep-alive connections publish messages of `size` bytes, at least `messages` of
 // them and for at least `min_seconds` (so that a fast build still measures a while), then an end
@@ -453,10 +403,8 @@ inline probe_result run_probe(std::uint16_t port, int messages = 400, std::size_
         }
         // Only the id and the end marker are read, not the whole JSON: the readers must keep up
         // with the server in every build, sanitizers included.
-        std::uint64_t id = 0;
-        const auto at = text->find("\"id\":");
-        const char* digits = at == std::string::npos ? nullptr : text->data() + at + 5;
-        if (!digits || std::from_chars(digits, text->data() + text->size(), id).ec != std::errc()) {
+        const std::uint64_t id = frame_id(*text);
+        if (id == 0) {
           result.problem = "not a message frame: " + text->substr(0, 200);
           return;
         }
@@ -525,5 +473,154 @@ inline probe_result run_probe(std::uint16_t port, int messages = 400, std::size_
   result.complete = true;
   return result;
 }
+
+// Well-behaved subscribers whose reading clocks the publisher: message n is published only once
+// every subscriber has read message n - window, so none of them ever has more than `window`
+// messages waiting for it at the server, however slow the machine. Every message carries its
+// sequence number; each subscriber must read all of them, in order, then the end marker.
+struct clocked_fan_out_result {
+  bool complete = false;  // every message acknowledged and read by every subscriber, in order
+  std::string problem;    // why not
+  long messages = 0;      // published, end marker excluded
+  long messages_when_done = -1;  // published when `done` first held (-1: never)
+  double seconds = 0;     // from the first publish to the last subscriber's end marker
+  double deliveries_per_second = 0;  // messages x subscribers per second
+};
+
+class clocked_fan_out {
+ public:
+  struct options {
+    int subscribers = 4;
+    std::string channel = "probe";
+    std::size_t size = 64;  // message bytes
+    long window = 8;
+    long messages = 300;  // published at most
+    // Checked before each publish: once it holds, `after_done` more messages are published, then
+    // the end marker.
+    std::function<bool()> done;
+    long after_done = 0;
+    std::chrono::milliseconds stall_timeout = 30s;  // longest wait for the subscribers to catch up
+  };
+
+  clocked_fan_out(std::uint16_t port, options opts) : port_(port), opts_(std::move(opts)) {
+    ws_client::options ws;
+    ws.target = "/socket/system/message?channel=" + opts_.channel;
+    ws.timeout = opts_.stall_timeout;
+    for (int i = 0; i < opts_.subscribers; ++i) sockets_.push_back(std::make_unique<ws_client>(port, ws));
+  }
+
+  clocked_fan_out_result run() {
+    read_.assign(opts_.subscribers, 0);
+    finished_.assign(opts_.subscribers, {});
+    std::vector<std::thread> readers;
+    for (int i = 0; i < opts_.subscribers; ++i) readers.emplace_back([this, i] { read_all(i); });
+    started_ = steady::now();
+    publish_all();
+    for (auto& t : readers) t.join();
+    std::lock_guard lock(mutex_);
+    if (result_.problem.empty()) {
+      for (int i = 0; i < opts_.subscribers; ++i)
+        if (read_[i] != result_.messages)
+          fail_locked("subscriber " + std::to_string(i) + " read " + std::to_string(read_[i]) + " of " +
+                      std::to_string(result_.messages));
+    }
+    if (!result_.problem.empty()) return result_;
+    const auto last = *std::max_element(finished_.begin(), finished_.end());
+    result_.seconds = std::chrono::duration<double>(last - started_).count();
+    result_.deliveries_per_second = static_cast<double>(result_.messages) * opts_.subscribers / result_.seconds;
+    result_.complete = true;
+    return result_;
+  }
+
+ private:
+  static constexpr std::string_view end_marker = "fan-out end";
+
+  void fail_locked(const std::string& why) {
+    if (result_.problem.empty()) result_.problem = why;
+    changed_.notify_all();
+  }
+
+  void publish_all() {
+    std::optional<http_connection> connection;
+    try {
+      connection.emplace(port_, opts_.stall_timeout);
+    } catch (const std::exception&) {
+      std::lock_guard lock(mutex_);
+      return fail_locked("cannot connect to publish");
+    }
+    const std::string padding(opts_.size, 'p');
+    long stop_at = opts_.messages, when_done = -1, n = 0;
+    auto record = [&] {
+      std::lock_guard lock(mutex_);
+      result_.messages = n;
+      result_.messages_when_done = when_done;
+    };
+    for (; n < stop_at; ++n) {
+      if (opts_.done && when_done < 0 && opts_.done()) {
+        when_done = n;
+        stop_at = std::min(stop_at, n + opts_.after_done);
+        if (n >= stop_at) break;
+      }
+      {
+        std::unique_lock lock(mutex_);
+        const bool caught_up = changed_.wait_for(lock, opts_.stall_timeout, [&] {
+          return !result_.problem.empty() || *std::min_element(read_.begin(), read_.end()) >= n - opts_.window;
+        });
+        if (!result_.problem.empty()) return;
+        if (!caught_up) return fail_locked("the subscribers stopped reading at message " + std::to_string(n));
+      }
+      const auto reply = connection->publish(std::to_string(n) + " " + padding, opts_.channel);
+      if (!reply || reply->status != 200) {
+        std::lock_guard lock(mutex_);
+        return fail_locked("publish answered " + (reply ? std::to_string(reply->status) + " " + reply->body : "nothing"));
+      }
+    }
+    record();
+    const auto reply = connection->publish(std::string(end_marker), opts_.channel);
+    if (!reply || reply->status != 200) {
+      std::lock_guard lock(mutex_);
+      fail_locked("the end marker was not accepted");
+    }
+  }
+
+  // Reads until the end marker (or a failure, or the socket's timeout).
+  void read_all(int i) {
+    static const std::string message_field = "\"message\":\"";
+    std::uint64_t last_id = 0;
+    for (long n = 0;; ++n) {
+      const auto text = sockets_[i]->read();
+      std::lock_guard lock(mutex_);
+      if (!result_.problem.empty()) return;
+      if (!text) return fail_locked("subscriber " + std::to_string(i) + " stopped receiving after " + std::to_string(n));
+      const auto id = frame_id(*text);
+      const auto at = text->find(message_field);
+      if (id == 0 || at == std::string::npos) return fail_locked("not a message frame: " + text->substr(0, 200));
+      if (id <= last_id) return fail_locked("subscriber " + std::to_string(i) + ": ids out of order");
+      last_id = id;
+      const auto body = std::string_view(*text).substr(at + message_field.size());
+      if (body.substr(0, end_marker.size() + 1) == std::string(end_marker) + "\"") {
+        finished_[i] = steady::now();
+        return;
+      }
+      long seq = -1;
+      std::from_chars(body.data(), body.data() + body.size(), seq);
+      if (seq != n)
+        return fail_locked("subscriber " + std::to_string(i) + " read message " + std::to_string(seq) + " where " +
+                           std::to_string(n) + " was due");
+      read_[i] = n + 1;
+      changed_.notify_all();
+    }
+  }
+
+  std::uint16_t port_;
+  options opts_;
+  std::vector<std::unique_ptr<ws_client>> sockets_;  // socket i: reader thread i only
+  steady::time_point started_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<long> read_;                 // guarded by mutex_: messages read, per subscriber
+  std::vector<steady::time_point> finished_;  // guarded by mutex_: when reader i read the end marker
+  clocked_fan_out_result result_;          // guarded by mutex_
+};
 
 }  // namespace wshub::test::reliability

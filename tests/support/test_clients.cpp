@@ -10,6 +10,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "support/run_with_timeout.hpp"
+
 namespace wshub::test {
 
 namespace asio = boost::asio;
@@ -27,29 +29,6 @@ tcp::socket connect(asio::io_context& ioc, std::uint16_t port, int receive_buffe
   if (!source_address.empty()) s.bind(tcp::endpoint(asio::ip::make_address(source_address), 0));
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   return s;
-}
-
-// Runs one asynchronous operation to completion or until `timeout`; on timeout the socket's
-// operations are cancelled and asio::error::timed_out is returned.
-template <class Start>
-boost::system::error_code run_for(asio::io_context& ioc, tcp::socket& socket, std::chrono::milliseconds timeout,
-                                  Start start) {
-  boost::system::error_code result = asio::error::timed_out;
-  bool done = false;
-  start([&](boost::system::error_code ec, std::size_t = 0) {
-    result = ec;
-    done = true;
-  });
-  ioc.restart();
-  ioc.run_for(timeout);
-  if (!done) {
-    boost::system::error_code ignored;
-    socket.cancel(ignored);
-    ioc.restart();
-    ioc.run();
-    result = asio::error::timed_out;
-  }
-  return result;
 }
 
 std::string lower(std::string s) {
@@ -73,7 +52,7 @@ http_reply http_request(std::uint16_t port, const std::string& method, const std
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
   if (method == "HEAD") parser.skip(true);
-  const auto ec = run_for(ioc, s, std::chrono::seconds(10), [&](auto done) { bhttp::async_read(s, buffer, parser, done); });
+  const auto ec = run_with_timeout(ioc, s, std::chrono::seconds(10), [&](auto done) { bhttp::async_read(s, buffer, parser, done); });
   if (ec) throw boost::system::system_error(ec, "reading the HTTP response");
   http_reply reply;
   const auto& res = parser.get();
@@ -114,7 +93,7 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes, std::chro
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     std::size_t n = 0;
-    ec = run_for(ioc, s, left, [&](auto done) {
+    ec = run_with_timeout(ioc, s, left, [&](auto done) {
       s.async_read_some(asio::buffer(buf), [&n, done](boost::system::error_code e, std::size_t got) {
         n = got;
         done(e, got);
@@ -136,7 +115,7 @@ ws_client::ws_client(std::uint16_t port, const options& opts) {
     for (const auto& [k, v] : headers) req.set(k, v);
   }));
   beast::websocket::response_type res;
-  const auto ec = run_for(ioc_, ws_->next_layer(), timeout_, [&](auto done) {
+  const auto ec = run_with_timeout(ioc_, ws_->next_layer(), timeout_, [&](auto done) {
     ws_->async_handshake(res, "127.0.0.1:" + std::to_string(port), opts.target, done);
   });
   if (ec) throw boost::system::system_error(ec, "WebSocket handshake");
@@ -150,7 +129,7 @@ ws_client::~ws_client() {
 
 std::optional<std::string> ws_client::read() {
   beast::flat_buffer buffer;
-  const auto ec = run_for(ioc_, ws_->next_layer(), timeout_, [&](auto done) { ws_->async_read(buffer, done); });
+  const auto ec = run_with_timeout(ioc_, ws_->next_layer(), timeout_, [&](auto done) { ws_->async_read(buffer, done); });
   if (ec) return std::nullopt;
   return beast::buffers_to_string(buffer.data());
 }
@@ -184,7 +163,7 @@ int try_upgrade(std::uint16_t port, const std::map<std::string, std::string>& he
   asio::write(s, asio::buffer(req));
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::string_body> parser;
-  const auto ec = run_for(ioc, s, std::chrono::seconds(10), [&](auto done) { bhttp::async_read_header(s, buffer, parser, done); });
+  const auto ec = run_with_timeout(ioc, s, std::chrono::seconds(10), [&](auto done) { bhttp::async_read_header(s, buffer, parser, done); });
   if (ec) throw boost::system::system_error(ec, "reading the upgrade response");
   return static_cast<int>(parser.get().result_int());
 }

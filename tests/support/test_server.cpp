@@ -20,12 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string wshub_binary() {
-  const char* bin = std::getenv("WSHUB_BIN");
-  if (!bin || !*bin) throw std::runtime_error("WSHUB_BIN must name the wshub binary");
-  return bin;
-}
-
 // Reads what `fd` has within the time left; false when the deadline passed or the fd closed.
 bool read_some(int fd, std::string& out, std::chrono::steady_clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -65,21 +59,6 @@ int spawn(const std::string& bin, const std::vector<std::string>& args, int* std
   return pid;
 }
 
-// Waits for the child's exit through a pidfd, so no polling loop is needed.
-int wait_pid(int pid, std::chrono::milliseconds timeout) {
-  const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd >= 0) {
-    pollfd p{fd, POLLIN, 0};
-    poll(&p, 1, static_cast<int>(timeout.count()));
-    close(fd);
-  }
-  int status = 0;
-  if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
-
 std::uint16_t free_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -96,6 +75,27 @@ std::uint16_t free_port() {
 }
 
 }  // namespace
+
+std::string wshub_binary() {
+  const char* bin = std::getenv("WSHUB_BIN");
+  if (!bin || !*bin) throw std::runtime_error("WSHUB_BIN must name the wshub binary");
+  return bin;
+}
+
+int wait_for_exit(int pid, std::chrono::milliseconds timeout) {
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) {
+    pollfd p{fd, POLLIN, 0};
+    poll(&p, 1, static_cast<int>(timeout.count()));
+    close(fd);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
 
 redis_process::redis_process() : port_(free_port()) { start(); }
 
@@ -186,7 +186,7 @@ server_process::~server_process() {
 void server_process::signal(int signo) { kill(pid_, signo); }
 
 int server_process::wait_exit(std::chrono::milliseconds timeout) {
-  const int code = wait_pid(pid_, timeout);
+  const int code = wait_for_exit(pid_, timeout);
   pid_ = -1;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
   while (read_some(stdout_fd_, output_, deadline)) {
@@ -201,7 +201,7 @@ int run_binary(const std::vector<std::string>& args, std::string* stderr_text, s
   std::string ignored, errors;
   while (read_some(err, errors, deadline)) {
   }
-  const int code = wait_pid(pid, timeout);
+  const int code = wait_for_exit(pid, timeout);
   close(out);
   close(err);
   if (stderr_text) *stderr_text = errors;

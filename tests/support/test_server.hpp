@@ -81,6 +81,14 @@ class redis_process {
   int stdout_fd_ = -1;
 };
 
+// The wshub binary the tests run: the path in WSHUB_BIN (throws when it is not set).
+std::string wshub_binary();
+
+// Waits up to `timeout` for the child `pid` to exit (through a pidfd: no polling loop) and reaps
+// it. Returns its exit code, or -1 when it died of a signal or did not exit in time (then it is
+// killed and reaped).
+int wait_for_exit(int pid, std::chrono::milliseconds timeout);
+
 // Runs the wshub binary to completion with `args`; returns its exit code and stderr.
 int run_binary(const std::vector<std::string>& args, std::string* stderr_text,
                std::chrono::milliseconds timeout = std::chrono::seconds(10));
