@@ -97,14 +97,11 @@ std::string node_id_from(const config& cfg) {
                               : std::string(host) + "-" + std::to_string(getpid());
 }
 
-// In a cluster, connection ids carry the node: a 20-bit number from the node id (FNV-1a) above
-// 32 bits of sequence, so ids are unique across nodes and stay exact in JavaScript (< 2^53).
+// In a cluster, connection ids carry the node: its 20-bit number above 32 bits of sequence, so
+// ids are unique across nodes and stay exact in JavaScript (< 2^53).
 hub::conn_id first_connection_id(const config& cfg, const std::string& node_id) {
   if (cfg.cache.type != "redis") return 1;
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char ch : node_id) h = (h ^ ch) * 1099511628211ull;
-  const std::uint64_t node_number = 1 + h % ((1u << 20) - 1);
-  return (node_number << 32) | 1;
+  return (static_cast<hub::conn_id>(cluster::node_number(node_id)) << 32) | 1;
 }
 
 cluster::redis_settings redis_settings_from(const config& cfg) {

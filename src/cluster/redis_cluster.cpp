@@ -111,6 +111,12 @@ const std::error_category& cluster_category() {
 
 std::error_code make_error_code(cluster_errc e) { return {static_cast<int>(e), cluster_category()}; }
 
+std::uint32_t node_number(const std::string& node_id) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : node_id) h = (h ^ ch) * 1099511628211ull;
+  return static_cast<std::uint32_t>(1 + h % ((1u << 20) - 1));
+}
+
 json to_json(const node_stats& s) {
   return {{"node", s.node},           {"connections", s.connections}, {"subscriptions", s.subscriptions},
           {"deliveries", s.deliveries}, {"published", s.published},   {"last_id", s.last_id}};
@@ -123,6 +129,7 @@ redis_cluster::redis_cluster(redis_settings settings, std::string node_id, clust
       hooks_(std::move(hooks)),
       counters_(counters),
       log_(std::move(log)),
+      instance_(random_token()),
       writer_link_(settings_),
       reader_link_(settings_, 1000ms) {
   counters_.redis_configured.store(true);
@@ -303,18 +310,21 @@ void redis_cluster::heartbeat() {
   stats.node = node_id_;
   const auto now = now_ms();
   const auto node_key = key("node:" + node_id_);
+  link.append({"HGET", node_key, "instance"});
   link.append({"ZADD", key("nodes"), std::to_string(now), node_id_});
-  link.append({"HSET", node_key, "stats", to_json(stats).dump()});
+  link.append({"HSET", node_key, "stats", to_json(stats).dump(), "instance", instance_});
   link.append({"PEXPIRE", node_key, std::to_string(node_ttl_ms)});
   link.append({"SET", key("conns:" + node_id_), hooks_.connections().dump(-1, ' ', false, json::error_handler_t::replace),
                "PX", std::to_string(node_ttl_ms)});
   link.append({"ZREMRANGEBYSCORE", key("nodes"), "-inf", std::to_string(now - node_ttl_ms)});
   link.append({"ZRANGE", key("nodes"), "0", "-1"});
+  const auto previous = link.next_reply();  // who wrote our node's entry last
   reply_ptr names;
-  for (int i = 0; i < 6; ++i) names = link.next_reply();
+  for (int i = 0; i < 6; ++i) names = link.next_reply();  // the last is ZRANGE's
   if (!names || names->type != REDIS_REPLY_ARRAY) return;
   std::vector<std::string> nodes;
   for (std::size_t i = 0; i < names->elements; ++i) nodes.push_back(reply_string(names->element[i]));
+  report_clashes(reply_string(previous.get()), nodes);
   for (const auto& n : nodes) link.append({"HGET", key("node:" + n), "stats"});
   cluster_view v;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
@@ -333,6 +343,24 @@ void redis_cluster::heartbeat() {
   }
   std::lock_guard lock(mutex_);
   view_ = std::move(v);
+}
+
+// Two processes with one node id, or two node ids with one connection-id number, would mix up
+// their connections: logged as errors (once), since only the operator can fix the config.
+void redis_cluster::report_clashes(const std::string& last_writer, const std::vector<std::string>& nodes) {
+  if (clash_reported_) return;
+  // Twice in a row: once may be this node's own entry from before a quick restart.
+  foreign_writes_ = !last_writer.empty() && last_writer != instance_ ? foreign_writes_ + 1 : 0;
+  if (foreign_writes_ >= 2) {
+    log_->error("cluster: another process also uses node id '{}'; give every node its own cluster.node_id", node_id_);
+    clash_reported_ = true;
+  }
+  for (const auto& n : nodes)
+    if (n != node_id_ && node_number(n) == node_number(node_id_)) {
+      log_->error("cluster: node ids '{}' and '{}' give the same connection-id number; rename one of them", n,
+                  node_id_);
+      clash_reported_ = true;
+    }
 }
 
 void redis_cluster::leave_cluster() {

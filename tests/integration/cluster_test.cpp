@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/eventually.hpp"
+#include "wshub/cluster/redis_cluster.hpp"
 #include "support/test_clients.hpp"
 #include "support/test_server.hpp"
 
@@ -268,6 +269,34 @@ TEST_F(cluster_test, a_node_started_while_redis_is_down_serves_sockets_refuses_p
   ASSERT_TRUE(eventually([&] { return (r = publish_form(a.port(), "on time")).status == 200; })) << r.body;
   const auto id = json::parse(r.body)["id"].get<std::uint64_t>();
   EXPECT_EQ(ids_until(*client, id).back(), id);
+}
+
+TEST_F(cluster_test, two_processes_with_one_node_id_are_reported) {
+  const std::vector<std::string> args = {"--listen.port",      "0",     "--cache.type", "redis",
+                                         "--cache.redis.port", std::to_string(redis.port()),
+                                         "--cluster.node_id",  "twin"};
+  temp_dir d1, d2;
+  auto with_dir = [&](const temp_dir& d) {
+    auto a = args;
+    a.insert(a.end(), {"--data_dir", d.path().string()});
+    return a;
+  };
+  server_process first(with_dir(d1));
+  server_process second(with_dir(d2));
+  const std::string report = "another process also uses node id 'twin'";
+  // Each overwrites the other's entry every second: one of them sees it within a few seconds.
+  EXPECT_TRUE(eventually([&] {
+    return first.wait_for_output(report, 100ms) || second.wait_for_output(report, 100ms);
+  }, 15s)) << first.output() << second.output();
+}
+
+TEST(cluster_node_number, is_stable_nonzero_and_fits_20_bits) {
+  EXPECT_EQ(cluster::node_number("node-1"), cluster::node_number("node-1"));
+  EXPECT_NE(cluster::node_number("node-1"), cluster::node_number("node-2"));
+  for (const auto* id : {"", "a", "node-1", "host.example.com:9999"}) {
+    EXPECT_GE(cluster::node_number(id), 1u);
+    EXPECT_LT(cluster::node_number(id), 1u << 20);
+  }
 }
 
 }  // namespace

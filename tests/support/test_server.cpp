@@ -185,6 +185,13 @@ server_process::~server_process() {
 
 void server_process::signal(int signo) { kill(pid_, signo); }
 
+bool server_process::wait_for_output(const std::string& text, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (output_.find(text) == std::string::npos)
+    if (!read_some(stdout_fd_, output_, deadline)) return false;
+  return true;
+}
+
 int server_process::wait_exit(std::chrono::milliseconds timeout) {
   const int code = wait_for_exit(pid_, timeout);
   pid_ = -1;

@@ -54,6 +54,8 @@ class server_process {
   // (then it is killed) or died of a signal.
   int wait_exit(std::chrono::milliseconds timeout);
   const std::string& output() const { return output_; }
+  // Reads the running server's output until it contains `text`; false after `timeout`.
+  bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout);
 
  private:
   int pid_ = -1;

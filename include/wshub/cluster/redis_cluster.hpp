@@ -60,6 +60,10 @@ struct node_stats {
 };
 nlohmann::json to_json(const node_stats& s);
 
+// The 20-bit number (1..2^20-1) a node's connection ids carry above 32 bits of sequence: FNV-1a
+// of its node id. Two live nodes with the same number are reported as an error.
+std::uint32_t node_number(const std::string& node_id);
+
 struct cluster_hooks {
   // Reader thread, in stream order, a batch at a time: store and fan out `batch`; true when it
   // is durably stored. Blocking is fine here. On false the reader offers the same batch again.
@@ -116,6 +120,7 @@ class redis_cluster {
   bool on_writer_connected();
   void sequence(std::vector<pending_publish>& batch);
   void heartbeat();
+  void report_clashes(const std::string& last_writer, const std::vector<std::string>& nodes);
   void leave_cluster();
   void read_batch(redis_link& link);
   bool wait_for(std::chrono::milliseconds d);  // false when stopping
@@ -127,6 +132,7 @@ class redis_cluster {
   cluster_hooks hooks_;
   hub::counters& counters_;
   std::shared_ptr<spdlog::logger> log_;
+  const std::string instance_;  // this process, to tell a second process with our node id
 
   redis_link writer_link_;  // writer thread only
   redis_link reader_link_;  // reader thread only
@@ -141,6 +147,8 @@ class redis_cluster {
   std::atomic<bool> writer_up_{false};
   std::atomic<bool> reader_up_{false};
   std::string epoch_;                          // writer thread only: the Redis data set seen last
+  bool clash_reported_ = false;                // writer thread only
+  int foreign_writes_ = 0;                     // writer thread only: heartbeats in a row that found another instance
   std::chrono::steady_clock::time_point next_heartbeat_{};  // writer thread only
   std::string read_position_;                  // reader thread only: last stream id stored
   std::uint64_t last_read_id_ = 0;             // reader thread only
