@@ -240,7 +240,7 @@ void redis_cluster::writer_loop() {
         backoff = 100ms;
         warned = false;
       } else {
-        if (!warned) log_->warn("cluster: {}; publishing answers 503 until Redis is back", writer_link_.last_error());
+        if (!warned) log_->warn("cluster: {} (publishing answers 503 until this node reaches Redis)", writer_link_.last_error());
         warned = true;
         next_attempt = now + backoff;
         backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));

@@ -290,6 +290,32 @@ TEST_F(cluster_test, two_processes_with_one_node_id_are_reported) {
   }, 15s)) << first.output() << second.output();
 }
 
+// A Redis with a password, reached over its unix socket: the right password works, a wrong one
+// is refused like an unreachable Redis (503, not ready) and says why in the log.
+TEST(cluster_redis_settings, password_and_unix_socket) {
+  redis_process redis({"--requirepass", "correct-horse-battery", "--unixsocket", "redis.sock", "--unixsocketperm", "700"});
+  const auto socket = (redis.folder() / "redis.sock").string();
+  auto node = [&](const temp_dir& d, const std::string& password) {
+    auto cfg = test_config(d.path());
+    cfg.cache.type = "redis";
+    cfg.cache.redis.unix_socket = socket;
+    cfg.cache.redis.password = password;
+    cfg.cluster.node_id = "n-" + password;
+    return std::make_unique<running_app>(cfg);
+  };
+  temp_dir d1, d2;
+  auto good = node(d1, "correct-horse-battery");
+  auto client = std::make_unique<ws_client>(good->port());
+  http_reply r;
+  ASSERT_TRUE(eventually([&] { return (r = publish_form(good->port(), "over the socket")).status == 200; })) << r.body;
+  EXPECT_EQ(json::parse(*client->read())["message"], "over the socket");
+
+  auto bad = node(d2, "wrong-password");
+  const auto refused = publish_form(bad->port(), "refused");
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(http_request(bad->port(), "GET", "/readyz").status, 503);
+}
+
 TEST(cluster_node_number, is_stable_nonzero_and_fits_20_bits) {
   EXPECT_EQ(cluster::node_number("node-1"), cluster::node_number("node-1"));
   EXPECT_NE(cluster::node_number("node-1"), cluster::node_number("node-2"));

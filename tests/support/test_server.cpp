@@ -97,16 +97,21 @@ int wait_for_exit(int pid, std::chrono::milliseconds timeout) {
 }
 
 
-redis_process::redis_process() : port_(free_port()) { start(); }
+redis_process::redis_process(std::vector<std::string> extra_args)
+    : port_(free_port()), extra_args_(std::move(extra_args)) {
+  start();
+}
 
 redis_process::~redis_process() { kill_now(); }
 
 void redis_process::start() {
   // Every write is in the append-only file before Redis answers: a SIGKILL loses nothing.
-  pid_ = spawn("redis-server",
-               {"--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_.path().string(), "--save", "",
-                "--appendonly", "yes", "--appendfsync", "always", "--loglevel", "notice"},
-               &stdout_fd_, nullptr);
+  std::vector<std::string> args = {"--port",       std::to_string(port_), "--bind",       "127.0.0.1",
+                                   "--dir",        dir_.path().string(),  "--save",       "",
+                                   "--appendonly", "yes",                 "--appendfsync", "always",
+                                   "--loglevel",   "notice"};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  pid_ = spawn("redis-server", args, &stdout_fd_, nullptr);
   std::string output;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (output.find("Ready to accept connections") == std::string::npos)

@@ -68,7 +68,8 @@ class server_process {
 // in a folder of its own, so that it can be killed and started again with its data.
 class redis_process {
  public:
-  redis_process();  // started
+  explicit redis_process(std::vector<std::string> extra_args = {});  // started
+  std::filesystem::path folder() const { return dir_.path(); }
   ~redis_process();
   redis_process(const redis_process&) = delete;
   redis_process& operator=(const redis_process&) = delete;
@@ -79,6 +80,7 @@ class redis_process {
  private:
   temp_dir dir_;
   std::uint16_t port_ = 0;
+  std::vector<std::string> extra_args_;
   int pid_ = -1;
   int stdout_fd_ = -1;
 };
