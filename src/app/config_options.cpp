@@ -205,7 +205,7 @@ std::vector<config_option> make_options() {
               [](C& c) -> auto& { return c.websocket.handshake_timeout; }, 1, 600),
       integer<std::size_t>("websocket.read_buffer_size", "bytes read per socket read; the buffer grows to hold a whole message and is released after it",
                            [](C& c) -> auto& { return c.websocket.read_buffer_size; }, 256, 1 * MiB),
-      integer<std::size_t>("websocket.write_buffer_size", "write buffer for the server's control frames in bytes (message frames are written whole from their shared encoding)",
+      integer<std::size_t>("websocket.write_buffer_size", "no effect any more (message frames are written whole from their shared encoding); accepted so existing files stay valid",
                            [](C& c) -> auto& { return c.websocket.write_buffer_size; }, 256, 1 * MiB),
       list("websocket.subprotocols", "subprotocols the server accepts, in order of preference",
            [](C& c) -> auto& { return c.websocket.subprotocols; }, not_empty),

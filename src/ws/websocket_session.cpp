@@ -99,7 +99,6 @@ void websocket_session<Stream>::run(request req) {
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
   ws_.read_message_max(s.max_message_size);
-  ws_.write_buffer_bytes(s.write_buffer_size);
   if (s.compression) {
     websocket::permessage_deflate pmd;
     pmd.server_enable = true;

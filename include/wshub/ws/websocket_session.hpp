@@ -52,7 +52,6 @@ struct session_settings {
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds close_timeout{5};
   std::size_t read_buffer_size = 512;  // bytes asked per read; the buffer is released between messages
-  std::size_t write_buffer_size = 4096;  // Beast's own writes only (control frames)
   std::size_t max_message_size = 64 * 1024;
   std::size_t max_queue_bytes = 1024 * 1024;
   std::size_t max_channels = 64;
