@@ -55,10 +55,10 @@ store::log_settings log_settings_from(const config& cfg) {
 
 ws::session_settings session_settings_from(const config& cfg) {
   const auto& w = cfg.websocket;
-  return ws::session_settings{w.handshake_timeout, w.idle_timeout,      w.close_timeout,
-                              w.read_buffer_size,  w.write_buffer_size, w.max_message_size,
-                              w.max_queue_bytes,   w.max_channels,      w.max_resume_messages,
-                              w.compression,       w.subprotocols};
+  return ws::session_settings{w.handshake_timeout, w.idle_timeout,   w.close_timeout,
+                              w.read_buffer_size,  w.max_message_size, w.max_queue_bytes,
+                              w.max_channels,      w.max_resume_messages, w.compression,
+                              w.subprotocols};
 }
 
 std::unique_ptr<store::message_log> open_log(const config& cfg) {
@@ -157,6 +157,10 @@ struct app::parts {
         hangups(control),
         watchdog_timer(control),
         config_reloader(c, std::move(source), {logs, origins, limit, counters}) {
+    if (c.effective_io_threads() == 1) {
+      writes = std::make_unique<ws::write_scheduler>(ioc);
+      websocket.writes = writes.get();
+    }
     if (!c.tls.cert.empty()) tls = make_tls_context(c.tls);
     const tcp::endpoint endpoint(asio::ip::make_address(c.listen.address), c.listen.port);
     listener = std::make_shared<net::listener>(ioc, endpoint, logs.http, [this](tcp::socket&& socket) {
@@ -173,7 +177,7 @@ struct app::parts {
         std::make_shared<net::http_session<ws::plain_stream>>(ws::plain_stream(std::move(socket)), http,
                                                               std::move(slot), refused)
             ->run();
-    });
+    }, c.effective_io_threads() > 1);
   }
 
   config cfg;
@@ -197,6 +201,7 @@ struct app::parts {
   ws::session_services websocket;
   net::http_services http;
   asio::io_context ioc;
+  std::unique_ptr<ws::write_scheduler> writes;  // only when one thread runs ioc
   std::unique_ptr<asio::ssl::context> tls;  // set when tls.cert and tls.key are
   hub::connection_limit limit;
   // The timers and signal sets below are used only on this strand: with several I/O threads, a

@@ -29,17 +29,46 @@ std::string encode_message_json(const message& m) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+text_frame_header make_text_frame_header(std::size_t payload_size) {
+  text_frame_header h;
+  h.bytes[0] = 0x81;  // FIN, opcode 1 (text); no mask bit: servers never mask
+  if (payload_size < 126) {
+    h.bytes[1] = static_cast<std::uint8_t>(payload_size);
+    h.size = 2;
+  } else if (payload_size <= 0xFFFF) {
+    h.bytes[1] = 126;
+    h.bytes[2] = static_cast<std::uint8_t>(payload_size >> 8);
+    h.bytes[3] = static_cast<std::uint8_t>(payload_size);
+    h.size = 4;
+  } else {
+    h.bytes[1] = 127;
+    for (int i = 0; i < 8; ++i)
+      h.bytes[2 + i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(payload_size) >> (56 - 8 * i));
+    h.size = 10;
+  }
+  return h;
+}
+
+namespace {
+
+frame_ptr finish(frame f) {
+  f.header = make_text_frame_header(f.text.size());
+  f.header_v1 = make_text_frame_header(f.text_v1.size());
+  return std::make_shared<const frame>(std::move(f));
+}
+
+}  // namespace
+
 frame_ptr make_frame(const message& m) {
   auto text = encode_message_json(m);
   // {"channel":...} -> {"type":"message","channel":...}: the same object with its type first.
   auto text_v1 = R"({"type":"message",)" + text.substr(1);
-  return std::make_shared<const frame>(
-      frame{m.id, m.channels, m.to_conn, m.to_user, std::move(text), std::move(text_v1)});
+  return finish(frame{m.id, m.channels, m.to_conn, m.to_user, std::move(text), std::move(text_v1), {}, {}});
 }
 
 frame_ptr make_control_frame(std::string json_text) {
   auto copy = json_text;
-  return std::make_shared<const frame>(frame{0, {}, 0, {}, std::move(json_text), std::move(copy)});
+  return finish(frame{0, {}, 0, {}, std::move(json_text), std::move(copy), {}, {}});
 }
 
 }  // namespace wshub::hub

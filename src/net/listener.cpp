@@ -10,13 +10,14 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 listener::listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::shared_ptr<spdlog::logger> log,
-                   on_accept_fn on_accept)
+                   on_accept_fn on_accept, bool strand_per_socket)
     : ioc_(ioc),
       strand_(asio::make_strand(ioc)),
       acceptor_(strand_),
       retry_timer_(strand_),
       log_(std::move(log)),
-      on_accept_(std::move(on_accept)) {
+      on_accept_(std::move(on_accept)),
+      strand_per_socket_(strand_per_socket) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -36,8 +37,9 @@ void listener::stop() {
 
 void listener::do_accept() {
   if (!acceptor_.is_open()) return;
-  acceptor_.async_accept(asio::make_strand(ioc_),
-                         boost::beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+  auto handler = boost::beast::bind_front_handler(&listener::on_accept, shared_from_this());
+  if (strand_per_socket_) acceptor_.async_accept(asio::make_strand(ioc_), std::move(handler));
+  else acceptor_.async_accept(ioc_.get_executor(), std::move(handler));
 }
 
 void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {

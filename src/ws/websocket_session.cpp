@@ -1,13 +1,16 @@
 #include "wshub/ws/websocket_session.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
 #include "wshub/hub/channel_name.hpp"
 #include "wshub/util/header_list.hpp"
+#include "wshub/ws/frame_buffers.hpp"
 
 namespace wshub::ws {
 
@@ -27,6 +30,8 @@ constexpr int not_subscribed = 10210;
 constexpr int resume_running = 10211;
 
 constexpr std::size_t replay_page_messages = 256;
+// Frames per gather write: 2 buffers each, and Asio passes at most 64 buffers to one sendmsg.
+constexpr std::size_t max_batch_frames = 32;
 
 // The first of our subprotocols that the client offered, or "".
 std::string choose_subprotocol(std::string_view offered, const std::vector<std::string>& ours) {
@@ -42,9 +47,9 @@ bool expected_disconnect(beast::error_code ec) {
          ec == net::error::operation_aborted || ec == beast::error::timeout || ec == net::error::broken_pipe;
 }
 
-std::string remote_of(beast::tcp_stream& stream) {
+std::string remote_of(net::ip::tcp::socket& socket) {
   beast::error_code ec;
-  const auto ep = stream.socket().remote_endpoint(ec);
+  const auto ep = socket.remote_endpoint(ec);
   if (ec) return {};
   const auto address = ep.address().to_string();
   return (ep.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(ep.port());
@@ -55,14 +60,25 @@ std::string remote_of(beast::tcp_stream& stream) {
 template <class Stream>
 websocket_session<Stream>::websocket_session(Stream&& stream, session_services& services,
                                      hub::connection_limit::slot slot, connect_params params)
-    : ws_(std::move(stream)),
+    : ws_(to_layer(std::move(stream))),
       services_(services),
       slot_(std::move(slot)),
       params_(std::move(params)),
-      close_timer_(ws_.get_executor()),
       read_buffer_(services.settings.max_message_size + 1024),
-      remote_(remote_of(beast::get_lowest_layer(ws_))),
+      remote_(remote_of(socket())),
       queue_(services.settings.max_queue_bytes) {}
+
+template <class Stream>
+auto websocket_session<Stream>::to_layer(Stream&& stream) -> layer {
+  if constexpr (std::is_same_v<Stream, plain_stream>) return stream.release_socket();
+  else return std::move(stream);
+}
+
+template <class Stream>
+net::ip::tcp::socket& websocket_session<Stream>::socket() {
+  if constexpr (std::is_same_v<Stream, plain_stream>) return beast::get_lowest_layer(ws_);
+  else return beast::get_lowest_layer(ws_).socket();
+}
 
 template <class Stream>
 websocket_session<Stream>::~websocket_session() {
@@ -74,14 +90,15 @@ websocket_session<Stream>::~websocket_session() {
 template <class Stream>
 void websocket_session<Stream>::run(request req) {
   const auto& s = services_.settings;
-  beast::get_lowest_layer(ws_).expires_never();  // the websocket stream has its own timeouts
+  ws_.next_layer().set_listener(this);
+  if constexpr (!std::is_same_v<Stream, plain_stream>)
+    beast::get_lowest_layer(ws_).expires_never();  // the websocket stream has its own timeouts
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = s.handshake_timeout;
   timeouts.idle_timeout = s.idle_timeout;
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
   ws_.read_message_max(s.max_message_size);
-  ws_.write_buffer_bytes(s.write_buffer_size);
   if (s.compression) {
     websocket::permessage_deflate pmd;
     pmd.server_enable = true;
@@ -133,7 +150,9 @@ void websocket_session<Stream>::on_accept(beast::error_code ec) {
 
 template <class Stream>
 void websocket_session<Stream>::do_read() {
-  ws_.async_read(read_buffer_, beast::bind_front_handler(&websocket_session<Stream>::on_read, this->shared_from_this()));
+  // A frame at a time, at most read_buffer_size bytes per read: an idle socket holds only that.
+  ws_.async_read_some(read_buffer_, services_.settings.read_buffer_size,
+                      beast::bind_front_handler(&websocket_session<Stream>::on_read, this->shared_from_this()));
 }
 
 template <class Stream>
@@ -142,15 +161,16 @@ void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t) {
     if (!expected_disconnect(ec)) services_.log->debug("conn {} read: {}", id_, ec.message());
     return finish();
   }
+  if (!ws_.is_message_done()) return do_read();
   if (!ws_.got_text()) {
-    read_buffer_.consume(read_buffer_.size());
+    read_buffer_ = beast::flat_buffer(read_buffer_.max_size());
     begin_close(close_reason(websocket::close_code::unknown_data, "binary frames are not supported"));
     return do_read();  // keep reading: the peer's close frame ends the loop
   }
   const auto data = read_buffer_.cdata();
   const auto command = json::parse(static_cast<const char*>(data.data()),
                                    static_cast<const char*>(data.data()) + data.size(), nullptr, false);
-  read_buffer_.consume(read_buffer_.size());
+  read_buffer_ = beast::flat_buffer(read_buffer_.max_size());  // released until the next message
   if (command.is_object() && command.contains("type") && command["type"].is_string()) {
     on_command(command);
   } else if (v1_) {
@@ -222,7 +242,8 @@ void websocket_session<Stream>::send_control(const json& frame) {
 template <class Stream>
 void websocket_session<Stream>::start_replay(std::uint64_t after_id, const json& ref) {
   if (replay_) return send_error(ref, resume_running, "a resume is already running");
-  replay_ = replay_state{params_.channels, after_id, true, true, ref.is_null() ? std::string() : ref.dump()};
+  replay_ = std::make_unique<replay_state>(
+      replay_state{params_.channels, after_id, true, true, ref.is_null() ? std::string() : ref.dump()});
   {
     std::lock_guard lock(queue_mutex_);
     holding_ = true;
@@ -274,7 +295,7 @@ void websocket_session<Stream>::finish_replay() {
   const auto cursor = replay_->cursor;
   for (auto& f : held_)
     if (f->id > cursor) queue_.push_unbounded(std::move(f));
-  held_.clear();
+  held_ = {};
   held_bytes_ = 0;
   holding_ = false;
   // A message the replay read may still be on its way through fan-out (the store commits before
@@ -288,7 +309,7 @@ template <class Stream>
 void websocket_session<Stream>::release_held() {
   std::lock_guard lock(queue_mutex_);
   for (auto& f : held_) queue_.push_unbounded(std::move(f));
-  held_.clear();
+  held_ = {};
   held_bytes_ = 0;
   holding_ = false;
   schedule_write_locked();
@@ -299,12 +320,23 @@ template <class Stream>
 void websocket_session<Stream>::schedule_write_locked() {
   if (write_scheduled_ || queue_.pending() == 0) return;
   write_scheduled_ = true;
+  if (services_.writes) {
+    services_.writes->add(std::shared_ptr<write_scheduler::client>(this->shared_from_this(), this));
+    return;
+  }
   net::post(ws_.get_executor(), beast::bind_front_handler(&websocket_session<Stream>::do_write, this->shared_from_this()));
+}
+
+// On the I/O thread, woken by services_.writes (which exists only when one thread runs the I/O,
+// so this is the session's strand too).
+template <class Stream>
+void websocket_session<Stream>::flush() {
+  do_write();
 }
 
 template <class Stream>
 void websocket_session<Stream>::finish() {
-  close_timer_.cancel();
+  if (close_timer_) close_timer_->cancel();
   if (joined_) {
     services_.hub.leave(id_);
     joined_ = false;
@@ -313,7 +345,7 @@ void websocket_session<Stream>::finish() {
   std::lock_guard lock(queue_mutex_);
   refusing_ = true;
   queue_.clear_pending();
-  held_.clear();
+  held_ = {};
   held_bytes_ = 0;
   services_.log->debug("conn {} closed", id_);
 }
@@ -347,7 +379,7 @@ void websocket_session<Stream>::overflowed() {
     if (refusing_) return;
     refusing_ = true;
     queue_.clear_pending();
-    held_.clear();
+    held_ = {};
     held_bytes_ = 0;
   }
   services_.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
@@ -371,45 +403,123 @@ std::size_t websocket_session<Stream>::queued_bytes() const {
   return queue_.bytes() + held_bytes_;
 }
 
+// Strand only (posted by the gate): Beast has bytes to write.
+template <class Stream>
+void websocket_session<Stream>::on_gate_write() {
+  net::post(ws_.get_executor(), beast::bind_front_handler(&websocket_session<Stream>::do_write, this->shared_from_this()));
+}
+
+// Strand only. The write loop: Beast's bytes first (the 101 answer, pongs, close), else every
+// queued frame (up to max_batch_frames) in one gather write; when the queue drains, a close that
+// waited for it, or the next replay page.
 template <class Stream>
 void websocket_session<Stream>::do_write() {
-  if (!accepted_) return;  // on_accept starts the writes
-  hub::frame_ptr f;
-  {
-    std::lock_guard lock(queue_mutex_);
-    if (queue_.in_flight()) return;  // on_write continues the loop
-    f = queue_.next();
-    if (!f) write_scheduled_ = false;
-  }
-  if (!f) {
-    if (close_pending_) {
-      // The queue drained while a close waited for it.
-      auto reason = *close_pending_;
-      close_pending_.reset();
-      close_started_ = true;
-      ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code) {});
-    } else if (replay_ && !replay_->page_pending) {
-      request_replay_page();
+  while (!writing_) {  // on_write / on_gate_written continue the loop after an asynchronous write
+    auto& gate = ws_.next_layer();
+    if (gate.holding()) {
+      if (write_failed_) return gate.complete(net::error::broken_pipe);
+      writing_ = true;
+      net::async_write(gate.next_layer(), net::buffer(gate.held()),
+                       [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_gate_written(ec); });
+      return;
     }
-    return;
+    if (!accepted_ || write_failed_) return;  // on_accept starts the writes
+    std::size_t n = 0;
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (!gate.close_sent()) n = queue_.take_batch(batch_, max_batch_frames);
+      if (n == 0) write_scheduled_ = false;
+    }
+    if (n == 0) {
+      batch_ = {};  // idle: no writer storage held
+      if (close_pending_) {
+        // The queue drained while a close waited for it; Beast writes the close frame through the gate.
+        auto reason = *close_pending_;
+        close_pending_.reset();
+        close_started_ = true;
+        ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code) {});
+      } else if (replay_ && !replay_->page_pending) {
+        request_replay_page();
+      }
+      return;
+    }
+    writing_ = true;
+    if (!write_batch()) return;
   }
-  ws_.text(true);
-  const auto& text = v1_ ? f->text_v1 : f->text;
-  ws_.async_write(net::buffer(text),
-                  [self = this->shared_from_this(), f](beast::error_code ec, std::size_t n) { self->on_write(ec, n); });
+}
+
+// Strand only, writing_ set, batch_ not empty. Returns true when the batch was written (or the
+// write failed) at once, false when an asynchronous write goes on and on_write will follow.
+// On plain TCP the batch goes to the non-blocking socket right away: the kernel takes all of it
+// unless the peer is slow, and then no asynchronous operation is needed; the rest, if any, is
+// written asynchronously. TLS always writes asynchronously (Beast's ssl_stream coalesces the
+// buffers into one record).
+template <class Stream>
+bool websocket_session<Stream>::write_batch() {
+  auto on_written = [self = this->shared_from_this()](beast::error_code ec, std::size_t bytes) {
+    self->on_write(ec, bytes);
+  };
+  if constexpr (std::is_same_v<Stream, plain_stream>) {
+    auto& socket = this->socket();
+    const frame_buffers buffers(batch_, v1_);
+    beast::error_code ec;
+    if (!socket.non_blocking()) socket.non_blocking(true, ec);  // affects no asynchronous operation
+    const auto total = net::buffer_size(buffers);
+    const auto n = ec ? 0 : socket.write_some(buffers, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+    if (ec || n == total) return written(ec, n);
+    beast::buffers_suffix<frame_buffers> rest(buffers);
+    rest.consume(n);
+    net::async_write(socket, rest, [on_written, n](beast::error_code ec2, std::size_t more) { on_written(ec2, n + more); });
+  } else {
+    net::async_write(ws_.next_layer().next_layer(), frame_buffers(batch_, v1_), std::move(on_written));
+  }
+  return false;
 }
 
 template <class Stream>
 void websocket_session<Stream>::on_write(beast::error_code ec, std::size_t bytes) {
-  services_.counters.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+  if (written(ec, bytes)) do_write();
+}
+
+// Strand only: the batch in flight is done. Returns false when the socket failed.
+template <class Stream>
+bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  if (!ec) {
+    std::size_t payload = 0;  // the metric counts message bytes, not frame headers
+    for (const auto& f : batch_) payload += (v1_ ? f->text_v1 : f->text).size();
+    services_.counters.bytes_sent.fetch_add(payload, std::memory_order_relaxed);
+  }
+  batch_.clear();
   {
     std::lock_guard lock(queue_mutex_);
     queue_.written();
   }
-  if (ec) {
-    if (!expected_disconnect(ec)) services_.log->debug("conn {} write: {}", id_, ec.message());
-    return;  // the read loop sees the failure too and ends the session
+  if (!ec) return true;
+  if (!expected_disconnect(ec)) services_.log->debug("conn {} write: {}", id_, ec.message());
+  write_failed_ = true;
+  batch_ = {};
+  // Beast may be waiting for a write of its own: fail it, so its operation ends too. The read
+  // loop sees the failure as well and ends the session.
+  if (ws_.next_layer().holding()) ws_.next_layer().complete(ec);
+  return false;
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_gate_written(beast::error_code ec) {
+  writing_ = false;
+  auto& gate = ws_.next_layer();
+  if (ec) write_failed_ = true;
+  if (gate.close_sent()) {
+    // Beast answered or sent a close: nothing more goes out after it.
+    std::lock_guard lock(queue_mutex_);
+    refusing_ = true;
+    queue_.clear_pending();
+    held_ = {};
+    held_bytes_ = 0;
   }
+  gate.complete(ec);  // Beast's operation goes on; it may hand over its next write
   do_write();
 }
 
@@ -418,21 +528,20 @@ void websocket_session<Stream>::on_write(beast::error_code ec, std::size_t bytes
 template <class Stream>
 void websocket_session<Stream>::begin_close(close_reason reason) {
   if (close_started_ || close_pending_) return;
-  bool writing = false;
   {
     std::lock_guard lock(queue_mutex_);
     refusing_ = true;
     queue_.clear_pending();
-    held_.clear();
+    held_ = {};
     held_bytes_ = 0;
-    writing = queue_.in_flight();
   }
   replay_.reset();
   if (accepted_ && !ws_.is_open()) return;  // already closed
   close_pending_ = reason;
-  close_timer_.expires_after(services_.settings.close_timeout);
-  close_timer_.async_wait(beast::bind_front_handler(&websocket_session<Stream>::on_close_timeout, this->shared_from_this()));
-  if (!writing) do_write();  // before the handshake ends, on_accept does it
+  close_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
+  close_timer_->expires_after(services_.settings.close_timeout);
+  close_timer_->async_wait(beast::bind_front_handler(&websocket_session<Stream>::on_close_timeout, this->shared_from_this()));
+  do_write();  // waits for the write in flight, if any; before the handshake ends, on_accept does it
 }
 
 template <class Stream>
@@ -440,8 +549,8 @@ void websocket_session<Stream>::on_close_timeout(beast::error_code ec) {
   if (ec) return;  // cancelled: the session ended in time
   services_.log->debug("conn {} did not close in time; cutting it", id_);
   beast::error_code ignored;
-  beast::get_lowest_layer(ws_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-  beast::get_lowest_layer(ws_).socket().close(ignored);
+  socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  socket().close(ignored);
 }
 
 template class websocket_session<plain_stream>;

@@ -13,6 +13,7 @@
 #include <random>
 #include <regex>
 #include <stdexcept>
+#include <string_view>
 
 namespace wshub::test {
 
@@ -147,7 +148,9 @@ app::config test_config(const fs::path& data_dir) {
   app::config cfg;
   cfg.listen.port = 0;
   cfg.data_dir = data_dir.string();
-  cfg.io_threads = 2;
+  // 2 by default (strands); WSHUB_TEST_IO_THREADS=1 runs the suite on the single-thread path.
+  const char* threads = std::getenv("WSHUB_TEST_IO_THREADS");
+  cfg.io_threads = threads && std::string_view(threads) == "1" ? 1 : 2;
   cfg.log.level = std::getenv("WSHUB_TEST_LOG") ? std::getenv("WSHUB_TEST_LOG") : "warn";
   cfg.store.synchronous = "normal";
   cfg.shutdown_timeout = std::chrono::seconds(5);

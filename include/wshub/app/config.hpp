@@ -40,8 +40,8 @@ struct config {
   } http;
   struct websocket_section {
     std::chrono::seconds handshake_timeout{5};
-    std::size_t read_buffer_size = 4096;
-    std::size_t write_buffer_size = 4096;
+    std::size_t read_buffer_size = 512;
+    std::size_t write_buffer_size = 4096;  // no effect: kept so existing configuration files stay valid
     std::vector<std::string> subprotocols{"wshub.v1"};
     bool check_origin = true;
     std::vector<std::string> allowed_origins;

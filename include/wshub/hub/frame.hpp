@@ -1,5 +1,6 @@
 #pragma once
 // A published message and the immutable frame that carries it to every recipient.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,9 +21,18 @@ struct message {
   bool targeted() const { return to_conn != 0 || !to_user.empty(); }
 };
 
+// The header of an unmasked, final WebSocket text frame (RFC 6455 5.2), as sent by a server.
+struct text_frame_header {
+  std::array<std::uint8_t, 10> bytes{};
+  std::uint8_t size = 0;
+};
+text_frame_header make_text_frame_header(std::size_t payload_size);
+
 // A message encoded once and shared, immutable, by every recipient. A socket sends `text`
 // (go-gin-api's shape) or, when it negotiated wshub.v1, `text_v1` (the same object with
 // "type":"message" first). Control frames for one socket (welcome, ack) set both to one text.
+// `header` and `header_v1` are the WebSocket frame headers of `text` and `text_v1`, built once
+// by make_frame and make_control_frame, so a socket writes the frame as two shared buffers.
 struct frame {
   std::uint64_t id = 0;  // 0 for control frames
   std::vector<std::string> channels;
@@ -30,6 +40,8 @@ struct frame {
   std::string to_user;
   std::string text;
   std::string text_v1;
+  text_frame_header header;
+  text_frame_header header_v1;
 };
 using frame_ptr = std::shared_ptr<const frame>;
 

@@ -16,9 +16,11 @@ class listener : public std::enable_shared_from_this<listener> {
   using on_accept_fn = std::function<void(boost::asio::ip::tcp::socket&&)>;
 
   // Binds and listens; throws boost::system::system_error when it cannot (start-up only).
-  // Each accepted socket gets its own strand of `ioc`.
+  // With `strand_per_socket`, each accepted socket gets its own strand of `ioc`: needed when
+  // several threads run `ioc`. With one thread, every handler is already serialized and the
+  // sockets use `ioc`'s executor directly (no strand queue per handler).
   listener(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& endpoint,
-           std::shared_ptr<spdlog::logger> log, on_accept_fn on_accept);
+           std::shared_ptr<spdlog::logger> log, on_accept_fn on_accept, bool strand_per_socket = true);
 
   void run();
   // Any thread: stops accepting and closes the listening socket.
@@ -36,6 +38,7 @@ class listener : public std::enable_shared_from_this<listener> {
   boost::asio::ip::tcp::endpoint local_endpoint_;
   std::shared_ptr<spdlog::logger> log_;
   on_accept_fn on_accept_;
+  bool strand_per_socket_;
 };
 
 }  // namespace wshub::net

@@ -2,7 +2,6 @@
 // One upgraded connection: the read loop and its commands, the bounded outbound queue, resume,
 // and the close logic.
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -26,11 +25,24 @@
 #include "wshub/store/message_log.hpp"
 #include "wshub/ws/connect_params.hpp"
 #include "wshub/ws/outbound_queue.hpp"
+#include "wshub/ws/write_gate.hpp"
+#include "wshub/ws/write_scheduler.hpp"
 
 namespace wshub::ws {
 
 using plain_stream = boost::beast::tcp_stream;
 using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+// What a session's websocket stream runs on: a plain socket leaves Beast's tcp_stream (its
+// timer state; the websocket stream has timeouts of its own) behind at the upgrade.
+template <class Stream>
+struct session_layer {
+  using type = Stream;
+};
+template <>
+struct session_layer<plain_stream> {
+  using type = boost::asio::ip::tcp::socket;
+};
 
 inline constexpr const char* protocol_v1 = "wshub.v1";
 inline constexpr std::uint16_t close_by_operator = 4001;
@@ -39,8 +51,7 @@ struct session_settings {
   std::chrono::seconds handshake_timeout{5};
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds close_timeout{5};
-  std::size_t read_buffer_size = 4096;
-  std::size_t write_buffer_size = 4096;
+  std::size_t read_buffer_size = 512;  // bytes asked per read; the buffer is released between messages
   std::size_t max_message_size = 64 * 1024;
   std::size_t max_queue_bytes = 1024 * 1024;
   std::size_t max_channels = 64;
@@ -59,11 +70,22 @@ struct session_services {
   // Runs blocking work (store reads) off the I/O threads.
   std::function<void(std::function<void()>)> run_blocking;
   session_settings settings;
+  // Set when one thread runs the I/O: wakes write loops in slices instead of a post per frame.
+  write_scheduler* writes = nullptr;
 };
 
 // Stream is plain_stream or tls_stream (both instantiated in the source).
+//
+// Writing: Beast's websocket stream does the handshake, the reading and the control frames, but
+// data frames bypass it. Each message's frame is built once (hub::frame's header and text) and
+// the session writes every frame queued for it in one gather write straight to the stream below
+// Beast. The write_gate between the two hands Beast's own writes to the same writer, so only one
+// write is ever in flight on the socket.
 template <class Stream>
-class websocket_session : public std::enable_shared_from_this<websocket_session<Stream>>, public hub::subscriber {
+class websocket_session : public std::enable_shared_from_this<websocket_session<Stream>>,
+                          public hub::subscriber,
+                          private gate_listener,
+                          private write_scheduler::client {
  public:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
 
@@ -96,19 +118,28 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void finish_replay();
   void release_held();
   void schedule_write_locked();
+  void on_gate_write() override;
+  void flush() override;
   void do_write();
+  bool write_batch();
   void on_write(boost::beast::error_code ec, std::size_t bytes);
+  bool written(boost::beast::error_code ec, std::size_t bytes);
+  void on_gate_written(boost::beast::error_code ec);
   void begin_close(close_reason reason);
   void on_close_timeout(boost::beast::error_code ec);
   void finish();
   void overflowed();
 
-  boost::beast::websocket::stream<Stream> ws_;
+  using layer = typename session_layer<Stream>::type;
+  static layer to_layer(Stream&& stream);
+  boost::asio::ip::tcp::socket& socket();
+
+  boost::beast::websocket::stream<write_gate<layer>> ws_;
   session_services& services_;
   hub::connection_limit::slot slot_;
   connect_params params_;                  // strand only; params_.channels is this socket's list
-  boost::asio::steady_timer close_timer_;  // strand only
-  boost::beast::flat_buffer read_buffer_;  // strand only
+  std::unique_ptr<boost::asio::steady_timer> close_timer_;  // strand only; made by begin_close
+  boost::beast::flat_buffer read_buffer_;  // strand only; empty and released between messages
   bool v1_ = false;                        // set before the accept, then read-only
   std::string remote_;
   hub::conn_id id_ = 0;
@@ -116,6 +147,9 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   bool accepted_ = false;                      // strand only: the handshake is done
   std::optional<close_reason> close_pending_;  // strand only: close once the write in flight ends
   bool close_started_ = false;                 // strand only
+  bool writing_ = false;                       // strand only: a write is in flight on the socket
+  bool write_failed_ = false;                  // strand only: the socket cannot be written any more
+  std::vector<hub::frame_ptr> batch_;          // strand only: the frames being written
 
   struct replay_state {
     std::vector<std::string> channels;
@@ -124,14 +158,14 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
     bool page_pending = false;   // a page is being read, or waits for the queue to drain
     std::string ref_json;        // the resume command's ref, as JSON ("" for ?last_id)
   };
-  std::optional<replay_state> replay_;  // strand only: a resume is running
+  std::unique_ptr<replay_state> replay_;  // strand only: a resume is running
 
   mutable std::mutex queue_mutex_;
   outbound_queue queue_;           // guarded by queue_mutex_
   bool write_scheduled_ = false;   // guarded by queue_mutex_: a do_write is posted or running
   bool refusing_ = false;          // guarded by queue_mutex_: closing, deliver() refuses frames
   bool holding_ = true;            // guarded by queue_mutex_: live frames wait in held_
-  std::deque<hub::frame_ptr> held_;  // guarded by queue_mutex_
+  std::vector<hub::frame_ptr> held_;  // guarded by queue_mutex_
   std::size_t held_bytes_ = 0;       // guarded by queue_mutex_
   std::uint64_t replayed_up_to_ = 0;  // guarded by queue_mutex_: live frames up to here are dropped
 };

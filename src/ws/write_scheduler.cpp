@@ -1,0 +1,35 @@
+#include "wshub/ws/write_scheduler.hpp"
+
+#include <boost/asio/post.hpp>
+
+namespace wshub::ws {
+
+void write_scheduler::add(std::shared_ptr<client> c) {
+  {
+    std::lock_guard lock(mutex_);
+    waiting_.push_back(std::move(c));
+    if (posted_) return;
+    posted_ = true;
+  }
+  boost::asio::post(ioc_, [this] { run(); });
+}
+
+void write_scheduler::run() {
+  for (std::size_t woken = 0; woken < slice_; ++woken) {
+    if (next_ == running_.size()) {
+      running_.clear();
+      next_ = 0;
+      std::lock_guard lock(mutex_);
+      if (waiting_.empty()) {
+        posted_ = false;
+        return;
+      }
+      running_.swap(waiting_);
+    }
+    const auto c = std::move(running_[next_++]);
+    c->flush();
+  }
+  boost::asio::post(ioc_, [this] { run(); });  // after what the I/O thread has to do meanwhile
+}
+
+}  // namespace wshub::ws
