@@ -161,6 +161,7 @@ struct app::parts {
       writes = std::make_unique<ws::write_scheduler>(ioc);
       websocket.writes = writes.get();
     }
+    if (cluster) websocket.node = node_id;
     if (!c.tls.cert.empty()) tls = make_tls_context(c.tls);
     const tcp::endpoint endpoint(asio::ip::make_address(c.listen.address), c.listen.port);
     listener = std::make_shared<net::listener>(ioc, endpoint, logs.http, [this](tcp::socket&& socket) {

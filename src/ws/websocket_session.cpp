@@ -126,8 +126,9 @@ void websocket_session<Stream>::run(request req) {
                            hub::member_info{remote_, params_.user, protocol, std::chrono::system_clock::now()});
   joined_ = true;
   if (v1_) {
-    const json welcome = {{"type", "welcome"}, {"conn_id", id_}, {"channels", params_.channels},
-                          {"last_id", services_.store.last_id()}};
+    json welcome = {{"type", "welcome"}, {"conn_id", id_}, {"channels", params_.channels},
+                    {"last_id", services_.store.last_id()}};
+    if (!services_.node.empty()) welcome["node"] = services_.node;
     std::lock_guard lock(queue_mutex_);
     queue_.push_unbounded(hub::make_control_frame(welcome.dump()));
   }

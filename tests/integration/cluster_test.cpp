@@ -139,6 +139,8 @@ TEST_F(cluster_test, stats_and_connections_count_the_whole_cluster_and_close_wor
   auto on_b1 = v1_client(b.port(), "?channel=news", &welcome_b);
   auto on_b2 = std::make_unique<ws_client>(b.port());
   EXPECT_NE(welcome_a["conn_id"], welcome_b["conn_id"]);
+  EXPECT_EQ(welcome_a["node"], "a");
+  EXPECT_EQ(welcome_b["node"], "b");
 
   const auto s = stats_when(a.port(), [](const json& j) { return j["connections"] == 3; });
   EXPECT_EQ(s["connections"], 3) << s.dump();
