@@ -72,7 +72,7 @@ class write_gate {
   void complete(boost::beast::error_code ec) {
     handler_type handler(std::move(handler_));  // leaves handler_ empty
     const auto n = ec ? 0 : held_.size();
-    held_ = std::string();
+    std::string().swap(held_);  // gives the storage back (assigning an empty string keeps it)
     std::move(handler)(ec, n);
   }
   // Beast wrote a close frame: the session sends no data frame after it.
