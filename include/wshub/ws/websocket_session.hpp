@@ -73,7 +73,7 @@ struct session_services {
   // Set when one thread runs the I/O: wakes write loops in slices instead of a post per frame.
   write_scheduler* writes = nullptr;
   // This node's id in a cluster (sent in the wshub.v1 welcome frame); empty on a single node.
-  std::string node;
+  std::string node{};
 };
 
 // Stream is plain_stream or tls_stream (both instantiated in the source).
