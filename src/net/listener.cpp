@@ -53,6 +53,10 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
     });
     return;
   }
+  // Every write is a whole answer or a batch of whole frames: send it now. With Nagle on, a small
+  // write waits for the peer's (delayed) ACK of the previous one: 40 ms stalls on loopback.
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
   on_accept_(std::move(socket));
   do_accept();
 }
