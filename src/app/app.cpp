@@ -234,7 +234,11 @@ struct app::parts {
       s.last_id = log->last_id();
       return s;
     };
-    hooks.connections = [this] {
+    // Walks the registry (every shard's lock) only when it changed since the last heartbeat.
+    hooks.connections = [this, written = std::uint64_t{0}](bool force) mutable -> std::optional<nlohmann::json> {
+      const auto changes = hub.changes();
+      if (!force && written == changes) return std::nullopt;
+      written = changes;
       auto list = nlohmann::json::array();
       for (const auto& v : hub.list(0, SIZE_MAX)) list.push_back(http::handlers::connection_json(v, node_id));
       return list;

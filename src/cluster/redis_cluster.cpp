@@ -283,6 +283,7 @@ bool redis_cluster::on_writer_connected() {
     return false;
   }
   next_heartbeat_ = {};
+  presence_written_ = false;  // Redis may have lost it (expired, or restarted) meanwhile
   return true;
 }
 
@@ -314,13 +315,18 @@ void redis_cluster::heartbeat() {
   link.append({"ZADD", key("nodes"), std::to_string(now), node_id_});
   link.append({"HSET", node_key, "stats", to_json(stats).dump(), "instance", instance_});
   link.append({"PEXPIRE", node_key, std::to_string(node_ttl_ms)});
-  link.append({"SET", key("conns:" + node_id_), hooks_.connections().dump(-1, ' ', false, json::error_handler_t::replace),
-               "PX", std::to_string(node_ttl_ms)});
+  const auto conns_key = key("conns:" + node_id_);
+  if (const auto list = hooks_.connections(!presence_written_))
+    link.append({"SET", conns_key, list->dump(-1, ' ', false, json::error_handler_t::replace), "PX",
+                 std::to_string(node_ttl_ms)});
+  else
+    link.append({"PEXPIRE", conns_key, std::to_string(node_ttl_ms)});
   link.append({"ZREMRANGEBYSCORE", key("nodes"), "-inf", std::to_string(now - node_ttl_ms)});
   link.append({"ZRANGE", key("nodes"), "0", "-1"});
   const auto previous = link.next_reply();  // who wrote our node's entry last
   reply_ptr names;
   for (int i = 0; i < 6; ++i) names = link.next_reply();  // the last is ZRANGE's
+  presence_written_ = names != nullptr;
   if (!names || names->type != REDIS_REPLY_ARRAY) return;
   std::vector<std::string> nodes;
   for (std::size_t i = 0; i < names->elements; ++i) nodes.push_back(reply_string(names->element[i]));

@@ -38,6 +38,7 @@ conn_id hub::join(subscriber& s, const std::vector<std::string>& channels, membe
   m.info = std::move(info);
   connections_.fetch_add(1, std::memory_order_relaxed);
   subscriptions_.fetch_add(m.channels.size(), std::memory_order_relaxed);
+  changes_.fetch_add(1, std::memory_order_relaxed);
   return id;
 }
 
@@ -51,6 +52,7 @@ void hub::leave(conn_id id) {
   subscriptions_.fetch_sub(it->second.channels.size(), std::memory_order_relaxed);
   sh.members.erase(it);
   connections_.fetch_sub(1, std::memory_order_relaxed);
+  changes_.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool hub::subscribe(conn_id id, const std::string& channel) {
@@ -63,6 +65,7 @@ bool hub::subscribe(conn_id id, const std::string& channel) {
   list.push_back(channel);
   sh.channels[channel].emplace(id, it->second.s);
   subscriptions_.fetch_add(1, std::memory_order_relaxed);
+  changes_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -77,6 +80,7 @@ bool hub::unsubscribe(conn_id id, const std::string& channel) {
   list.erase(pos);
   index_remove(sh.channels, channel, id);
   subscriptions_.fetch_sub(1, std::memory_order_relaxed);
+  changes_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 

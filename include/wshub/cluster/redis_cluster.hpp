@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -70,9 +71,11 @@ struct cluster_hooks {
   std::function<bool(std::vector<sequenced_message>& batch)> store;
   // Reader thread: an operator asked to close this connection (it may live on any node).
   std::function<void(std::uint64_t conn)> close_connection;
-  // Writer thread, once a second: this node's figures, and its connections as a JSON array.
+  // Writer thread, once a second: this node's figures, and its connections as a JSON array, or
+  // nullopt when they have not changed since the last call and `force` is false (the list in
+  // Redis is then kept).
   std::function<node_stats()> stats;
-  std::function<nlohmann::json()> connections;
+  std::function<std::optional<nlohmann::json>(bool force)> connections;
   // Start-up and reconnects: the newest id in this node's log.
   std::function<std::uint64_t()> last_id;
 };
@@ -148,6 +151,7 @@ class redis_cluster {
   std::atomic<bool> reader_up_{false};
   std::string epoch_;                          // writer thread only: the Redis data set seen last
   bool clash_reported_ = false;                // writer thread only
+  bool presence_written_ = false;              // writer thread only: this connection wrote our list
   int foreign_writes_ = 0;                     // writer thread only: heartbeats in a row that found another instance
   std::chrono::steady_clock::time_point next_heartbeat_{};  // writer thread only
   std::string read_position_;                  // reader thread only: last stream id stored

@@ -70,6 +70,8 @@ class hub {
   std::size_t fan_out(const frame_ptr& f);
 
   std::size_t connection_count() const;
+  // Grows with every join, leave, subscribe and unsubscribe: "has the registry changed since".
+  std::uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
   std::size_t subscription_count() const;
 
   // Up to `limit` connections in id order, starting after `after_id`.
@@ -100,6 +102,7 @@ class hub {
   std::atomic<conn_id> next_id_{1};
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> subscriptions_{0};
+  std::atomic<std::uint64_t> changes_{0};
 };
 
 }  // namespace wshub::hub
