@@ -27,25 +27,14 @@ class channels_test : public ::testing::Test {
 
   // A wshub.v1 socket; reads and checks its welcome frame.
   std::unique_ptr<ws_client> v1_client(const std::string& query = "", json* welcome = nullptr) {
-    ws_client::options o;
-    o.target = "/socket/system/message" + query;
-    o.headers["Sec-WebSocket-Protocol"] = "wshub.v1";
-    auto c = std::make_unique<ws_client>(port(), o);
-    const auto first = next(*c);
-    EXPECT_EQ(first["type"], "welcome") << first.dump();
-    if (welcome) *welcome = first;
-    return c;
+    return test::v1_client(port(), query, welcome);
   }
   std::unique_ptr<ws_client> plain_client(const std::string& query = "") {
     ws_client::options o;
     o.target = "/socket/system/message" + query;
     return std::make_unique<ws_client>(port(), o);
   }
-  static json next(ws_client& c) {
-    const auto text = c.read();
-    if (!text) throw std::runtime_error("no frame arrived");
-    return json::parse(*text);
-  }
+  static json next(ws_client& c) { return next_json(c); }
   json publish(const std::string& body_json) {
     const auto reply =
         http_request(port(), "POST", "/api/tool/send_message", body_json, {{"Content-Type", "application/json"}});

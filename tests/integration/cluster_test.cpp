@@ -36,21 +36,7 @@ class cluster_test : public ::testing::Test {
     return *nodes.back();
   }
 
-  static json next(ws_client& c) {
-    const auto text = c.read();
-    if (!text) throw std::runtime_error("no frame arrived");
-    return json::parse(*text);
-  }
-  static std::unique_ptr<ws_client> v1_client(std::uint16_t port, const std::string& query = "", json* welcome = nullptr) {
-    ws_client::options o;
-    o.target = "/socket/system/message" + query;
-    o.headers["Sec-WebSocket-Protocol"] = "wshub.v1";
-    auto c = std::make_unique<ws_client>(port, o);
-    const auto first = next(*c);
-    EXPECT_EQ(first["type"], "welcome") << first.dump();
-    if (welcome) *welcome = first;
-    return c;
-  }
+  static json next(ws_client& c) { return next_json(c); }
   // Message ids a client reads until it has seen `last` (plain or wshub.v1 message frames).
   static std::vector<std::uint64_t> ids_until(ws_client& c, std::uint64_t last) {
     std::vector<std::uint64_t> ids;

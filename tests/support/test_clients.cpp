@@ -168,4 +168,21 @@ int try_upgrade(std::uint16_t port, const std::map<std::string, std::string>& he
   return static_cast<int>(parser.get().result_int());
 }
 
+nlohmann::json next_json(ws_client& c) {
+  const auto text = c.read();
+  if (!text) throw std::runtime_error("no frame arrived");
+  return nlohmann::json::parse(*text);
+}
+
+std::unique_ptr<ws_client> v1_client(std::uint16_t port, const std::string& query, nlohmann::json* welcome) {
+  ws_client::options o;
+  o.target = "/socket/system/message" + query;
+  o.headers["Sec-WebSocket-Protocol"] = "wshub.v1";
+  auto c = std::make_unique<ws_client>(port, o);
+  const auto first = next_json(*c);
+  if (first.value("type", "") != "welcome") throw std::runtime_error("expected a welcome frame, got " + first.dump());
+  if (welcome) *welcome = first;
+  return c;
+}
+
 }  // namespace wshub::test

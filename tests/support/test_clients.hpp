@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <nlohmann/json.hpp>
 
 namespace wshub::test {
 
@@ -62,6 +63,13 @@ class ws_client {
   std::string subprotocol_;
   std::chrono::milliseconds timeout_;
 };
+
+// The next text message parsed as JSON; throws when none arrives.
+nlohmann::json next_json(ws_client& c);
+// A socket that negotiated wshub.v1 on /socket/system/message + `query`; its welcome frame is
+// read (and returned through `welcome`); throws when the first frame is not a welcome.
+std::unique_ptr<ws_client> v1_client(std::uint16_t port, const std::string& query = "",
+                                     nlohmann::json* welcome = nullptr);
 
 // An upgrade attempt that returns the HTTP status the server answered (101 on success).
 int try_upgrade(std::uint16_t port, const std::map<std::string, std::string>& headers,
