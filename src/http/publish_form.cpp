@@ -119,6 +119,7 @@ std::optional<error> parse_json(std::string_view body, publish_fields& out) {
     if (!it->is_array()) return bad("'channels' must be a list of channel names");
     for (const auto& c : *it) {
       if (!c.is_string()) return bad("'channels' must be a list of channel names");
+      if (c.get_ref<const std::string&>().empty()) return bad("'channels' holds an empty channel name");
       out.channels.push_back(c.get<std::string>());
     }
   }

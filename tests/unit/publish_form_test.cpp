@@ -183,7 +183,8 @@ TEST(publish_form, json_channels_and_targets) {
 
 TEST(publish_form, json_with_malformed_channels_or_target_is_400) {
   for (const auto* body : {R"({"channels": "a"})", R"({"channels": ["a", 1]})", R"({"to_conn": -1})",
-                           R"({"to_conn": [1]})", R"({"to_user": 5})"})
+                           R"({"to_conn": [1]})", R"({"to_user": 5})",
+                           R"({"channels": [""]})", R"({"channels": ["a", ""]})"})
     expect_error(parse("application/json", body), http::status::bad_request, http::codes::bad_parameter);
 }
 
