@@ -132,6 +132,10 @@ WSHUB_VARIANTS = {
     "wshub": (["--io_threads", "1"], "0"),
     "wshub-2t": (["--io_threads", "2"], "0,1"),  # 2 I/O threads on 2 cores; the generator is not pinned
     "wshub-normal": (["--io_threads", "1", "--store.synchronous", "normal"], "0"),
+    # publish.answer_ahead: 0 answers every publish once its frames are written; 1024 answers
+    # as soon as it is stored, however many frames wait (the latency / batching trade-off).
+    "wshub-ahead0": (["--io_threads", "1", "--publish.answer_ahead", "0"], "0"),
+    "wshub-unpaced": (["--io_threads", "1", "--publish.answer_ahead", "1024"], "0"),
 }
 
 

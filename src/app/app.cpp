@@ -160,6 +160,8 @@ struct app::parts {
     if (c.effective_io_threads() == 1) {
       writes = std::make_unique<ws::write_scheduler>(ioc);
       websocket.writes = writes.get();
+      publisher.pace_answers([w = writes.get()](std::function<void()> then) { w->after_flushed(std::move(then)); },
+                             c.publish.answer_ahead);
     }
     if (cluster) websocket.node = node_id;
     if (!c.tls.cert.empty()) tls = make_tls_context(c.tls);

@@ -251,6 +251,10 @@ std::vector<config_option> make_options() {
       text("publish.username", "the username of published messages", [](C& c) -> auto& { return c.publish.username; }, not_empty),
       text("publish.default_channel", "the channel of messages that name none",
            [](C& c) -> auto& { return c.publish.default_channel; }, channel_name),
+      integer<std::size_t>("publish.answer_ahead",
+                           "with one I/O thread: publishes answered before their frames are written, at most; a "
+                           "publish past them is answered once its frames are (lower: less latency under a burst)",
+                           [](C& c) -> auto& { return c.publish.answer_ahead; }, 0, 1024),
       text("store.path", "the SQLite message log (empty: <data_dir>/wshub.db)", [](C& c) -> auto& { return c.store.path; }),
       text("store.synchronous", "full: fsync every commit; normal: survive a crash of wshub, not of the machine",
            [](C& c) -> auto& { return c.store.synchronous; }, one_of({"full", "normal"})),

@@ -52,7 +52,7 @@ void publisher::publish(publish_request request, publish_done done) {
     counters_.publish_store_latency.record(std::chrono::steady_clock::now() - started);
     const auto recipients = deliver(stored);
     acknowledged_.fetch_add(1, std::memory_order_relaxed);
-    done(publish_result{{}, stored.id, recipients});
+    acknowledge(done, publish_result{{}, stored.id, recipients});
   };
   if (const auto ec = log_.append(std::move(m), std::move(on_durable))) {
     counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
@@ -73,7 +73,19 @@ void publisher::answer(const std::string& origin, publish_result result) {
     counters_.publish_store_latency.record(std::chrono::steady_clock::now() - w.started);
     acknowledged_.fetch_add(1, std::memory_order_relaxed);
   }
-  w.done(std::move(result));
+  acknowledge(std::move(w.done), std::move(result));
+}
+
+void publisher::acknowledge(publish_done done, publish_result result) {
+  if (!pace_ || result.recipients == 0) return done(std::move(result));
+  if (unflushed_.fetch_add(1) < answer_ahead_) {
+    pace_([this] { unflushed_.fetch_sub(1); });
+    return done(std::move(result));
+  }
+  pace_([this, done = std::move(done), result = std::move(result)]() mutable {
+    unflushed_.fetch_sub(1);
+    done(std::move(result));
+  });
 }
 
 bool publisher::store_sequenced(std::vector<cluster::sequenced_message>& batch) {

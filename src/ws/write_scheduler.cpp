@@ -14,6 +14,22 @@ void write_scheduler::add(std::shared_ptr<client> c) {
   boost::asio::post(ioc_, [this] { run(); });
 }
 
+namespace {
+
+// Stands in the list like a session: reached once everything before it was flushed.
+class marker final : public write_scheduler::client {
+ public:
+  explicit marker(std::function<void()> then) : then_(std::move(then)) {}
+  void flush() override { then_(); }
+
+ private:
+  std::function<void()> then_;
+};
+
+}  // namespace
+
+void write_scheduler::after_flushed(std::function<void()> then) { add(std::make_shared<marker>(std::move(then))); }
+
 void write_scheduler::run() {
   for (std::size_t woken = 0; woken < slice_; ++woken) {
     if (next_ == running_.size()) {

@@ -78,6 +78,30 @@ TEST_F(publish_test, concurrent_publishers_are_seen_in_id_order_by_everyone) {
   EXPECT_EQ(seen_a, seen_b);
 }
 
+// publish.answer_ahead 0 with one I/O thread: a publish is answered only once its frame has been
+// written to every socket (more sockets than the write scheduler wakes in one slice). On loopback
+// a written frame is in the reader's kernel buffer when the write returns, so each subscriber
+// must hold its frame, unread, the moment the answer arrives.
+TEST(publish_pacing, a_paced_publish_is_answered_after_its_frames_are_written) {
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.io_threads = 1;
+  cfg.publish.answer_ahead = 0;
+  running_app server(cfg);
+  constexpr int subscribers = 300, messages = 10;
+  std::vector<std::unique_ptr<ws_client>> sockets;
+  for (int i = 0; i < subscribers; ++i) sockets.push_back(std::make_unique<ws_client>(server.port()));
+  for (int m = 0; m < messages; ++m) {
+    const auto reply = publish_form(server.port(), "paced " + std::to_string(m));
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    ASSERT_EQ(json::parse(reply.body)["recipients"], subscribers);
+    // Last connected first: the scheduler reaches them last.
+    for (int i = subscribers - 1; i >= 0; --i)
+      ASSERT_GT(sockets[i]->bytes_waiting(), 0u) << "socket " << i << " lacked message " << m << " at the answer";
+    for (auto& s : sockets) EXPECT_EQ(read_json(*s)["message"], "paced " + std::to_string(m));
+  }
+}
+
 TEST_F(publish_test, form_multipart_json_and_query_bodies_all_publish) {
   ws_client c(port());
   const std::string boundary = "XyZ123";

@@ -149,6 +149,8 @@ void ws_client::close() {
   ws_->close(beast::websocket::close_code::normal, ec);
 }
 
+std::size_t ws_client::bytes_waiting() { return ws_->next_layer().available(); }
+
 int ws_client::close_code() const { return static_cast<int>(ws_->reason().code); }
 std::string ws_client::close_reason() const { return std::string(ws_->reason().reason.c_str()); }
 

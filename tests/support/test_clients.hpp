@@ -49,6 +49,9 @@ class ws_client {
   // The next text message, or nullopt when the socket closed or timed out (a timeout leaves the
   // socket unusable).
   std::optional<std::string> read();
+  // Bytes the kernel has received for this socket that no read() has taken yet (what the
+  // server has written so far), without waiting.
+  std::size_t bytes_waiting();
   void send_text(const std::string& text);
   void send_binary(const std::string& bytes);
   void close();

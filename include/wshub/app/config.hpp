@@ -59,6 +59,7 @@ struct config {
     std::size_t max_message_bytes = 64 * 1024;
     std::string username = "system";
     std::string default_channel = "system";
+    std::size_t answer_ahead = 2;
     bool operator==(const publish_section&) const = default;
   } publish;
   struct store_section {

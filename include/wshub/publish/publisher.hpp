@@ -45,9 +45,21 @@ class publisher {
   // A publish not stored here within `confirm_timeout` is answered with unconfirmed.
   void use_cluster(cluster::redis_cluster& cluster, std::chrono::milliseconds confirm_timeout);
 
+  // Paces publishers by the writes of their messages. `pace` runs its continuation once the
+  // frames of every message fanned out so far have been handed to their sockets (with one I/O
+  // thread: the write scheduler). A publish that reached local sockets is answered at once while
+  // fewer than `answer_ahead` earlier ones wait for that, else only once its own frames are
+  // written: a fast publisher cannot queue a backlog of messages ahead of the sockets, so each
+  // message waits about one pass over them instead of many.
+  using pace_fn = std::function<void(std::function<void()>)>;
+  void pace_answers(pace_fn pace, std::size_t answer_ahead) {
+    pace_ = std::move(pace);
+    answer_ahead_ = answer_ahead;
+  }
+
   // Stores the message, encodes it once, fans it out, then calls `done` exactly once: on the
-  // store's writer thread after the commit, or right away when the message is refused.
-  // `done` must not block; post to your own executor.
+  // store's writer thread after the commit (or where `pace` continues), or right away when the
+  // message is refused. `done` must not block; post to your own executor.
   void publish(publish_request request, publish_done done);
 
   // The cluster's reader thread: stores `batch` (sequenced by Redis) as one unit and fans it
@@ -68,12 +80,16 @@ class publisher {
   };
   std::size_t deliver(const hub::message& stored);  // frame, cache, fan-out: local recipients
   void answer(const std::string& origin, publish_result result);
+  void acknowledge(publish_done done, publish_result result);  // through pace_ when it reached sockets
 
   store::message_log& log_;
   cache::cache& cache_;
   cluster::broker& broker_;
   hub::counters& counters_;
   cluster::redis_cluster* cluster_ = nullptr;
+  pace_fn pace_;
+  std::size_t answer_ahead_ = 0;
+  std::atomic<std::size_t> unflushed_{0};  // acknowledged publishes whose frames wait to be written
   std::chrono::milliseconds confirm_timeout_{5000};
   std::atomic<std::uint64_t> next_origin_{1};
   std::atomic<std::uint64_t> acknowledged_{0};

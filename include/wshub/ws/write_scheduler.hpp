@@ -8,6 +8,7 @@
 // sockets between slices: a session not reached yet gathers the next message's frame as well,
 // and writes both with one send.
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -34,6 +35,10 @@ class write_scheduler {
 
   // Any thread, never blocks for long: c->flush() runs on the I/O thread after this call.
   void add(std::shared_ptr<client> c);
+
+  // Any thread: calls `then` on the I/O thread once every session added before this call has
+  // been flushed (its queued frames handed to its socket, or its write started).
+  void after_flushed(std::function<void()> then);
 
  private:
   void run();
