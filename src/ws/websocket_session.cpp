@@ -1,5 +1,8 @@
 #include "wshub/ws/websocket_session.hpp"
 
+#include <utility>
+
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/websocket/ssl.hpp>
@@ -8,6 +11,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
+#include "wshub/http/publish_form.hpp"
 #include "wshub/hub/channel_name.hpp"
 #include "wshub/util/header_list.hpp"
 #include "wshub/ws/frame_buffers.hpp"
@@ -42,6 +46,43 @@ std::string choose_subprotocol(std::string_view offered, const std::vector<std::
   return {};
 }
 
+// The allocator of the operations an idle socket keeps waiting (readability, the idle timer).
+// Asio otherwise gives a handler with the default allocator a block from its per-thread cache of
+// freed operations, and that block is as large as the largest operation freed before it: the
+// 101 answer's write, about 800 bytes, kept as long as the socket stays idle. A distinct
+// allocator type makes Asio allocate exactly what the operation needs.
+template <class T>
+struct exact_allocator {
+  using value_type = T;
+  exact_allocator() = default;
+  template <class U>
+  exact_allocator(const exact_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  friend bool operator==(const exact_allocator&, const exact_allocator&) noexcept { return true; }
+};
+
+template <class Handler>
+auto exactly_allocated(Handler&& handler) {
+  return net::bind_allocator(exact_allocator<void>(), std::forward<Handler>(handler));
+}
+
+constexpr std::uint8_t text_frame_start = 0x81;  // FIN and the text opcode
+constexpr std::uint8_t pong_frame_start = 0x8A;  // FIN and the pong opcode
+constexpr std::uint8_t max_queued_pongs = 4;
+
+// A ping, pong or close frame (RFC 6455 5.5): the same bytes whatever the socket's protocol.
+hub::frame_ptr make_protocol_frame(std::uint8_t opcode, std::string payload) {
+  hub::frame f;
+  f.header.bytes[0] = static_cast<std::uint8_t>(0x80 | opcode);
+  f.header.bytes[1] = static_cast<std::uint8_t>(payload.size());  // at most 125
+  f.header.size = 2;
+  f.header_v1 = f.header;
+  f.text_v1 = payload;
+  f.text = std::move(payload);
+  return std::make_shared<const hub::frame>(std::move(f));
+}
+
 bool expected_disconnect(beast::error_code ec) {
   return ec == websocket::error::closed || ec == net::error::eof || ec == net::error::connection_reset ||
          ec == net::error::operation_aborted || ec == beast::error::timeout || ec == net::error::broken_pipe;
@@ -60,11 +101,12 @@ std::string remote_of(net::ip::tcp::socket& socket) {
 template <class Stream>
 websocket_session<Stream>::websocket_session(Stream&& stream, session_services& services,
                                      hub::connection_limit::slot slot, connect_params params)
-    : ws_(to_layer(std::move(stream))),
+    : handshake_(std::make_unique<handshake_stream>(to_layer(std::move(stream)))),
       services_(services),
       slot_(std::move(slot)),
       params_(std::move(params)),
-      read_buffer_(services.settings.max_message_size + 1024),
+      reader_(services.settings.max_message_size),
+      idle_timer_(handshake_->get_executor()),
       remote_(remote_of(socket())),
       queue_(services.settings.max_queue_bytes) {}
 
@@ -76,8 +118,14 @@ auto websocket_session<Stream>::to_layer(Stream&& stream) -> layer {
 
 template <class Stream>
 net::ip::tcp::socket& websocket_session<Stream>::socket() {
-  if constexpr (std::is_same_v<Stream, plain_stream>) return beast::get_lowest_layer(ws_);
-  else return beast::get_lowest_layer(ws_).socket();
+  auto& l = handshake_ ? handshake_->next_layer() : *stream_;
+  if constexpr (std::is_same_v<Stream, plain_stream>) return l;
+  else return beast::get_lowest_layer(l).socket();
+}
+
+template <class Stream>
+net::any_io_executor websocket_session<Stream>::executor() {
+  return idle_timer_.get_executor();
 }
 
 template <class Stream>
@@ -90,23 +138,24 @@ websocket_session<Stream>::~websocket_session() {
 template <class Stream>
 void websocket_session<Stream>::run(request req) {
   const auto& s = services_.settings;
-  ws_.next_layer().set_listener(this);
   if constexpr (!std::is_same_v<Stream, plain_stream>)
-    beast::get_lowest_layer(ws_).expires_never();  // the websocket stream has its own timeouts
+    beast::get_lowest_layer(*handshake_).expires_never();  // the session has its own timeouts
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = s.handshake_timeout;
-  timeouts.idle_timeout = s.idle_timeout;
-  timeouts.keep_alive_pings = true;
-  ws_.set_option(timeouts);
-  ws_.read_message_max(s.max_message_size);
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
+  handshake_->set_option(timeouts);
   if (s.compression) {
+    // Clients may compress what they send, each message alone (no context takeover), so no
+    // inflater is kept per socket. Message frames go out uncompressed, encoded once for all.
     websocket::permessage_deflate pmd;
     pmd.server_enable = true;
-    ws_.set_option(pmd);
+    pmd.client_no_context_takeover = true;
+    handshake_->set_option(pmd);
   }
   const auto protocol = choose_subprotocol(req[beast::http::field::sec_websocket_protocol], s.subprotocols);
   v1_ = protocol == protocol_v1;
-  ws_.set_option(websocket::stream_base::decorator([protocol](websocket::response_type& res) {
+  handshake_->set_option(websocket::stream_base::decorator([this, protocol](websocket::response_type& res) {
     res.set(beast::http::field::server, "wshub/" WSHUB_VERSION);
     if (res.result() != beast::http::status::switching_protocols) {
       // Beast refused the handshake (bad Sec-WebSocket-Version or -Key) with a text body: answer
@@ -118,6 +167,8 @@ void websocket_session<Stream>::run(request req) {
       return;
     }
     if (!protocol.empty()) res.set(beast::http::field::sec_websocket_protocol, protocol);
+    // Beast has answered the client's offer by now: what it agreed to is what the reader accepts.
+    deflate_ = res[beast::http::field::sec_websocket_extensions].find("permessage-deflate") != std::string_view::npos;
   }));
 
   // Joined before the 101 goes out, so a message published once the client sees the upgrade
@@ -133,45 +184,116 @@ void websocket_session<Stream>::run(request req) {
     queue_.push_unbounded(hub::make_control_frame(welcome.dump()));
   }
   if (!params_.last_id) release_held();
-  ws_.async_accept(req, beast::bind_front_handler(&websocket_session<Stream>::on_accept, this->shared_from_this()));
+  handshake_->async_accept(req, beast::bind_front_handler(&websocket_session<Stream>::on_accept, this->shared_from_this()));
 }
 
+// The 101 is written: Beast's stream is dropped, the socket stays.
 template <class Stream>
 void websocket_session<Stream>::on_accept(beast::error_code ec) {
   if (ec) {
     services_.log->debug("conn {} upgrade failed: {}", id_, ec.message());
+    handshake_.reset();
     return finish();
   }
+  stream_.emplace(std::move(handshake_->next_layer()));
+  handshake_.reset();
   accepted_ = true;
+  if (deflate_) reader_.accept_compressed();
   services_.log->debug("conn {} open from {}{}", id_, remote_, v1_ ? " (wshub.v1)" : "");
+  start_idle_timer();
   do_read();
   if (params_.last_id) start_replay(*params_.last_id, json());
   do_write();  // frames queued during the handshake
 }
 
+// Plain TCP waits for readability without a buffer, then reads what is there into the I/O
+// thread's buffer; TLS reads into the session's own (the TLS layer may hold decrypted bytes the
+// socket no longer shows).
 template <class Stream>
 void websocket_session<Stream>::do_read() {
-  // A frame at a time, at most read_buffer_size bytes per read: an idle socket holds only that.
-  ws_.async_read_some(read_buffer_, services_.settings.read_buffer_size,
-                      beast::bind_front_handler(&websocket_session<Stream>::on_read, this->shared_from_this()));
+  if constexpr (std::is_same_v<Stream, plain_stream>) {
+    stream_->async_wait(net::ip::tcp::socket::wait_read,
+                        exactly_allocated(beast::bind_front_handler(&websocket_session<Stream>::on_readable,
+                                                                    this->shared_from_this())));
+  } else {
+    const auto size = services_.settings.read_buffer_size;
+    if (!tls_buffer_) tls_buffer_ = std::make_unique<char[]>(size);
+    stream_->async_read_some(net::buffer(tls_buffer_.get(), size),
+                             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                               self->on_bytes(ec, std::string_view(self->tls_buffer_.get(), n));
+                             });
+  }
 }
 
 template <class Stream>
-void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t) {
+void websocket_session<Stream>::on_readable(beast::error_code ec) {
+  if (ec) return on_bytes(ec, {});
+  if constexpr (std::is_same_v<Stream, plain_stream>) {
+    // At most read_buffer_size bytes per wake-up, so a flooding client gets its turn like the
+    // others and no more. The buffer is the I/O thread's, used within this call only.
+    thread_local std::vector<char> scratch;
+    const auto size = services_.settings.read_buffer_size;
+    if (scratch.size() < size) scratch.resize(size);
+    auto& s = *stream_;
+    if (!s.non_blocking()) s.non_blocking(true, ec);
+    const auto n = ec ? 0 : s.read_some(net::buffer(scratch.data(), size), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) return do_read();
+    on_bytes(ec, std::string_view(scratch.data(), n));
+  }
+}
+
+// Strand only: what the peer sent, frame by frame.
+template <class Stream>
+void websocket_session<Stream>::on_bytes(beast::error_code ec, std::string_view bytes) {
   if (ec) {
     if (!expected_disconnect(ec)) services_.log->debug("conn {} read: {}", id_, ec.message());
     return finish();
   }
-  if (!ws_.is_message_done()) return do_read();
-  if (!ws_.got_text()) {
-    read_buffer_ = beast::flat_buffer(read_buffer_.max_size());
-    begin_close(close_reason(websocket::close_code::unknown_data, "binary frames are not supported"));
-    return do_read();  // keep reading: the peer's close frame ends the loop
+  heard_ = true;
+  for (;;) {
+    auto e = reader_.next(bytes);
+    switch (e.what) {
+      case frame_reader::kind::need_more:
+        return do_read();
+      case frame_reader::kind::text:
+      case frame_reader::kind::binary:
+        on_message(std::move(e));
+        break;
+      case frame_reader::kind::ping:
+        answer_ping(std::move(e.payload));
+        break;
+      case frame_reader::kind::pong:
+        pinged_ = false;
+        break;
+      case frame_reader::kind::close:
+        on_peer_close(e.code);
+        break;  // the reader takes nothing more; reading goes on until the socket is closed
+      case frame_reader::kind::fail:
+        services_.log->debug("conn {} broke the protocol: {}", id_, e.payload);
+        peer_done_ = true;  // the socket closes once the close frame is out
+        begin_close(e.code, std::move(e.payload));
+        break;
+    }
   }
-  const auto data = read_buffer_.cdata();
-  const auto command = json::parse(static_cast<const char*>(data.data()),
-                                   static_cast<const char*>(data.data()) + data.size(), nullptr, false);
-  read_buffer_ = beast::flat_buffer(read_buffer_.max_size());  // released until the next message
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_message(frame_reader::event message) {
+  if (message.what == frame_reader::kind::binary)
+    return begin_close(static_cast<std::uint16_t>(websocket::close_code::unknown_data), "binary frames are not supported");
+  if (message.compressed) {
+    std::uint16_t code = 0;
+    auto text = inflate_message(message.payload, services_.settings.max_message_size, code);
+    if (!text) return begin_close(code, code == 1009 ? "message too big" : "compressed data does not inflate");
+    if (!http::valid_utf8(*text)) return begin_close(1007, "text is not valid UTF-8");
+    return on_text(*text);
+  }
+  on_text(message.payload);
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_text(const std::string& text) {
+  const auto command = json::parse(text, nullptr, false);
   if (command.is_object() && command.contains("type") && command["type"].is_string()) {
     on_command(command);
   } else if (v1_) {
@@ -179,7 +301,67 @@ void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t) {
   } else {
     services_.log->debug("conn {} ignored a text frame that is not a command", id_);  // as go-gin-api did
   }
-  do_read();
+}
+
+// The peer's close frame: the close handshake ends here if ours went out first, else ours
+// answers it (with the peer's code) and the socket closes once it is written.
+template <class Stream>
+void websocket_session<Stream>::on_peer_close(std::uint16_t code) {
+  peer_done_ = true;
+  if (close_started_ && !writing_) return cut();
+  if (close_started_) return;  // cut once our close frame is written
+  begin_close(code == 1005 ? 1000 : code, {});
+}
+
+// Keep-alive: a ping after idle_timeout / 2 without a byte from the peer, and the connection
+// cut after idle_timeout without one.
+template <class Stream>
+void websocket_session<Stream>::start_idle_timer() {
+  idle_timer_.expires_after(services_.settings.idle_timeout / 2);
+  idle_timer_.async_wait(
+      exactly_allocated(beast::bind_front_handler(&websocket_session<Stream>::on_idle_tick, this->shared_from_this())));
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_idle_tick(beast::error_code ec) {
+  if (ec || !joined_) return;
+  if (heard_) {
+    heard_ = false;
+    pinged_ = false;
+  } else if (pinged_) {
+    services_.log->debug("conn {} was silent for the idle timeout; cutting it", id_);
+    return cut();
+  } else {
+    pinged_ = true;
+    send_protocol_frame(0x9, {});
+  }
+  start_idle_timer();
+}
+
+// Strand only. Each ping gets its pong, but at most max_queued_pongs wait to be written: pings
+// that come past them are answered by one pong with the latest one's payload once the others are
+// written (RFC 6455 5.5.3), so a ping flood costs a string copy per ping, not a frame.
+template <class Stream>
+void websocket_session<Stream>::answer_ping(std::string payload) {
+  if (pongs_queued_ >= max_queued_pongs) {
+    next_pong_ = std::make_unique<std::string>(std::move(payload));
+    return;
+  }
+  ++pongs_queued_;
+  send_protocol_frame(0xA, std::move(payload));
+}
+
+// Strand only: a ping or a pong (RFC 6455 5.5), queued like any frame for this socket.
+template <class Stream>
+void websocket_session<Stream>::send_protocol_frame(std::uint8_t opcode, std::string payload) {
+  auto f = make_protocol_frame(opcode, std::move(payload));
+  std::unique_lock lock(queue_mutex_);
+  if (refusing_) return;
+  if (!queue_.push(std::move(f))) {
+    lock.unlock();
+    return overflowed();
+  }
+  schedule_write_locked();
 }
 
 template <class Stream>
@@ -254,7 +436,7 @@ void websocket_session<Stream>::start_replay(std::uint64_t after_id, const json&
     auto& store = self->services_.store;
     const auto plan = store.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
     auto page = store.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
-    net::post(self->ws_.get_executor(), [self, plan, page = std::move(page)]() mutable {
+    net::post(self->executor(), [self, plan, page = std::move(page)]() mutable {
       if (!self->replay_) return;
       self->replay_->cursor = plan.start_after;
       self->replay_->recovered = plan.recovered;
@@ -269,7 +451,7 @@ void websocket_session<Stream>::request_replay_page() {
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
   services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after = replay_->cursor, page_bytes] {
     auto page = self->services_.store.read_after(channels, after, replay_page_messages, page_bytes);
-    net::post(self->ws_.get_executor(), [self, page = std::move(page)]() mutable { self->on_replay_page(std::move(page)); });
+    net::post(self->executor(), [self, page = std::move(page)]() mutable { self->on_replay_page(std::move(page)); });
   });
 }
 
@@ -325,7 +507,7 @@ void websocket_session<Stream>::schedule_write_locked() {
     services_.writes->add(std::shared_ptr<write_scheduler::client>(this->shared_from_this(), this));
     return;
   }
-  net::post(ws_.get_executor(), beast::bind_front_handler(&websocket_session<Stream>::do_write, this->shared_from_this()));
+  net::post(executor(), beast::bind_front_handler(&websocket_session<Stream>::do_write, this->shared_from_this()));
 }
 
 // On the I/O thread, woken by services_.writes (which exists only when one thread runs the I/O,
@@ -338,6 +520,7 @@ void websocket_session<Stream>::flush() {
 template <class Stream>
 void websocket_session<Stream>::finish() {
   if (close_timer_) close_timer_->cancel();
+  idle_timer_.cancel();
   if (joined_) {
     services_.hub.leave(id_);
     joined_ = false;
@@ -386,15 +569,15 @@ void websocket_session<Stream>::overflowed() {
   services_.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
   services_.log->warn("conn {} closed as a slow consumer ({} bytes queued at most)", id_,
                       services_.settings.max_queue_bytes);
-  net::post(ws_.get_executor(), [self = this->shared_from_this()] {
-    self->begin_close(close_reason(websocket::close_code::policy_error, "slow consumer"));
+  net::post(executor(), [self = this->shared_from_this()] {
+    self->begin_close(static_cast<std::uint16_t>(websocket::close_code::policy_error), "slow consumer");
   });
 }
 
 template <class Stream>
 void websocket_session<Stream>::close(std::uint16_t code, const std::string& reason) {
-  net::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason] {
-    self->begin_close(close_reason(static_cast<websocket::close_code>(code), reason.c_str()));
+  net::post(executor(), [self = this->shared_from_this(), code, reason] {
+    self->begin_close(code, reason);
   });
 }
 
@@ -404,44 +587,29 @@ std::size_t websocket_session<Stream>::queued_bytes() const {
   return queue_.bytes() + held_bytes_;
 }
 
-// Strand only (posted by the gate): Beast has bytes to write.
-template <class Stream>
-void websocket_session<Stream>::on_gate_write() {
-  net::post(ws_.get_executor(), beast::bind_front_handler(&websocket_session<Stream>::do_write, this->shared_from_this()));
-}
-
-// Strand only. The write loop: Beast's bytes first (the 101 answer, pongs, close), else every
-// queued frame (up to max_batch_frames) in one gather write; when the queue drains, a close that
-// waited for it, or the next replay page.
+// Strand only. The write loop: every queued frame (up to max_batch_frames) in one gather write;
+// when the queue drains, a close that waited for it, or the next replay page.
 template <class Stream>
 void websocket_session<Stream>::do_write() {
-  while (!writing_) {  // on_write / on_gate_written continue the loop after an asynchronous write
-    auto& gate = ws_.next_layer();
-    if (gate.holding()) {
-      if (write_failed_) return gate.complete(net::error::broken_pipe);
-      writing_ = true;
-      net::async_write(gate.next_layer(), net::buffer(gate.held()),
-                       [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_gate_written(ec); });
-      return;
-    }
-    if (!accepted_ || write_failed_) return;  // on_accept starts the writes
+  while (!writing_) {  // on_write continues the loop after an asynchronous write
+    if (!accepted_ || write_failed_ || close_started_) return;  // on_accept starts the writes
     std::size_t n = 0;
     {
       std::lock_guard lock(queue_mutex_);
-      if (!gate.close_sent()) n = queue_.take_batch(batch_, max_batch_frames);
+      n = queue_.take_batch(batch_, max_batch_frames);
       if (n == 0) write_scheduled_ = false;
     }
     if (n == 0) {
       batch_ = {};  // idle: no writer storage held
       if (close_pending_) {
-        // The queue drained while a close waited for it; Beast writes the close frame through the gate.
-        auto reason = *close_pending_;
-        close_pending_.reset();
+        // The queue drained while a close waited for it: the close frame is the last one out.
         close_started_ = true;
-        ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code) {});
-      } else if (replay_ && !replay_->page_pending) {
-        request_replay_page();
+        batch_.push_back(std::exchange(close_pending_, nullptr));
+        writing_ = true;
+        if (!write_batch()) return;
+        continue;
       }
+      if (replay_ && !replay_->page_pending) request_replay_page();
       return;
     }
     writing_ = true;
@@ -461,7 +629,7 @@ bool websocket_session<Stream>::write_batch() {
     self->on_write(ec, bytes);
   };
   if constexpr (std::is_same_v<Stream, plain_stream>) {
-    auto& socket = this->socket();
+    auto& socket = *stream_;
     const frame_buffers buffers(batch_, v1_);
     beast::error_code ec;
     if (!socket.non_blocking()) socket.non_blocking(true, ec);  // affects no asynchronous operation
@@ -473,7 +641,7 @@ bool websocket_session<Stream>::write_batch() {
     rest.consume(n);
     net::async_write(socket, rest, [on_written, n](beast::error_code ec2, std::size_t more) { on_written(ec2, n + more); });
   } else {
-    net::async_write(ws_.next_layer().next_layer(), frame_buffers(batch_, v1_), std::move(on_written));
+    net::async_write(*stream_, frame_buffers(batch_, v1_), std::move(on_written));
   }
   return false;
 }
@@ -483,51 +651,49 @@ void websocket_session<Stream>::on_write(beast::error_code ec, std::size_t bytes
   if (written(ec, bytes)) do_write();
 }
 
-// Strand only: the batch in flight is done. Returns false when the socket failed.
+// Strand only: the batch in flight is done. Returns false when the socket failed or the close
+// frame went out (nothing more is written then).
 template <class Stream>
 bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
   writing_ = false;
+  std::uint8_t pongs_written = 0;
   if (!ec) {
     std::size_t payload = 0;  // the metric counts message bytes, not frame headers
-    for (const auto& f : batch_) payload += (v1_ ? f->text_v1 : f->text).size();
+    for (const auto& f : batch_) {
+      if (f->header.bytes[0] == text_frame_start) payload += (v1_ ? f->text_v1 : f->text).size();
+      if (f->header.bytes[0] == pong_frame_start) ++pongs_written;
+    }
     services_.counters.bytes_sent.fetch_add(payload, std::memory_order_relaxed);
   }
   batch_.clear();
+  if (pongs_written != 0) {
+    pongs_queued_ = static_cast<std::uint8_t>(pongs_queued_ - std::min(pongs_queued_, pongs_written));
+    if (next_pong_) answer_ping(std::move(*std::exchange(next_pong_, nullptr)));
+  }
   {
     std::lock_guard lock(queue_mutex_);
     queue_.written();
   }
-  if (!ec) return true;
-  if (!expected_disconnect(ec)) services_.log->debug("conn {} write: {}", id_, ec.message());
-  write_failed_ = true;
-  batch_ = {};
-  // Beast may be waiting for a write of its own: fail it, so its operation ends too. The read
-  // loop sees the failure as well and ends the session.
-  if (ws_.next_layer().holding()) ws_.next_layer().complete(ec);
-  return false;
-}
-
-template <class Stream>
-void websocket_session<Stream>::on_gate_written(beast::error_code ec) {
-  writing_ = false;
-  auto& gate = ws_.next_layer();
-  if (ec) write_failed_ = true;
-  if (gate.close_sent()) {
-    // Beast answered or sent a close: nothing more goes out after it.
-    std::lock_guard lock(queue_mutex_);
-    refusing_ = true;
-    queue_.clear_pending();
-    held_ = {};
-    held_bytes_ = 0;
+  if (ec) {
+    if (!expected_disconnect(ec)) services_.log->debug("conn {} write: {}", id_, ec.message());
+    write_failed_ = true;
+    batch_ = {};
+    cut();  // the read loop sees it and ends the session
+    return false;
   }
-  gate.complete(ec);  // Beast's operation goes on; it may hand over its next write
-  do_write();
+  if (close_started_) {
+    batch_ = {};
+    if (peer_done_) cut();  // the close handshake is complete, or the peer broke the protocol
+    return false;
+  }
+  return true;
 }
 
-// Strand only. Stops taking frames, lets the frame in flight finish, then sends the close frame.
-// A peer that does not complete the close within close_timeout is cut.
+// Strand only. Stops taking frames, lets the frame in flight finish, then sends the close frame;
+// the socket closes when the peer's close arrives. A peer that does not complete the close
+// within close_timeout is cut.
 template <class Stream>
-void websocket_session<Stream>::begin_close(close_reason reason) {
+void websocket_session<Stream>::begin_close(std::uint16_t code, std::string reason) {
   if (close_started_ || close_pending_) return;
   {
     std::lock_guard lock(queue_mutex_);
@@ -537,9 +703,11 @@ void websocket_session<Stream>::begin_close(close_reason reason) {
     held_bytes_ = 0;
   }
   replay_.reset();
-  if (accepted_ && !ws_.is_open()) return;  // already closed
-  close_pending_ = reason;
-  close_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
+  if (!joined_ && accepted_) return;  // the session already ended
+  if (reason.size() > 123) reason.resize(123);  // a control frame carries at most 125 bytes
+  std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+  close_pending_ = make_protocol_frame(0x8, payload + reason);
+  close_timer_ = std::make_unique<net::steady_timer>(executor());
   close_timer_->expires_after(services_.settings.close_timeout);
   close_timer_->async_wait(beast::bind_front_handler(&websocket_session<Stream>::on_close_timeout, this->shared_from_this()));
   do_write();  // waits for the write in flight, if any; before the handshake ends, on_accept does it
@@ -549,6 +717,13 @@ template <class Stream>
 void websocket_session<Stream>::on_close_timeout(beast::error_code ec) {
   if (ec) return;  // cancelled: the session ended in time
   services_.log->debug("conn {} did not close in time; cutting it", id_);
+  cut();
+}
+
+// Strand only: closes the socket; the pending read fails and ends the session.
+template <class Stream>
+void websocket_session<Stream>::cut() {
+  if (!handshake_ && !stream_) return;  // the upgrade failed: nothing is open
   beast::error_code ignored;
   socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
   socket().close(ignored);

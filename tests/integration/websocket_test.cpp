@@ -141,6 +141,30 @@ TEST_F(websocket_test, compression_is_negotiated_when_enabled) {
                                   "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
                                   std::chrono::milliseconds(500));
   EXPECT_NE(reply.find("Sec-WebSocket-Extensions: permessage-deflate"), std::string::npos) << reply;
+  // Each client message is compressed alone, so no inflater is kept per socket.
+  EXPECT_NE(reply.find("client_no_context_takeover"), std::string::npos) << reply;
+}
+
+// A client that compresses what it sends: its commands are inflated and answered, message after
+// message; a compressed text that is not UTF-8 once inflated closes the socket with 1007.
+TEST_F(websocket_test, compressed_commands_are_inflated_and_answered) {
+  start([](app::config& cfg) { cfg.websocket.compression = true; });
+  ws_client::options opts;
+  opts.deflate = true;
+  opts.headers["Sec-WebSocket-Protocol"] = "wshub.v1";
+  ws_client c(port(), opts);
+  ASSERT_EQ(next_json(c)["type"], "welcome");
+  for (int i = 0; i < 3; ++i) {
+    const std::string channel = "room" + std::to_string(i) + std::string(100, 'x');
+    c.send_text(json{{"type", "subscribe"}, {"channel", channel.substr(0, 64)}, {"ref", i}}.dump());
+    const auto ack = next_json(c);
+    EXPECT_EQ(ack["type"], "ack");
+    EXPECT_EQ(ack["ref"], i);
+    EXPECT_EQ(ack["channel"], channel.substr(0, 64));
+  }
+  c.send_text(std::string("{\"type\":\"ping\",\"ref\":\"\xC3\x28\"}"));
+  EXPECT_FALSE(c.read());
+  EXPECT_EQ(c.close_code(), 1007);
 }
 
 TEST_F(websocket_test, connections_past_the_limit_are_refused) {

@@ -111,6 +111,11 @@ ws_client::ws_client(std::uint16_t port, const options& opts) {
   timeout_ = opts.timeout;
   ws_ = std::make_unique<beast::websocket::stream<tcp::socket>>(
       connect(ioc_, port, opts.receive_buffer, opts.source_address));
+  if (opts.deflate) {
+    beast::websocket::permessage_deflate pmd;
+    pmd.client_enable = true;
+    ws_->set_option(pmd);
+  }
   ws_->set_option(beast::websocket::stream_base::decorator([headers = opts.headers](beast::websocket::request_type& req) {
     for (const auto& [k, v] : headers) req.set(k, v);
   }));

@@ -38,6 +38,7 @@ class ws_client {
     std::map<std::string, std::string> headers;  // e.g. Origin, Sec-WebSocket-Protocol
     int receive_buffer = 0;                      // SO_RCVBUF before connect; 0: default
     std::string source_address;                  // bind to this loopback address first (e.g. 127.0.0.2)
+    bool deflate = false;                        // offer permessage-deflate and compress what is sent
     std::chrono::milliseconds timeout = std::chrono::seconds(10);
   };
   // Connects and upgrades; throws boost::system::system_error when the upgrade fails (the

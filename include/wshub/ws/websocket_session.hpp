@@ -7,10 +7,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -24,8 +24,8 @@
 #include "wshub/hub/hub.hpp"
 #include "wshub/store/message_log.hpp"
 #include "wshub/ws/connect_params.hpp"
+#include "wshub/ws/frame_reader.hpp"
 #include "wshub/ws/outbound_queue.hpp"
-#include "wshub/ws/write_gate.hpp"
 #include "wshub/ws/write_scheduler.hpp"
 
 namespace wshub::ws {
@@ -51,7 +51,7 @@ struct session_settings {
   std::chrono::seconds handshake_timeout{5};
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds close_timeout{5};
-  std::size_t read_buffer_size = 512;  // bytes asked per read; the buffer is released between messages
+  std::size_t read_buffer_size = 512;  // bytes read from a socket at a time
   std::size_t max_message_size = 64 * 1024;
   std::size_t max_queue_bytes = 1024 * 1024;
   std::size_t max_channels = 64;
@@ -78,15 +78,16 @@ struct session_services {
 
 // Stream is plain_stream or tls_stream (both instantiated in the source).
 //
-// Writing: Beast's websocket stream does the handshake, the reading and the control frames, but
-// data frames bypass it. Each message's frame is built once (hub::frame's header and text) and
-// the session writes every frame queued for it in one gather write straight to the stream below
-// Beast. The write_gate between the two hands Beast's own writes to the same writer, so only one
-// write is ever in flight on the socket.
+// Beast's websocket stream does the handshake (it checks the upgrade and writes the 101) and is
+// then dropped: the session keeps only the socket. It reads frames with its frame_reader and
+// writes every frame queued for it (messages, its own control frames, pongs, pings, the close)
+// in one gather write, each message's frame built once (hub::frame's header and text) and shared
+// by all recipients; one write is in flight at a time. On plain TCP an idle socket waits for
+// readability with no buffer at all, so an idle connection holds the session, its socket and its
+// idle timer, nothing more.
 template <class Stream>
 class websocket_session : public std::enable_shared_from_this<websocket_session<Stream>>,
                           public hub::subscriber,
-                          private gate_listener,
                           private write_scheduler::client {
  public:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -106,11 +107,20 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   std::size_t queued_bytes() const override;
 
  private:
-  using close_reason = boost::beast::websocket::close_reason;
+  using layer = typename session_layer<Stream>::type;
+  using handshake_stream = boost::beast::websocket::stream<layer>;
 
   void on_accept(boost::beast::error_code ec);
   void do_read();
-  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void on_readable(boost::beast::error_code ec);
+  void on_bytes(boost::beast::error_code ec, std::string_view bytes);
+  void on_message(frame_reader::event message);
+  void on_text(const std::string& text);
+  void on_peer_close(std::uint16_t code);
+  void start_idle_timer();
+  void on_idle_tick(boost::beast::error_code ec);
+  void send_protocol_frame(std::uint8_t opcode, std::string payload);
+  void answer_ping(std::string payload);
   void on_command(const nlohmann::json& command);
   void send_control(const nlohmann::json& frame);
   void send_error(const nlohmann::json& ref, int code, const std::string& message);
@@ -120,35 +130,43 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void finish_replay();
   void release_held();
   void schedule_write_locked();
-  void on_gate_write() override;
   void flush() override;
   void do_write();
   bool write_batch();
   void on_write(boost::beast::error_code ec, std::size_t bytes);
   bool written(boost::beast::error_code ec, std::size_t bytes);
-  void on_gate_written(boost::beast::error_code ec);
-  void begin_close(close_reason reason);
+  void begin_close(std::uint16_t code, std::string reason);
   void on_close_timeout(boost::beast::error_code ec);
+  void cut();
   void finish();
   void overflowed();
 
-  using layer = typename session_layer<Stream>::type;
   static layer to_layer(Stream&& stream);
   boost::asio::ip::tcp::socket& socket();
+  boost::asio::any_io_executor executor();
 
-  boost::beast::websocket::stream<write_gate<layer>> ws_;
+  std::unique_ptr<handshake_stream> handshake_;  // until the 101 is written; then stream_
+  std::optional<layer> stream_;                  // strand only
   session_services& services_;
   hub::connection_limit::slot slot_;
   connect_params params_;                  // strand only; params_.channels is this socket's list
+  frame_reader reader_;                    // strand only
+  boost::asio::steady_timer idle_timer_;   // strand only: keep-alive pings, idle cut
   std::unique_ptr<boost::asio::steady_timer> close_timer_;  // strand only; made by begin_close
-  boost::beast::flat_buffer read_buffer_;  // strand only; empty and released between messages
+  std::unique_ptr<char[]> tls_buffer_;     // strand only; TLS reads need a buffer while they wait
   bool v1_ = false;                        // set before the accept, then read-only
   std::string remote_;
   hub::conn_id id_ = 0;
   bool joined_ = false;                        // strand only; in the hub from run() until finish()
   bool accepted_ = false;                      // strand only: the handshake is done
-  std::optional<close_reason> close_pending_;  // strand only: close once the write in flight ends
-  bool close_started_ = false;                 // strand only
+  bool deflate_ = false;                       // strand only: permessage-deflate was negotiated
+  bool heard_ = false;                         // strand only: bytes came since the last idle tick
+  bool pinged_ = false;                        // strand only: a keep-alive ping is unanswered
+  std::uint8_t pongs_queued_ = 0;              // strand only: pongs waiting to be written
+  std::unique_ptr<std::string> next_pong_;     // strand only: the latest ping's payload, pinged meanwhile
+  hub::frame_ptr close_pending_;               // strand only: the close frame, sent once the queue drains
+  bool close_started_ = false;                 // strand only: the close frame is written or being written
+  bool peer_done_ = false;                     // strand only: the peer closed or broke the protocol
   bool writing_ = false;                       // strand only: a write is in flight on the socket
   bool write_failed_ = false;                  // strand only: the socket cannot be written any more
   std::vector<hub::frame_ptr> batch_;          // strand only: the frames being written
