@@ -108,7 +108,9 @@ websocket_session<Stream>::websocket_session(Stream&& stream, session_services& 
       reader_(services.settings.max_message_size),
       idle_timer_(handshake_->get_executor()),
       remote_(remote_of(socket())),
-      queue_(services.settings.max_queue_bytes) {}
+      queue_(services.settings.max_queue_bytes) {
+  std::string().swap(params_.token);  // checked at the upgrade; a JWT's bytes need not live on
+}
 
 template <class Stream>
 auto websocket_session<Stream>::to_layer(Stream&& stream) -> layer {
