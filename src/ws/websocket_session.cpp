@@ -356,7 +356,13 @@ void websocket_session<Stream>::answer_ping(std::string payload) {
 // Strand only: a ping or a pong (RFC 6455 5.5), queued like any frame for this socket.
 template <class Stream>
 void websocket_session<Stream>::send_protocol_frame(std::uint8_t opcode, std::string payload) {
-  auto f = make_protocol_frame(opcode, std::move(payload));
+  queue_own(make_protocol_frame(opcode, std::move(payload)));
+}
+
+// Strand only. A frame of this socket's own (an answer to its command, a ping, a pong): bounded
+// like everything else, not held back during a resume.
+template <class Stream>
+void websocket_session<Stream>::queue_own(hub::frame_ptr f) {
   std::unique_lock lock(queue_mutex_);
   if (refusing_) return;
   if (!queue_.push(std::move(f))) {
@@ -408,17 +414,10 @@ void websocket_session<Stream>::send_error(const json& ref, int code, const std:
   send_control({{"type", "error"}, {"ref", ref}, {"code", code}, {"message", message}});
 }
 
-// Strand only. Answers to this socket's own commands: bounded like everything else, not held.
+// Strand only. Answers to this socket's own commands.
 template <class Stream>
 void websocket_session<Stream>::send_control(const json& frame) {
-  auto f = hub::make_control_frame(frame.dump(-1, ' ', false, json::error_handler_t::replace));
-  std::unique_lock lock(queue_mutex_);
-  if (refusing_) return;
-  if (!queue_.push(std::move(f))) {
-    lock.unlock();
-    return overflowed();
-  }
-  schedule_write_locked();
+  queue_own(hub::make_control_frame(frame.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // Strand only. Replays the stored messages of this socket's channels after `after_id` a page at a

@@ -120,6 +120,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void start_idle_timer();
   void on_idle_tick(boost::beast::error_code ec);
   void send_protocol_frame(std::uint8_t opcode, std::string payload);
+  void queue_own(hub::frame_ptr f);
   void answer_ping(std::string payload);
   void on_command(const nlohmann::json& command);
   void send_control(const nlohmann::json& frame);
