@@ -7,6 +7,7 @@
 #include "wshub/http/publish_form.hpp"
 #include "wshub/hub/channel_name.hpp"
 #include "wshub/util/query_string.hpp"
+#include "wshub/util/utf8.hpp"
 #include "wshub/ws/connect_params.hpp"
 
 namespace wshub::http::handlers {
@@ -69,7 +70,7 @@ void send_message(const router_services& s, const request& req, const request_co
   if (fields.message->size() > s.settings.max_message_bytes)
     return fail(status::payload_too_large, codes::payload_too_large,
                 "message is larger than " + std::to_string(s.settings.max_message_bytes) + " bytes");
-  if (!valid_utf8(*fields.message)) return fail(status::bad_request, codes::bad_parameter, "message must be valid UTF-8");
+  if (!util::valid_utf8(*fields.message)) return fail(status::bad_request, codes::bad_parameter, "message must be valid UTF-8");
 
   publish::publish_request p;
   p.channels = channels_of(fields, s.settings.default_channel);
@@ -87,7 +88,7 @@ void send_message(const router_services& s, const request& req, const request_co
     p.to_conn = *id;
   }
   if (fields.to_user) {
-    if (fields.to_user->empty() || fields.to_user->size() > 128 || !valid_utf8(*fields.to_user))
+    if (fields.to_user->empty() || fields.to_user->size() > 128 || !util::valid_utf8(*fields.to_user))
       return fail(status::bad_request, codes::bad_parameter, "to_user must be 1-128 characters of UTF-8");
     p.to_user = std::move(*fields.to_user);
   }

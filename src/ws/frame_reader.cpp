@@ -6,7 +6,7 @@
 #include <boost/beast/zlib/error.hpp>
 #include <boost/beast/zlib/inflate_stream.hpp>
 
-#include "wshub/http/publish_form.hpp"
+#include "wshub/util/utf8.hpp"
 
 namespace wshub::ws {
 
@@ -137,7 +137,7 @@ frame_reader::event frame_reader::finish_frame() {
                                                    static_cast<std::uint8_t>(control_[1]));
       if (!valid_close_code(code)) return failure(protocol_error, "invalid close code");
       auto reason = control_.substr(2);
-      if (!http::valid_utf8(reason)) return failure(invalid_payload, "close reason is not UTF-8");
+      if (!util::valid_utf8(reason)) return failure(invalid_payload, "close reason is not UTF-8");
       done_ = true;
       control_ = {};
       return event{kind::close, std::move(reason), code};
@@ -148,7 +148,7 @@ frame_reader::event frame_reader::finish_frame() {
   if (!fin_) return {};
   in_message_ = false;
   const auto what = message_opcode_ == op_binary ? kind::binary : kind::text;
-  if (what == kind::text && !message_compressed_ && !http::valid_utf8(message_))
+  if (what == kind::text && !message_compressed_ && !util::valid_utf8(message_))
     return failure(invalid_payload, "text is not valid UTF-8");
   return event{what, std::exchange(message_, {}), 0, message_compressed_};
 }

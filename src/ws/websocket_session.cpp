@@ -11,7 +11,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
-#include "wshub/http/publish_form.hpp"
+#include "wshub/util/utf8.hpp"
 #include "wshub/hub/channel_name.hpp"
 #include "wshub/util/header_list.hpp"
 #include "wshub/ws/frame_buffers.hpp"
@@ -287,7 +287,7 @@ void websocket_session<Stream>::on_message(frame_reader::event message) {
     std::uint16_t code = 0;
     auto text = inflate_message(message.payload, services_.settings.max_message_size, code);
     if (!text) return begin_close(code, code == 1009 ? "message too big" : "compressed data does not inflate");
-    if (!http::valid_utf8(*text)) return begin_close(1007, "text is not valid UTF-8");
+    if (!util::valid_utf8(*text)) return begin_close(1007, "text is not valid UTF-8");
     return on_text(*text);
   }
   on_text(message.payload);

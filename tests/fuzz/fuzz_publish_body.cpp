@@ -8,6 +8,7 @@
 
 #include "fuzz_check.hpp"
 #include "wshub/http/publish_form.hpp"
+#include "wshub/util/utf8.hpp"
 
 namespace {
 
@@ -23,7 +24,7 @@ bool json_accepts_utf8(const std::string& text) {
 }
 
 void check_utf8(const std::string& text) {
-  require(wshub::http::valid_utf8(text) == json_accepts_utf8(text), "valid_utf8 disagrees with nlohmann/json");
+  require(wshub::util::valid_utf8(text) == json_accepts_utf8(text), "valid_utf8 disagrees with nlohmann/json");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "wshub/hub/channel_name.hpp"
+#include "wshub/util/utf8.hpp"
 
 namespace {
 
@@ -228,7 +229,7 @@ TEST(publish_form, valid_utf8) {
       {"\xF8\x88\x80\x80\x80", false},     // 5-byte form
       {std::string("a\0b", 3), true},      // NUL is U+0000
   };
-  for (const auto& r : table) EXPECT_EQ(http::valid_utf8(r.text), r.valid) << ::testing::PrintToString(r.text);
+  for (const auto& r : table) EXPECT_EQ(wshub::util::valid_utf8(r.text), r.valid) << ::testing::PrintToString(r.text);
 }
 
 TEST(publish_form, valid_channel_name) {

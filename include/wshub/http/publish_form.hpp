@@ -23,6 +23,4 @@ struct publish_fields {
 std::optional<error> parse_publish_fields(std::string_view content_type, std::string_view body,
                                           std::string_view query, publish_fields& out);
 
-bool valid_utf8(std::string_view text);
-
 }  // namespace wshub::http
