@@ -29,9 +29,9 @@ std::string encode_message_json(const message& m) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-text_frame_header make_text_frame_header(std::size_t payload_size) {
-  text_frame_header h;
-  h.bytes[0] = 0x81;  // FIN, opcode 1 (text); no mask bit: servers never mask
+frame_header make_frame_header(std::size_t payload_size, std::uint8_t opcode) {
+  frame_header h;
+  h.bytes[0] = static_cast<std::uint8_t>(0x80 | opcode);  // FIN; no mask bit: servers never mask
   if (payload_size < 126) {
     h.bytes[1] = static_cast<std::uint8_t>(payload_size);
     h.size = 2;
@@ -52,8 +52,8 @@ text_frame_header make_text_frame_header(std::size_t payload_size) {
 namespace {
 
 frame_ptr finish(frame f) {
-  f.header = make_text_frame_header(f.text.size());
-  f.header_v1 = make_text_frame_header(f.text_v1.size());
+  f.header = make_frame_header(f.text.size());
+  f.header_v1 = make_frame_header(f.text_v1.size());
   return std::make_shared<const frame>(std::move(f));
 }
 

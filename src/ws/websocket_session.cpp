@@ -74,9 +74,7 @@ constexpr std::uint8_t max_queued_pongs = 4;
 // A ping, pong or close frame (RFC 6455 5.5): the same bytes whatever the socket's protocol.
 hub::frame_ptr make_protocol_frame(std::uint8_t opcode, std::string payload) {
   hub::frame f;
-  f.header.bytes[0] = static_cast<std::uint8_t>(0x80 | opcode);
-  f.header.bytes[1] = static_cast<std::uint8_t>(payload.size());  // at most 125
-  f.header.size = 2;
+  f.header = hub::make_frame_header(payload.size(), opcode);
   f.header_v1 = f.header;
   f.text_v1 = payload;
   f.text = std::move(payload);

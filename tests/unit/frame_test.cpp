@@ -104,22 +104,22 @@ TEST(frame, control_frame_has_one_text_for_both_protocols) {
   EXPECT_TRUE(f->channels.empty());
 }
 
-TEST(frame, text_frame_header_uses_the_shortest_length_form) {
-  using wshub::hub::make_text_frame_header;
-  const auto small = make_text_frame_header(125);
+TEST(frame, frame_header_uses_the_shortest_length_form) {
+  using wshub::hub::make_frame_header;
+  const auto small = make_frame_header(125);
   ASSERT_EQ(small.size, 2);
   EXPECT_EQ(small.bytes[0], 0x81);  // FIN, text
   EXPECT_EQ(small.bytes[1], 125);   // no mask bit
-  const auto medium = make_text_frame_header(126);
+  const auto medium = make_frame_header(126);
   ASSERT_EQ(medium.size, 4);
   EXPECT_EQ(medium.bytes[1], 126);
   EXPECT_EQ(medium.bytes[2], 0);
   EXPECT_EQ(medium.bytes[3], 126);
-  const auto top16 = make_text_frame_header(65535);
+  const auto top16 = make_frame_header(65535);
   ASSERT_EQ(top16.size, 4);
   EXPECT_EQ(top16.bytes[2], 0xFF);
   EXPECT_EQ(top16.bytes[3], 0xFF);
-  const auto large = make_text_frame_header(65536);
+  const auto large = make_frame_header(65536);
   ASSERT_EQ(large.size, 10);
   EXPECT_EQ(large.bytes[1], 127);
   for (int i = 2; i < 7; ++i) EXPECT_EQ(large.bytes[i], 0) << i;
@@ -130,8 +130,8 @@ TEST(frame, text_frame_header_uses_the_shortest_length_form) {
 
 TEST(frame, frames_carry_the_headers_of_both_texts) {
   const auto f = wshub::hub::make_frame(sample(std::string(300, 'x')));
-  const auto h = wshub::hub::make_text_frame_header(f->text.size());
-  const auto h1 = wshub::hub::make_text_frame_header(f->text_v1.size());
+  const auto h = wshub::hub::make_frame_header(f->text.size());
+  const auto h1 = wshub::hub::make_frame_header(f->text_v1.size());
   EXPECT_EQ(f->header.size, h.size);
   EXPECT_EQ(f->header.bytes, h.bytes);
   EXPECT_EQ(f->header_v1.bytes, h1.bytes);

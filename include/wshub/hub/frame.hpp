@@ -21,12 +21,14 @@ struct message {
   bool targeted() const { return to_conn != 0 || !to_user.empty(); }
 };
 
-// The header of an unmasked, final WebSocket text frame (RFC 6455 5.2), as sent by a server.
-struct text_frame_header {
+// The header of an unmasked, final WebSocket frame (RFC 6455 5.2), as sent by a server: text by
+// default, or another opcode (a ping, pong or close).
+struct frame_header {
   std::array<std::uint8_t, 10> bytes{};
   std::uint8_t size = 0;
 };
-text_frame_header make_text_frame_header(std::size_t payload_size);
+inline constexpr std::uint8_t text_opcode = 0x1;
+frame_header make_frame_header(std::size_t payload_size, std::uint8_t opcode = text_opcode);
 
 // A message encoded once and shared, immutable, by every recipient. A socket sends `text`
 // (go-gin-api's shape) or, when it negotiated wshub.v1, `text_v1` (the same object with
@@ -40,8 +42,8 @@ struct frame {
   std::string to_user;
   std::string text;
   std::string text_v1;
-  text_frame_header header;
-  text_frame_header header_v1;
+  frame_header header;
+  frame_header header_v1;
 };
 using frame_ptr = std::shared_ptr<const frame>;
 
