@@ -16,6 +16,8 @@ cleanup() {
 trap cleanup EXIT
 
 # Port 0: wshub picks a free port and says which on its "listening on" line (an info line).
+# The file exists before wshub starts: the background job opens it only once it runs.
+: >"$dir/wshub.out"
 "$wshub" --listen.port 0 --io_threads 1 --data_dir "$dir/data" --log.level info >"$dir/wshub.out" 2>&1 &
 pid=$!
 port=
