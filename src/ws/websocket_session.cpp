@@ -11,6 +11,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
+#include "wshub/util/bounded_json.hpp"
 #include "wshub/util/utf8.hpp"
 #include "wshub/hub/channel_name.hpp"
 #include "wshub/util/header_list.hpp"
@@ -34,6 +35,12 @@ constexpr int not_subscribed = 10210;
 constexpr int resume_running = 10211;
 
 constexpr std::size_t replay_page_messages = 256;
+constexpr std::size_t max_ref_bytes = 128;
+
+// A command's `ref` is echoed in its answer: absent (null), an integer, or a short string.
+bool valid_ref(const json& ref) {
+  return ref.is_null() || ref.is_number_integer() || (ref.is_string() && ref.get_ref<const std::string&>().size() <= max_ref_bytes);
+}
 // Frames per gather write: 2 buffers each, and Asio passes at most 64 buffers to one sendmsg.
 constexpr std::size_t max_batch_frames = 32;
 
@@ -293,11 +300,13 @@ void websocket_session<Stream>::on_message(frame_reader::event message) {
 
 template <class Stream>
 void websocket_session<Stream>::on_text(const std::string& text) {
-  const auto command = json::parse(text, nullptr, false);
+  const auto command = util::parse_bounded_json(text);
   if (command.is_object() && command.contains("type") && command["type"].is_string()) {
     on_command(command);
   } else if (v1_) {
-    send_error(json(), unknown_command, "commands are JSON objects with a \"type\"");
+    send_error(json(), unknown_command,
+               "commands are JSON objects with a \"type\", nested at most " + std::to_string(util::max_json_depth) +
+                   " levels deep");
   } else {
     services_.log->debug("conn {} ignored a text frame that is not a command", id_);  // as go-gin-api did
   }
@@ -373,7 +382,11 @@ void websocket_session<Stream>::queue_own(hub::frame_ptr f) {
 template <class Stream>
 void websocket_session<Stream>::on_command(const json& command) {
   const auto& type = command["type"].get_ref<const std::string&>();
-  const json ref = command.contains("ref") ? command["ref"] : json();
+  const auto ref_it = command.find("ref");
+  if (ref_it != command.end() && !valid_ref(*ref_it))
+    return send_error(json(), bad_parameter,
+                      "ref must be an integer or a string of at most " + std::to_string(max_ref_bytes) + " bytes");
+  const json ref = ref_it != command.end() ? *ref_it : json();
   if (type == "subscribe" || type == "unsubscribe") {
     const auto it = command.find("channel");
     const std::string channel = it != command.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -399,8 +412,8 @@ void websocket_session<Stream>::on_command(const json& command) {
   }
   if (type == "resume") {
     const auto it = command.find("last_id");
-    if (it == command.end() || !it->is_number_unsigned())
-      return send_error(ref, bad_parameter, "last_id must be a message id");
+    if (it == command.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() > max_id)
+      return send_error(ref, bad_parameter, "last_id must be a message id (0 to 2^63-1)");
     return start_replay(it->get<std::uint64_t>(), ref);
   }
   if (type == "ping") return send_control({{"type", "pong"}, {"ref", ref}});
