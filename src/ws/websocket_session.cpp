@@ -445,9 +445,9 @@ void websocket_session<Stream>::start_replay(std::uint64_t after_id, const json&
   }
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
   services_.run_blocking([self = this->shared_from_this(), channels = params_.channels, after_id, page_bytes] {
-    auto& store = self->services_.store;
-    const auto plan = store.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
-    auto page = store.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
+    const auto log = self->replay_log();
+    const auto plan = log.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
+    auto page = log.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
     net::post(self->executor(), [self, plan, page = std::move(page)]() mutable {
       if (!self->replay_) return;
       self->replay_->cursor = plan.start_after;
@@ -462,20 +462,26 @@ void websocket_session<Stream>::request_replay_page() {
   replay_->page_pending = true;
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
   services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after = replay_->cursor, page_bytes] {
-    auto page = self->services_.store.read_after(channels, after, replay_page_messages, page_bytes);
+    auto page = self->replay_log().read_after(channels, after, replay_page_messages, page_bytes);
     net::post(self->executor(), [self, page = std::move(page)]() mutable { self->on_replay_page(std::move(page)); });
   });
 }
 
+// Any thread: resume reads, from the cache when the range is in memory.
 template <class Stream>
-void websocket_session<Stream>::on_replay_page(std::vector<hub::message> page) {
+cache::cached_log websocket_session<Stream>::replay_log() const {
+  return cache::cached_log(services_.store, &services_.cache);
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_replay_page(std::vector<hub::frame_ptr> page) {
   if (!replay_ || close_pending_ || close_started_) return;
   replay_->page_pending = false;
   if (page.empty()) return finish_replay();
   std::lock_guard lock(queue_mutex_);
   if (refusing_) return;
-  for (const auto& m : page) queue_.push_unbounded(hub::make_frame(m));
-  replay_->cursor = page.back().id;
+  replay_->cursor = page.back()->id;
+  for (auto& f : page) queue_.push_unbounded(std::move(f));
   schedule_write_locked();  // do_write asks for the next page when the queue drains
 }
 

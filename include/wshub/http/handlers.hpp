@@ -13,7 +13,7 @@ void send_message(const router_services& s, const request& req, const request_co
 // When publish keys are configured, the connections API needs an admin key: the 401 or 403
 // response for a request without one, nullopt when it may go on.
 std::optional<response> require_admin(const router_services& s, const request& req);
-// GET /api/tool/messages?channel=&after=&limit=
+// GET /api/tool/messages?channel=&after=&before=&limit=&order=
 void history(const router_services& s, const request& req, respond_fn respond);
 // GET /api/tool/connections?after=&limit=
 void list_connections(const router_services& s, const request& req, respond_fn respond);
