@@ -15,7 +15,7 @@ std::string next_page(const history_query& q, std::uint64_t cursor) {
     if (q.after != 0) target += "&after=" + std::to_string(q.after);
   } else {
     target += "&after=" + std::to_string(cursor);
-    if (q.before != 0) target += "&before=" + std::to_string(q.before);
+    if (q.before) target += "&before=" + std::to_string(*q.before);
   }
   return target + "&limit=" + std::to_string(q.limit);
 }
@@ -32,8 +32,7 @@ void history(const router_services& s, const request& req, respond_fn respond) {
   // answer goes back through `respond`.
   s.run_blocking([log = cache::cached_log(s.store, s.cache), q = *parsed, version, keep_alive,
                   respond = std::move(respond)] {
-    const auto before = q.before == 0 ? UINT64_MAX : q.before;
-    auto page = log.read_range(q.channel, q.after, before, q.limit + 1, q.newest_first);
+    auto page = log.read_range(q.channel, q.after, q.before.value_or(UINT64_MAX), q.limit + 1, q.newest_first);
     const bool has_more = page.size() > q.limit;
     if (has_more) page.resize(q.limit);
     // Each entry is the same JSON object a socket receives for that message.

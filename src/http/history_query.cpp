@@ -35,7 +35,8 @@ std::optional<history_query> parse_history_query(std::string_view target, const 
     } else if (name == "after" || name == "before") {
       const auto id = ws::parse_id(value);
       if (!id) return fail(name + " must be a message id (0 to 2^63-1)");
-      (name == "after" ? q.after : q.before) = *id;
+      if (name == "after") q.after = *id;
+      else q.before = *id;
     } else if (name == "limit") {
       const auto n = ws::parse_id(value);
       if (!n || *n == 0 || *n > history_query::max_limit)

@@ -90,6 +90,7 @@ TEST_F(history_test, before_and_after_bound_a_page_in_either_order) {
   EXPECT_EQ(page["next"], "/api/tool/messages?channel=hist&order=desc&before=" + std::to_string(hist[5]) +
                               "&after=" + std::to_string(hist[2]) + "&limit=3");
   EXPECT_EQ(ids_of(get("/api/tool/messages?channel=hist&after=5&before=6")), ids{}) << "an empty range";
+  EXPECT_EQ(ids_of(get("/api/tool/messages?channel=hist&before=0")), ids{});
   EXPECT_EQ(ids_of(get("/api/tool/messages?channel=hist&before=" + std::to_string(hist[0]))), ids{});
 }
 

@@ -21,7 +21,7 @@ TEST(history_query, defaults_and_every_parameter) {
   ASSERT_TRUE(q);
   EXPECT_EQ(q->channel, "system");
   EXPECT_EQ(q->after, 0u);
-  EXPECT_EQ(q->before, 0u);
+  EXPECT_FALSE(q->before);
   EXPECT_EQ(q->limit, 100u);
   EXPECT_FALSE(q->newest_first);
   q = parse("/api/tool/messages?channel=news&after=3&before=90&limit=50&order=desc");
@@ -32,6 +32,7 @@ TEST(history_query, defaults_and_every_parameter) {
   EXPECT_EQ(q->limit, 50u);
   EXPECT_TRUE(q->newest_first);
   EXPECT_FALSE(parse("/api/tool/messages?order=asc")->newest_first);
+  EXPECT_EQ(parse("/api/tool/messages?before=0")->before, 0u) << "an empty range, not an unbounded one";
 }
 
 TEST(history_query, unknown_repeated_or_bad_parameters_are_refused) {

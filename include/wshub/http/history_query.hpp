@@ -11,7 +11,7 @@ namespace wshub::http {
 struct history_query {
   std::string channel;
   std::uint64_t after = 0;       // ids above this one
-  std::uint64_t before = 0;      // ids below this one; 0: no upper bound
+  std::optional<std::uint64_t> before;  // ids below this one; none: no upper bound
   std::size_t limit = 100;       // 1 to max_limit
   bool newest_first = false;     // order=desc: the newest `limit` of the range, newest first
 
