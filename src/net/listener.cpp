@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <stdexcept>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/strand.hpp>
@@ -24,17 +26,29 @@ listener::listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::sh
       log_(std::move(log)),
       on_accept_(std::move(on_accept)),
       strand_per_socket_(strand_per_socket) {
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
-  acceptor_.bind(endpoint);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
-  local_endpoint_ = acceptor_.local_endpoint();
-  acceptor_.non_blocking(true);  // shed_one()'s accept never waits
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) local_endpoint_ = acceptor_.local_endpoint(ec);
+  if (!ec) acceptor_.non_blocking(true, ec);  // shed_one()'s accept never waits
+  if (ec) {
+    // "Address already in use" -> "address already in use": it follows a colon.
+    auto why = ec.message();
+    if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+    throw std::runtime_error("cannot listen on " + endpoint_text(endpoint) + ": " + why);
+  }
   spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 listener::~listener() {
   if (spare_fd_ >= 0) ::close(spare_fd_);
+}
+
+std::string endpoint_text(const tcp::endpoint& e) {
+  const auto address = e.address().to_string();
+  return (e.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(e.port());
 }
 
 void listener::run() { asio::dispatch(strand_, [self = shared_from_this()] { self->do_accept(); }); }

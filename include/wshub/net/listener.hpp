@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,11 +17,15 @@
 
 namespace wshub::net {
 
+// "127.0.0.1:9999", "[::1]:9999".
+std::string endpoint_text(const boost::asio::ip::tcp::endpoint& e);
+
 class listener : public std::enable_shared_from_this<listener> {
  public:
   using on_accept_fn = std::function<void(boost::asio::ip::tcp::socket&&)>;
 
-  // Binds and listens; throws boost::system::system_error when it cannot (start-up only).
+  // Binds and listens; when it cannot (start-up only), throws std::runtime_error saying
+  // "cannot listen on ADDRESS:PORT: <reason>".
   // With `strand_per_socket`, each accepted socket gets its own strand of `ioc`: needed when
   // several threads run `ioc`. With one thread, every handler is already serialized and the
   // sockets use `ioc`'s executor directly (no strand queue per handler).
