@@ -560,8 +560,9 @@ export class WshubClient {
       // Live only: nothing up to the log's end at join time is owed; resume from there next time.
       this.lastId = Math.max(this.lastId, w.last_id);
       this.resumeFrom_ = true;
-    } else if (w.last_id < this.lastId) {
-      // The log ends before ids this client delivered: it is a new log (the data was reset).
+    } else if (w.last_id < this.lastId && w.node === undefined) {
+      // One node whose log ends before ids this client delivered: it is a new log (the data was
+      // reset). In a cluster a node's log may lag the others' by a moment, so it proves nothing.
       this.lastId = w.last_id;
       this.emit_('resume', /** @type {ResumeEvent} */ ({ recovered: false, lastId: w.last_id, reset: true }));
       this.emit_('error', new WshubError('the server\'s message log was reset; ids start over'));
@@ -591,7 +592,13 @@ export class WshubClient {
     this.command_({ type: 'subscribe', channel }, {
       command: 'subscribe', channel,
       resolve: () => {
-        if (this.wanted_.get(channel) !== list) return;
+        if (this.wanted_.get(channel) !== list) {
+          // unsubscribe() came while the subscription was in flight: undo it on the server.
+          if (!this.wanted_.has(channel) && !this.confirmed_.has(channel) && this.welcomed_()) {
+            this.command_({ type: 'unsubscribe', channel }, { command: 'unsubscribe', channel, resolve: () => {}, reject: () => {} });
+          }
+          return;
+        }
         this.wanted_.delete(channel);
         this.confirmed_.add(channel);
         for (const p of list) p.resolve();

@@ -163,6 +163,21 @@ describe('wshub JS client against a real server', { timeout: 5 * 60_000 }, () =>
     await eventually(() => seen.set.has(a.id), { what: 'the message on a' });
     await assert.rejects(client.unsubscribe('nope').then(() => { throw new Error('resolved'); }), /resolved/,
       'unsubscribing from a channel it does not have resolves at once');
+    // Unsubscribed while the subscription is in flight: the promise rejects and the server's
+    // subscription is undone (the next message on x does not come; the later one on a does).
+    const racing = client.subscribe('x');
+    await client.unsubscribe('x');
+    await assert.rejects(racing, /unsubscribed/);
+    // The server takes a socket's commands in order: once y's subscribe and unsubscribe are
+    // acknowledged, x's subscribe and its undo (sent on x's ack, before y's) are done too.
+    await client.subscribe('y');
+    await client.unsubscribe('y');
+    const mine = (await httpJson(`${run.base}/api/tool/connections`)).body.connections.find((c) => c.id === client.connId);
+    assert.deepEqual(mine.channels, ['a'], 'the server dropped x');
+    const onX = await client.publish({ message: 'x', channel: 'x' });
+    const afterX = await client.publish({ message: 'a after x', channel: 'a' });
+    await eventually(() => seen.set.has(afterX.id), { what: 'the message on a' });
+    assert.ok(!seen.set.has(onX.id), 'nothing from x');
     // An invalid channel name: the server's error frame rejects the promise.
     await assert.rejects(client.subscribe('bad channel!'), (e) => e instanceof WshubError && e.code === 10103);
     client.close();
