@@ -55,8 +55,17 @@ void router::handle(const request& req, respond_fn respond, const request_contex
     if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
     return handlers::close_connection(s, req, path.substr(connection_prefix.size()), std::move(respond));
   }
+  constexpr std::string_view channel_prefix = "/api/tool/channels/";
+  constexpr std::string_view presence_suffix = "/presence";
+  if (path.starts_with(channel_prefix) && path.ends_with(presence_suffix) &&
+      path.size() > channel_prefix.size() + presence_suffix.size()) {
+    if (!is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
+    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    const auto name = path.substr(channel_prefix.size(), path.size() - channel_prefix.size() - presence_suffix.size());
+    return handlers::channel_presence(s, req, name, std::move(respond));
+  }
   const bool known = path == "/healthz" || path == "/api/tool/stats" || path == "/api/tool/messages" ||
-                     path == "/api/tool/connections" || path == "/" || path == "/tool/websocket" ||
+                     path == "/api/tool/connections" || path == "/api/tool/channels" || path == "/" || path == "/tool/websocket" ||
                      path.starts_with("/web/");
   if (known && !is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
   if (path == "/healthz") return respond(make_json(status::ok, R"({"status":"ok"})", req.version(), req.keep_alive()));
@@ -65,6 +74,10 @@ void router::handle(const request& req, respond_fn respond, const request_contex
   if (path == "/api/tool/connections") {
     if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
     return handlers::list_connections(s, req, std::move(respond));
+  }
+  if (path == "/api/tool/channels") {
+    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    return handlers::list_channels(s, req, std::move(respond));
   }
   if (path == "/" || path == "/tool/websocket") return respond(handlers::static_file(s, req, "index.html"));
   if (path.starts_with("/web/")) return respond(handlers::static_file(s, req, path.substr(5)));

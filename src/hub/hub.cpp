@@ -1,6 +1,7 @@
 #include "wshub/hub/hub.hpp"
 
 #include <algorithm>
+#include <map>
 #include <unordered_set>
 
 namespace wshub::hub {
@@ -148,6 +149,36 @@ std::vector<connection_view> hub::list(conn_id after_id, std::size_t limit) cons
     const auto it = sh.members.find(v.id);
     if (it != sh.members.end()) v.queued_bytes = it->second.s->queued_bytes();
   }
+  return out;
+}
+
+std::vector<channel_count> hub::channel_counts(const std::string& after, std::size_t limit) const {
+  std::map<std::string, std::size_t> counts;
+  for (const auto& sh : shards_) {
+    std::lock_guard lock(sh->mutex);
+    for (const auto& [name, members] : sh->channels)
+      if (name > after) counts[name] += members.size();
+  }
+  std::vector<channel_count> out;
+  for (auto& [name, n] : counts) {
+    if (out.size() == limit) break;
+    out.push_back({name, n});
+  }
+  return out;
+}
+
+std::vector<connection_view> hub::channel_members(const std::string& channel) const {
+  std::vector<connection_view> out;
+  for (const auto& sh : shards_) {
+    std::lock_guard lock(sh->mutex);
+    const auto ch = sh->channels.find(channel);
+    if (ch == sh->channels.end()) continue;
+    for (const auto& [id, s] : ch->second) {
+      const auto& m = sh->members.at(id);
+      out.push_back(connection_view{id, m.info, m.channels, 0});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
 }
 

@@ -47,6 +47,12 @@ struct connection_view {
   std::size_t queued_bytes = 0;
 };
 
+struct channel_count {
+  std::string name;
+  std::size_t subscribers = 0;
+  bool operator==(const channel_count&) const = default;
+};
+
 class hub {
  public:
   // Connection ids start at `first_id` (in a cluster each node has its own range).
@@ -76,6 +82,11 @@ class hub {
 
   // Up to `limit` connections in id order, starting after `after_id`.
   std::vector<connection_view> list(conn_id after_id, std::size_t limit) const;
+  // Up to `limit` channels with at least one subscriber, in name order, starting after `after`
+  // (byte order; "" for the first page), each with its number of subscribed connections.
+  std::vector<channel_count> channel_counts(const std::string& after, std::size_t limit) const;
+  // The connections subscribed to `channel`, in id order (queued_bytes left 0).
+  std::vector<connection_view> channel_members(const std::string& channel) const;
   // Closes connection `id` with `code`; false when it is not registered.
   bool close(conn_id id, std::uint16_t code, const std::string& reason);
   // Calls fn on every registered subscriber (under its shard's lock; fn must not call the hub).
