@@ -326,3 +326,38 @@ TEST_F(hub_fixture, concurrent_fan_out_keeps_each_publishers_order) {
 }
 
 }  // namespace
+
+namespace {
+
+using wshub::hub::channel_count;
+
+TEST_F(hub_fixture, channel_counts_sum_every_shard_in_name_order_from_after) {
+  recording_subscriber s;
+  std::vector<conn_id> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(join(s, {i % 2 ? "odd" : "even", "all"}));  // spread over the shards
+  join(s, {"zebra"});
+  EXPECT_EQ(hub.channel_counts("", 10),
+            (std::vector<channel_count>{{"all", 40}, {"even", 20}, {"odd", 20}, {"zebra", 1}}));
+  EXPECT_EQ(hub.channel_counts("all", 2), (std::vector<channel_count>{{"even", 20}, {"odd", 20}}));
+  EXPECT_EQ(hub.channel_counts("zebra", 10), std::vector<channel_count>{});
+  hub.unsubscribe(ids[0], "all");
+  hub.leave(ids[1]);
+  EXPECT_EQ(hub.channel_counts("", 1), (std::vector<channel_count>{{"all", 38}}));
+}
+
+TEST_F(hub_fixture, channel_members_are_the_subscribers_in_id_order) {
+  recording_subscriber s;
+  const auto ann = hub.join(s, {"news"}, as_user("ann"));
+  join(s, {"sport"});
+  const auto bob = hub.join(s, {"sport"}, as_user("bob"));
+  hub.subscribe(bob, "news");
+  const auto members = hub.channel_members("news");
+  ASSERT_EQ(members.size(), 2u);
+  EXPECT_EQ(members[0].id, ann);
+  EXPECT_EQ(members[0].info.user, "ann");
+  EXPECT_EQ(members[1].id, bob);
+  EXPECT_EQ(members[1].channels, (std::vector<std::string>{"sport", "news"}));
+  EXPECT_TRUE(hub.channel_members("nobody").empty());
+}
+
+}  // namespace
