@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/eventually.hpp"
 #include "support/test_clients.hpp"
 #include "support/test_server.hpp"
 
@@ -382,6 +383,49 @@ TEST_F(presence_test, presence_lists_the_connections_and_users_of_a_channel) {
   EXPECT_EQ(get("/api/tool/channels/news/presence?after=x", 400)["code"], 10103);
   ann->close();
   EXPECT_TRUE(eventually([&] { return get("/api/tool/channels/news/presence")["users"] == json::parse(R"(["bob"])"); }));
+}
+
+TEST_F(presence_test, a_v1_socket_asks_for_join_and_leave_frames_of_a_channel) {
+  start();
+  auto watcher = v1_client("?user=watcher");
+  watcher->send_text(R"({"type":"subscribe","channel":"news","presence":true,"ref":1})");
+  const auto ack = next(*watcher);
+  EXPECT_EQ(ack["type"], "ack");
+  EXPECT_EQ(ack["presence"], true);
+
+  json welcome;
+  auto ann = v1_client("?channel=news&user=ann", &welcome);
+  const auto ann_id = welcome["conn_id"];
+  EXPECT_EQ(next(*watcher), (json{{"type", "join"}, {"channel", "news"}, {"conn_id", ann_id}, {"user", "ann"}}));
+  auto elsewhere = plain_client("?channel=sport&user=carl");  // another channel: no frame
+  auto bob = v1_client("?user=bob", &welcome);
+  const auto bob_id = welcome["conn_id"];
+  bob->send_text(R"({"type":"subscribe","channel":"news","ref":2})");
+  EXPECT_EQ(next(*watcher), (json{{"type", "join"}, {"channel", "news"}, {"conn_id", bob_id}, {"user", "bob"}}));
+  bob->send_text(R"({"type":"unsubscribe","channel":"news","ref":3})");
+  EXPECT_EQ(next(*watcher), (json{{"type", "leave"}, {"channel", "news"}, {"conn_id", bob_id}, {"user", "bob"}}));
+  ann->close();
+  EXPECT_EQ(next(*watcher), (json{{"type", "leave"}, {"channel", "news"}, {"conn_id", ann_id}, {"user", "ann"}}));
+
+  // After unsubscribing, the watcher hears nothing more: the next frame it reads is a message.
+  watcher->send_text(R"({"type":"unsubscribe","channel":"news","ref":4})");
+  EXPECT_EQ(next(*watcher)["type"], "ack");
+  auto late = plain_client("?channel=news&user=late");
+  publish(R"({"message":"marker"})");
+  EXPECT_EQ(next(*watcher)["message"], "marker");
+
+  // Bad requests: a non-boolean flag, and a plain socket.
+  bob->send_text(R"({"type":"subscribe","channel":"news","presence":"yes","ref":5})");
+  json answer;
+  do answer = next(*bob);  // after the acks of refs 2 and 3
+  while (answer["ref"] != 5);
+  EXPECT_EQ(answer["type"], "error");
+  auto plain = plain_client("?channel=news");
+  plain->send_text(R"({"type":"subscribe","channel":"news","presence":true})");
+  auto another = plain_client("?channel=news&user=another");
+  publish(R"({"message":"plain marker","channel":"news"})");
+  for (const auto& f : until_marker(*plain, "plain marker"))
+    EXPECT_NE(f.value("type", ""), "join") << "plain sockets get no presence frames: " << f.dump();
 }
 
 TEST_F(presence_test, channels_and_presence_need_an_admin_key_when_keys_are_configured) {

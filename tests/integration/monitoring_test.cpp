@@ -51,12 +51,15 @@ std::set<std::string> metric_names_in(const std::string& text) {
   return names;
 }
 
-// The series names of a Prometheus text exposition (comment lines skipped).
+// The series names of a Prometheus text exposition, and its family names ("# TYPE name type":
+// a histogram's family is named without its _bucket, _sum and _count).
 std::set<std::string> scraped_names(const std::string& exposition) {
   std::set<std::string> names;
   std::istringstream lines(exposition);
-  for (std::string line; std::getline(lines, line);)
-    if (!line.empty() && line[0] != '#') names.insert(line.substr(0, line.find_first_of("{ ")));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# TYPE ", 0) == 0) names.insert(line.substr(7, line.find(' ', 7) - 7));
+    else if (!line.empty() && line[0] != '#') names.insert(line.substr(0, line.find_first_of("{ ")));
+  }
   return names;
 }
 
@@ -103,7 +106,9 @@ TEST_F(monitoring_test, every_dashboard_query_is_valid_promql) {
   for (const auto& panel : dashboard["panels"]) {
     EXPECT_TRUE(ids.insert(panel["id"].get<int>()).second) << "panel ids must be unique: " << panel["id"];
     EXPECT_TRUE(panel.contains("gridPos")) << panel["title"];
-    if (panel["type"] != "row") EXPECT_FALSE(panel.value("targets", json::array()).empty()) << panel["title"];
+    if (panel["type"] != "row") {
+      EXPECT_FALSE(panel.value("targets", json::array()).empty()) << panel["title"];
+    }
   }
   // promtool parses each query as the expression of a recording rule.
   const auto queries = dashboard_queries(dashboard);

@@ -360,4 +360,30 @@ TEST_F(hub_fixture, channel_members_are_the_subscribers_in_id_order) {
   EXPECT_TRUE(hub.channel_members("nobody").empty());
 }
 
+TEST_F(hub_fixture, presence_watchers_hear_joins_and_leaves_of_others_on_their_channel) {
+  recording_subscriber watcher, others;
+  const auto w = join(watcher, {"news"});
+  EXPECT_FALSE(hub.watch_presence(w, "sport")) << "a watch needs the subscription";
+  ASSERT_TRUE(hub.watch_presence(w, "news"));
+  const auto ann = hub.join(others, {"news", "sport"}, as_user("ann"));
+  join(others, {"sport"});
+  hub.subscribe(ann, "extra");
+  hub.unsubscribe(ann, "news");
+  const auto frames = watcher.frames();
+  ASSERT_EQ(frames.size(), 2u);
+  const auto id = std::to_string(ann);
+  EXPECT_EQ(frames[0]->text, R"({"channel":"news","conn_id":)" + id + R"(,"type":"join","user":"ann"})");
+  EXPECT_EQ(frames[1]->text, R"({"channel":"news","conn_id":)" + id + R"(,"type":"leave","user":"ann"})");
+  EXPECT_EQ(frames[0]->text_v1, frames[0]->text);
+  EXPECT_EQ(others.count(), 0u) << "only watchers get presence frames";
+
+  hub.unwatch_presence(w, "news");
+  hub.subscribe(ann, "news");
+  EXPECT_EQ(watcher.count(), 2u);
+  hub.watch_presence(w, "news");
+  hub.leave(w);  // ends its watch
+  hub.leave(ann);
+  EXPECT_EQ(watcher.count(), 2u);
+}
+
 }  // namespace
