@@ -188,8 +188,8 @@ export class WshubClient {
     /** The URL of the latest connection attempt ('' before the first). */
     this.url = '';
     /** Connection id given by the server's welcome frame. @type {number | null} */ this.connId = null;
-    /** Counters: messages delivered, repeats dropped (ids already delivered), reconnections. */
-    this.stats = { delivered: 0, duplicates: 0, reconnects: 0 };
+    /** Counters: messages delivered, repeats dropped (ids already delivered), reconnections, token refreshes. */
+    this.stats = { delivered: 0, duplicates: 0, reconnects: 0, refreshes: 0 };
     /** @private @type {Map<string, Set<Function>>} */ this.listeners_ = new Map();
     /** @private @type {{resolve: (v?: any) => void, reject: (e: Error) => void}[]} */ this.waiters_ = [];
   }
@@ -334,7 +334,8 @@ export class WshubClient {
    * order 'desc'), between the ids `after` and `before` (exclusive):
    * `for await (const page of client.history('news')) for (const m of page.messages) ...`
    * @param {string} channel
-   * @param {{after?: number, before?: number, order?: 'asc' | 'desc', limit?: number, signal?: AbortSignal}} [opts]
+   * @param {{after?: number, before?: number, order?: 'asc' | 'desc', limit?: number, key?: string, signal?: AbortSignal}} [opts]
+   *   key: this request's publish key instead of options.key (reading needs one when the server has keys)
    * @returns {AsyncGenerator<HistoryPage>}
    */
   async *history(channel, opts = {}) {
@@ -348,7 +349,7 @@ export class WshubClient {
       if (desc) q.set('order', 'desc');
       if (opts.limit !== undefined) q.set('limit', String(opts.limit));
       /** @type {HistoryPage} */
-      const page = await this.http_(`/api/tool/messages?${q}`, { method: 'GET', signal: opts.signal });
+      const page = await this.http_(`/api/tool/messages?${q}`, { method: 'GET', signal: opts.signal }, opts.key ?? this.options_.key);
       yield page;
       if (!page.has_more || page.messages.length === 0) return;
       if (desc) before = page.messages[page.messages.length - 1].id;
@@ -674,9 +675,13 @@ export class WshubClient {
     if (!token || this.ws_ !== ws || !this.welcomed_()) return;
     this.token_ = token;
     new Promise((resolve, reject) => this.command_({ type: 'refresh', token }, { command: 'refresh', resolve, reject }))
-      .then(() => this.scheduleRefresh_(), (err) => {
+      .then(() => {
+        this.stats.refreshes += 1;
+        this.scheduleRefresh_();
+      }, (err) => {
         if (err.code !== UNKNOWN_COMMAND) return this.emit_('error', err);
         if (this.ws_ !== ws) return;
+        this.stats.refreshes += 1;
         this.reopenNow_ = true;
         this.nextToken_ = token;
         ws.close(1000, 'token refresh');
