@@ -19,9 +19,10 @@ memory_cache::memory_cache(memory_cache_settings settings, std::uint64_t start_a
 
 std::size_t memory_cache::cost_of(const hub::frame& f) {
   std::size_t names = 0;
-  for (const auto& c : f.channels) names += sizeof(std::string) + c.size();
-  // The frame, its shared_ptr control block and its slot in a channel's deque.
-  return sizeof(hub::frame) + 32 + sizeof(hub::frame_ptr) + f.text.size() + f.text_v1.size() + names;
+  for (const auto& c : f.channels) names += sizeof(std::string) + c.capacity();
+  // The frame, its shared_ptr control block and its slot in a channel's deque; the texts by what
+  // they allocated (a JSON text is built by appending: its capacity may pass its size).
+  return sizeof(hub::frame) + 32 + sizeof(hub::frame_ptr) + f.text.capacity() + f.text_v1.capacity() + names;
 }
 
 void memory_cache::remember(const hub::frame_ptr& f) {

@@ -33,8 +33,8 @@ class memory_cache final : public cache {
   std::optional<std::vector<hub::frame_ptr>> read(const std::vector<std::string>& channels,
                                                   const id_range& range) const override;
 
-  // Bytes a frame is counted for, once per channel it is kept in (its texts, its channel names
-  // and the bookkeeping around it).
+  // Bytes a frame is counted for, once per channel it is kept in (what its texts and channel
+  // names allocated, and the bookkeeping around it).
   static std::size_t cost_of(const hub::frame& f);
 
   struct stats {
