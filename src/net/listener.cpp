@@ -1,7 +1,6 @@
 #include "wshub/net/listener.hpp"
 
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
 namespace wshub::net {
@@ -10,14 +9,14 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 listener::listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::shared_ptr<spdlog::logger> log,
-                   on_accept_fn on_accept, bool strand_per_socket)
+                   on_accept_fn on_accept, std::vector<asio::io_context*> targets)
     : ioc_(ioc),
-      strand_(asio::make_strand(ioc)),
-      acceptor_(strand_),
-      retry_timer_(strand_),
+      acceptor_(ioc),
+      retry_timer_(ioc),
       log_(std::move(log)),
       on_accept_(std::move(on_accept)),
-      strand_per_socket_(strand_per_socket) {
+      targets_(std::move(targets)) {
+  if (targets_.empty()) targets_.push_back(&ioc_);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -25,10 +24,10 @@ listener::listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::sh
   local_endpoint_ = acceptor_.local_endpoint();
 }
 
-void listener::run() { asio::dispatch(strand_, [self = shared_from_this()] { self->do_accept(); }); }
+void listener::run() { asio::dispatch(ioc_, [self = shared_from_this()] { self->do_accept(); }); }
 
 void listener::stop() {
-  asio::dispatch(strand_, [self = shared_from_this()] {
+  asio::dispatch(ioc_, [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->retry_timer_.cancel();
     self->acceptor_.close(ignored);
@@ -37,9 +36,7 @@ void listener::stop() {
 
 void listener::do_accept() {
   if (!acceptor_.is_open()) return;
-  auto handler = boost::beast::bind_front_handler(&listener::on_accept, shared_from_this());
-  if (strand_per_socket_) acceptor_.async_accept(asio::make_strand(ioc_), std::move(handler));
-  else acceptor_.async_accept(ioc_.get_executor(), std::move(handler));
+  acceptor_.async_accept(*targets_[next_], boost::beast::bind_front_handler(&listener::on_accept, shared_from_this()));
 }
 
 void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
@@ -57,7 +54,9 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
   // write waits for the peer's (delayed) ACK of the previous one: 40 ms stalls on loopback.
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  on_accept_(std::move(socket));
+  const auto index = next_;
+  next_ = (next_ + 1) % targets_.size();
+  on_accept_(std::move(socket), index);
   do_accept();
 }
 

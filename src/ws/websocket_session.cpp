@@ -497,20 +497,16 @@ void websocket_session<Stream>::release_held() {
   schedule_write_locked();
 }
 
-// queue_mutex_ held.
+// queue_mutex_ held. The worker's write scheduler wakes the write loop: when several messages
+// arrive before it gets there, they go out in one write.
 template <class Stream>
 void websocket_session<Stream>::schedule_write_locked() {
   if (write_scheduled_ || queue_.pending() == 0) return;
   write_scheduled_ = true;
-  if (services_.writes) {
-    services_.writes->add(std::shared_ptr<write_scheduler::client>(this->shared_from_this(), this));
-    return;
-  }
-  net::post(executor(), beast::bind_front_handler(&websocket_session<Stream>::do_write, this->shared_from_this()));
+  services_.writes->add(std::shared_ptr<write_scheduler::client>(this->shared_from_this(), this));
 }
 
-// On the I/O thread, woken by services_.writes (which exists only when one thread runs the I/O,
-// so this is the session's strand too).
+// On the session's worker thread, woken by services_.writes.
 template <class Stream>
 void websocket_session<Stream>::flush() {
   do_write();

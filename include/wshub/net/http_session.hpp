@@ -29,7 +29,7 @@ struct http_settings {
 // Shared by all HTTP sessions; owned by the app.
 struct http_services {
   const http::router& router;
-  ws::session_services& websocket;
+  ws::session_services* websocket;  // never null
   const ws::live_origin_policy& origins;
   hub::counters& counters;
   std::shared_ptr<spdlog::logger> log;

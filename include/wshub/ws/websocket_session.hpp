@@ -70,7 +70,8 @@ struct session_services {
   // Runs blocking work (store reads) off the I/O threads.
   std::function<void(std::function<void()>)> run_blocking;
   session_settings settings;
-  // Set when one thread runs the I/O: wakes write loops in slices instead of a post per frame.
+  // The session's worker's scheduler (never null once a session runs): wakes write loops in
+  // slices instead of a post per frame.
   write_scheduler* writes = nullptr;
   // This node's id in a cluster (sent in the wshub.v1 welcome frame); empty on a single node.
   std::string node{};
