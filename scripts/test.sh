@@ -14,12 +14,15 @@ export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 jobs=$(nproc)
 
-# Browser test dependencies (playwright-core only; it drives Debian's chromium).
-if [[ ! -d tests/e2e/node_modules/playwright-core ]] || [[ tests/e2e/package-lock.json -nt tests/e2e/node_modules ]]; then
-  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# Node test dependencies, each folder from its package-lock.json: the browser test
+# (playwright-core only; it drives Debian's chromium) and the JS client (ws, typescript).
+for dir in tests/e2e clients/js; do
+  if [[ ! -d $dir/node_modules ]] || [[ $dir/package-lock.json -nt $dir/node_modules ]]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 
-echo "== debug build: unit, integration and browser tests"
+echo "== debug build: unit, integration, browser and JS client tests"
 cmake --preset dev >/dev/null
 cmake --build --preset dev -j"$jobs"
 ctest --preset dev -j"$jobs"

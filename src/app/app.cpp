@@ -111,11 +111,6 @@ cluster::redis_settings redis_settings_from(const config& cfg) {
           r.password,       r.connect_timeout, r.command_timeout, r.prefix, r.stream_max_len};
 }
 
-std::string endpoint_text(const tcp::endpoint& e) {
-  const auto address = e.address().to_string();
-  return (e.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(e.port());
-}
-
 }  // namespace
 
 // Declaration order is construction order: services before the things that use them.
@@ -208,7 +203,7 @@ struct app::parts {
   cluster::local_broker broker;
   publish::publisher publisher;
   std::unique_ptr<cluster::redis_cluster> cluster;  // set when cache.type is redis
-  asio::thread_pool blocking;  // store reads (history, resume), off the I/O threads
+  asio::thread_pool blocking;  // store reads (history, resume), off the workers
   http::static_files files;
   security::key_ring keys;
   security::rate_limiter key_rate;
@@ -237,7 +232,7 @@ struct app::parts {
   asio::steady_timer watchdog_timer;  // systemd's watchdog pings
   reloader config_reloader;
   std::shared_ptr<net::listener> listener;
-  std::atomic<bool> started{false};   // set by start() before the I/O threads exist
+  std::atomic<bool> started{false};   // set by start() before the workers exist
   std::atomic<bool> stopping{false};
   std::uint64_t last_published = 0;  // ticker only
 
@@ -338,11 +333,11 @@ void app::start() {
   p.listener->run();
   p.tick();
   if (const auto interval = watchdog_interval(); interval.count() > 0) p.ping_watchdog(interval);
-  // Logged and reported before the I/O threads start, so no handler (a SIGHUP reload swapping the
+  // Logged and reported before the workers start, so no handler (a SIGHUP reload swapping the
   // log file, a stop) can run before these lines are in every sink: a reader that sees "listening
   // on" may rotate the log file or signal at once.
   const auto n = p.cfg.effective_io_threads();
-  const auto where = endpoint_text(p.listener->local_endpoint());
+  const auto where = net::endpoint_text(p.listener->local_endpoint());
   p.logs.app->info("wshub {} listening on {} ({} workers, log {}, last id {})", WSHUB_VERSION, where, n,
                    p.cfg.store_path(), p.log->last_id());
   if (p.keys.empty() && !is_loopback_address(p.cfg.listen.address))
@@ -360,7 +355,7 @@ void app::start() {
 void app::stop() {
   auto& p = *parts_;
   if (p.stopping.exchange(true)) return;
-  // Not `threads`: a stop may come from a signal handler on an I/O thread while start() is still
+  // Not `threads`: a stop may come from a signal handler on a worker while start() is still
   // making the others.
   if (!p.started) {  // never started
     p.log->stop();

@@ -155,6 +155,12 @@ string_check one_of(std::vector<std::string> allowed) {
   };
 }
 
+// A value that is never shown: checkconfig prints "(hidden)" in its place.
+config_option secret(config_option o) {
+  o.secret = true;
+  return o;
+}
+
 void ip_address(const std::string& key, const std::string& value) {
   unsigned char buf[16];
   if (inet_pton(AF_INET, value.c_str(), buf) == 1 || inet_pton(AF_INET6, value.c_str(), buf) == 1) return;
@@ -271,8 +277,8 @@ std::vector<config_option> make_options() {
                    "publish keys: [{\"name\", \"key\" (16+ characters), \"channels\" ([\"*\"] for all), \"admin\" (may use the connections API)}]"),
       boolean("security.open_publishing", "allow publishing without a key on a non-loopback address (logged as a warning)",
               [](C& c) -> auto& { return c.security.open_publishing; }),
-      text("security.jwt_hs256_secret", "verify connection tokens (JWT) signed with HS256 and this secret",
-           [](C& c) -> auto& { return c.security.jwt_hs256_secret; }),
+      secret(text("security.jwt_hs256_secret", "verify connection tokens (JWT) signed with HS256 and this secret",
+                  [](C& c) -> auto& { return c.security.jwt_hs256_secret; })),
       text("security.jwt_rs256_public_key_file", "verify connection tokens (JWT) signed with RS256 against this PEM public key",
            [](C& c) -> auto& { return c.security.jwt_rs256_public_key_file; }),
       boolean("security.require_token", "refuse WebSocket upgrades without a valid token",
@@ -293,7 +299,8 @@ std::vector<config_option> make_options() {
            [](C& c) -> auto& { return c.cache.redis.unix_socket; }),
       integer<unsigned>("cache.redis.database", "Redis database number", [](C& c) -> auto& { return c.cache.redis.database; }, 0, 1023),
       text("cache.redis.username", "Redis ACL user name (empty: the default user)", [](C& c) -> auto& { return c.cache.redis.username; }),
-      text("cache.redis.password", "Redis password (empty: no AUTH)", [](C& c) -> auto& { return c.cache.redis.password; }),
+      secret(text("cache.redis.password", "Redis password (empty: no AUTH)",
+                  [](C& c) -> auto& { return c.cache.redis.password; })),
       milliseconds("cache.redis.connect_timeout", "time allowed to connect to Redis",
                    [](C& c) -> auto& { return c.cache.redis.connect_timeout; }, 10, 60'000),
       milliseconds("cache.redis.command_timeout", "time allowed for one Redis command",

@@ -1,5 +1,8 @@
 #include "wshub/net/listener.hpp"
 
+#include <cctype>
+#include <stdexcept>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
@@ -17,11 +20,23 @@ listener::listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::sh
       on_accept_(std::move(on_accept)),
       targets_(std::move(targets)) {
   if (targets_.empty()) targets_.push_back(&ioc_);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
-  acceptor_.bind(endpoint);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
-  local_endpoint_ = acceptor_.local_endpoint();
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) local_endpoint_ = acceptor_.local_endpoint(ec);
+  if (ec) {
+    // "Address already in use" -> "address already in use": it follows a colon.
+    auto why = ec.message();
+    if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+    throw std::runtime_error("cannot listen on " + endpoint_text(endpoint) + ": " + why);
+  }
+}
+
+std::string endpoint_text(const tcp::endpoint& e) {
+  const auto address = e.address().to_string();
+  return (e.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(e.port());
 }
 
 void listener::run() { asio::dispatch(ioc_, [self = shared_from_this()] { self->do_accept(); }); }

@@ -242,11 +242,12 @@ void websocket_session<Stream>::on_readable(beast::error_code ec) {
   }
 }
 
-// Strand only: what the peer sent, frame by frame.
+// Worker thread only: what the peer sent, frame by frame.
 template <class Stream>
 void websocket_session<Stream>::on_bytes(beast::error_code ec, std::string_view bytes) {
   if (ec) {
-    if (!expected_disconnect(ec)) services_.log->debug("conn {} read: {}", id_, ec.message());
+    // After cut() the read fails (bad descriptor, aborted): that is the close, not an error.
+    if (!expected_disconnect(ec) && !cut_) services_.log->debug("conn {} read: {}", id_, ec.message());
     return finish();
   }
   heard_ = true;
@@ -308,6 +309,8 @@ void websocket_session<Stream>::on_text(const std::string& text) {
 template <class Stream>
 void websocket_session<Stream>::on_peer_close(std::uint16_t code) {
   peer_done_ = true;
+  if (close_received_ == 0) close_received_ = code;
+  peer_closed_first_ = !close_started_ && !close_pending_;
   if (close_started_ && !writing_) return cut();
   if (close_started_) return;  // cut once our close frame is written
   begin_close(code == 1005 ? 1000 : code, {});
@@ -338,7 +341,7 @@ void websocket_session<Stream>::on_idle_tick(beast::error_code ec) {
   start_idle_timer();
 }
 
-// Strand only. Each ping gets its pong, but at most max_queued_pongs wait to be written: pings
+// Worker thread only. Each ping gets its pong, but at most max_queued_pongs wait to be written: pings
 // that come past them are answered by one pong with the latest one's payload once the others are
 // written (RFC 6455 5.5.3), so a ping flood costs a string copy per ping, not a frame.
 template <class Stream>
@@ -351,13 +354,13 @@ void websocket_session<Stream>::answer_ping(std::string payload) {
   send_protocol_frame(0xA, std::move(payload));
 }
 
-// Strand only: a ping or a pong (RFC 6455 5.5), queued like any frame for this socket.
+// Worker thread only: a ping or a pong (RFC 6455 5.5), queued like any frame for this socket.
 template <class Stream>
 void websocket_session<Stream>::send_protocol_frame(std::uint8_t opcode, std::string payload) {
   queue_own(make_protocol_frame(opcode, std::move(payload)));
 }
 
-// Strand only. A frame of this socket's own (an answer to its command, a ping, a pong): bounded
+// Worker thread only. A frame of this socket's own (an answer to its command, a ping, a pong): bounded
 // like everything else, not held back during a resume.
 template <class Stream>
 void websocket_session<Stream>::queue_own(hub::frame_ptr f) {
@@ -412,13 +415,13 @@ void websocket_session<Stream>::send_error(const json& ref, int code, const std:
   send_control({{"type", "error"}, {"ref", ref}, {"code", code}, {"message", message}});
 }
 
-// Strand only. Answers to this socket's own commands.
+// Worker thread only. Answers to this socket's own commands.
 template <class Stream>
 void websocket_session<Stream>::send_control(const json& frame) {
   queue_own(hub::make_control_frame(frame.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
-// Strand only. Replays the stored messages of this socket's channels after `after_id` a page at a
+// Worker thread only. Replays the stored messages of this socket's channels after `after_id` a page at a
 // time (the next page is read once the queue drains), then queues the live frames held meanwhile
 // that are newer than the last replayed id: no gap, no duplicate.
 template <class Stream>
@@ -526,7 +529,20 @@ void websocket_session<Stream>::finish() {
   queue_.clear_pending();
   held_ = {};
   held_bytes_ = 0;
-  services_.log->debug("conn {} closed", id_);
+  if (services_.log->should_log(spdlog::level::debug)) services_.log->debug("conn {} closed: {}", id_, close_summary());
+}
+
+// Worker thread only: how the close went, with its codes, for the log.
+template <class Stream>
+std::string websocket_session<Stream>::close_summary() const {
+  const auto sent = std::to_string(close_sent_);
+  const auto received = std::to_string(close_received_);
+  if (close_received_ != 0 && close_sent_ != 0)
+    return peer_closed_first_ ? "the peer sent " + received + ", answered " + sent
+                              : "sent " + sent + ", the peer answered " + received;
+  if (close_received_ != 0) return "the peer sent " + received + " (not answered)";
+  if (close_sent_ != 0) return "sent " + sent + ", no answer from the peer";
+  return "no close handshake (the connection ended)";
 }
 
 template <class Stream>
@@ -582,7 +598,7 @@ std::size_t websocket_session<Stream>::queued_bytes() const {
   return queue_.bytes() + held_bytes_;
 }
 
-// Strand only. The write loop: every queued frame (up to max_batch_frames) in one gather write;
+// Worker thread only. The write loop: every queued frame (up to max_batch_frames) in one gather write;
 // when the queue drains, a close that waited for it, or the next replay page.
 template <class Stream>
 void websocket_session<Stream>::do_write() {
@@ -612,7 +628,7 @@ void websocket_session<Stream>::do_write() {
   }
 }
 
-// Strand only, writing_ set, batch_ not empty. Returns true when the batch was written (or the
+// Worker thread only, writing_ set, batch_ not empty. Returns true when the batch was written (or the
 // write failed) at once, false when an asynchronous write goes on and on_write will follow.
 // On plain TCP the batch goes to the non-blocking socket right away: the kernel takes all of it
 // unless the peer is slow, and then no asynchronous operation is needed; the rest, if any, is
@@ -646,7 +662,7 @@ void websocket_session<Stream>::on_write(beast::error_code ec, std::size_t bytes
   if (written(ec, bytes)) do_write();
 }
 
-// Strand only: the batch in flight is done. Returns false when the socket failed or the close
+// Worker thread only: the batch in flight is done. Returns false when the socket failed or the close
 // frame went out (nothing more is written then).
 template <class Stream>
 bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
@@ -670,7 +686,7 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
     queue_.written();
   }
   if (ec) {
-    if (!expected_disconnect(ec)) services_.log->debug("conn {} write: {}", id_, ec.message());
+    if (!expected_disconnect(ec) && !cut_) services_.log->debug("conn {} write: {}", id_, ec.message());
     write_failed_ = true;
     batch_ = {};
     cut();  // the read loop sees it and ends the session
@@ -684,7 +700,7 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
   return true;
 }
 
-// Strand only. Stops taking frames, lets the frame in flight finish, then sends the close frame;
+// Worker thread only. Stops taking frames, lets the frame in flight finish, then sends the close frame;
 // the socket closes when the peer's close arrives. A peer that does not complete the close
 // within close_timeout is cut.
 template <class Stream>
@@ -700,6 +716,7 @@ void websocket_session<Stream>::begin_close(std::uint16_t code, std::string reas
   replay_.reset();
   if (!joined_ && accepted_) return;  // the session already ended
   if (reason.size() > 123) reason.resize(123);  // a control frame carries at most 125 bytes
+  close_sent_ = code;
   std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
   close_pending_ = make_protocol_frame(0x8, payload + reason);
   close_timer_ = std::make_unique<net::steady_timer>(executor());
@@ -715,10 +732,11 @@ void websocket_session<Stream>::on_close_timeout(beast::error_code ec) {
   cut();
 }
 
-// Strand only: closes the socket; the pending read fails and ends the session.
+// Worker thread only: closes the socket; the pending read fails and ends the session.
 template <class Stream>
 void websocket_session<Stream>::cut() {
   if (!handshake_ && !stream_) return;  // the upgrade failed: nothing is open
+  cut_ = true;
   beast::error_code ignored;
   socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
   socket().close(ignored);

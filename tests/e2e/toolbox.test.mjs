@@ -7,122 +7,24 @@
 // No browser is ever downloaded: playwright-core only drives the installed one.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { httpJson, startServer, stopServer, wshubBin } from '../support/wshub_process.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const WEB_DIR = path.resolve(HERE, '..', '..', 'web');
 const ARTIFACTS = path.join(HERE, 'artifacts');
 const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 
-const START_TIMEOUT_MS = 20_000;   // server start: wait for the "listening on" line
-const STOP_TIMEOUT_MS = 15_000;    // server stop after SIGTERM
 const UI_TIMEOUT_MS = 15_000;      // default for every Playwright wait
 const RECONNECT_TIMEOUT_MS = 40_000; // backoff is capped at 10 s, allow a few tries
 const TEST_TIMEOUT_MS = 90_000;
 
-// ------------------------------------------------------------------ server process
-
-/** Output of one server run, kept for diagnostics when something fails. */
-class ServerRun {
-  constructor(proc) {
-    this.proc = proc;
-    this.lines = [];
-    this.exited = null; // {code, signal} once the process has exited
-    this.exitPromise = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => {
-        this.exited = { code, signal };
-        resolve(this.exited);
-      });
-    });
-  }
-  tail(n = 40) {
-    return this.lines.slice(-n).join('\n');
-  }
-}
-
-/**
- * Starts `$WSHUB_BIN --listen.port PORT --data-dir DIR --log.level info` and resolves
- * once it printed "listening on HOST:PORT" (no sleeps: the log line is the signal).
- */
-function startServer(bin, port, dataDir) {
-  const proc = spawn(bin, ['--listen.port', String(port), '--data-dir', dataDir, '--log.level', 'info'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const run = new ServerRun(proc);
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const finish = (err, value) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (err) reject(err); else resolve(value);
-    };
-    const timer = setTimeout(() => {
-      finish(new Error(`server did not print "listening on 127.0.0.1:PORT" within ${START_TIMEOUT_MS} ms; output:\n${run.tail()}`));
-    }, START_TIMEOUT_MS);
-    const onLine = (stream) => (line) => {
-      run.lines.push(`[${stream}] ${line}`);
-      if (run.lines.length > 2000) run.lines.splice(0, 1000);
-      const m = /listening on (127\.0\.0\.1|localhost|\[?[0-9a-fA-F:.]+\]?):(\d+)/.exec(line);
-      if (m) {
-        run.port = Number(m[2]);
-        run.host = m[1];
-        run.listenStream = stream;
-        finish(null, run);
-      }
-    };
-    splitLines(proc.stdout, onLine('stdout'));
-    splitLines(proc.stderr, onLine('stderr'));
-    proc.once('error', (err) => finish(new Error(`cannot start ${bin}: ${err.message}`)));
-    run.exitPromise.then(({ code, signal }) => {
-      finish(new Error(`server exited (code ${code}, signal ${signal}) before listening; output:\n${run.tail()}`));
-    });
-  });
-}
-
-function splitLines(stream, onLine) {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk) => {
-    buf += chunk;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i).replace(/\r$/, ''));
-      buf = buf.slice(i + 1);
-    }
-  });
-  stream.on('end', () => { if (buf) onLine(buf); });
-}
-
-/** SIGTERM, then wait for the exit (SIGKILL if it does not stop in time). */
-async function stopServer(run, timeoutMs = STOP_TIMEOUT_MS) {
-  if (!run || run.exited) return run && run.exited;
-  run.proc.kill('SIGTERM');
-  let timer;
-  const timeout = new Promise((resolve) => { timer = setTimeout(() => resolve(null), timeoutMs); });
-  const result = await Promise.race([run.exitPromise, timeout]);
-  clearTimeout(timer);
-  if (result) return result;
-  run.proc.kill('SIGKILL');
-  await run.exitPromise;
-  throw new Error(`server did not exit within ${timeoutMs} ms of SIGTERM (killed); output:\n${run.tail()}`);
-}
-
 // ------------------------------------------------------------------ helpers
-
-async function httpJson(url, init) {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  let body = null;
-  try { body = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, ok: res.ok, headers: res.headers, text, body };
-}
 
 function publish(base, fields, headers = {}) {
   return httpJson(`${base}/api/tool/send_message`, {
@@ -190,16 +92,7 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
   let lastPublishedId = 0;
 
   before(async () => {
-    bin = process.env.WSHUB_BIN;
-    if (!bin) {
-      throw new Error('WSHUB_BIN is not set: give the path of the wshub binary, e.g. WSHUB_BIN=../../build/dev/wshub npm test');
-    }
-    bin = path.resolve(bin);
-    try {
-      await access(bin, fsConstants.X_OK);
-    } catch {
-      throw new Error(`WSHUB_BIN=${bin} is not an executable file (build the server first)`);
-    }
+    bin = await wshubBin();
     try {
       await access(CHROMIUM_BIN, fsConstants.X_OK);
     } catch {

@@ -66,8 +66,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   hub::connection_limit::slot slot_;
   hub::connection_limit::refusal refused_;
   std::string remote_ip_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;  // strand only
-  bool first_request_ = true;  // strand only
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;  // worker thread only
+  bool first_request_ = true;  // worker thread only
 };
 
 extern template class http_session<ws::plain_stream>;

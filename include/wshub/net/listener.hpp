@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -12,14 +13,18 @@
 
 namespace wshub::net {
 
+// "127.0.0.1:9999", "[::1]:9999".
+std::string endpoint_text(const boost::asio::ip::tcp::endpoint& e);
+
 class listener : public std::enable_shared_from_this<listener> {
  public:
   // Called on the accept loop's thread with a socket bound to targets[index]'s io_context.
   using on_accept_fn = std::function<void(boost::asio::ip::tcp::socket&&, std::size_t index)>;
 
-  // Binds and listens; throws boost::system::system_error when it cannot (start-up only). The
-  // accept loop runs on `ioc` (one thread); accepted sockets go to `targets` in turn (round
-  // robin), so the workers get the same number of connections within one.
+  // Binds and listens; when it cannot (start-up only), throws std::runtime_error saying
+  // "cannot listen on ADDRESS:PORT: <reason>". The accept loop runs on `ioc` (one thread);
+  // accepted sockets go to `targets` in turn (round robin), so the workers get the same number
+  // of connections within one.
   listener(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& endpoint,
            std::shared_ptr<spdlog::logger> log, on_accept_fn on_accept,
            std::vector<boost::asio::io_context*> targets);
