@@ -178,7 +178,7 @@ struct app::parts {
     boost::system::error_code ec;
     const auto remote = socket.remote_endpoint(ec);
     auto [slot, refused] = limit.try_acquire(ec ? std::string() : remote.address().to_string());
-    // A refused connection still gets an answer (503 or 429) to its first request.
+    // A refused connection is answered (503 or 429) at once and closed (net::http_session).
     if (!slot) counters.connection_refusals.fetch_add(1, std::memory_order_relaxed);
     asio::post(io.at(index).ioc, [this, index, socket = std::move(socket), slot = std::move(slot), refused]() mutable {
       auto& services = per_worker[index]->http;

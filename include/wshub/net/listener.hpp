@@ -1,6 +1,11 @@
 #pragma once
-// The accept loop. Keeps accepting after errors (EMFILE included, after a short pause).
+// The accept loop. Keeps accepting after errors. Out of file descriptors (EMFILE, ENFILE), it
+// still takes each waiting connection and closes it at once, through a descriptor it keeps in
+// reserve, so clients learn at once instead of waiting in the backlog; it logs that at most once
+// every accept_warning_interval.
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,14 +34,24 @@ class listener : public std::enable_shared_from_this<listener> {
            std::shared_ptr<spdlog::logger> log, on_accept_fn on_accept,
            std::vector<boost::asio::io_context*> targets);
 
+  ~listener();
+  listener(const listener&) = delete;
+  listener& operator=(const listener&) = delete;
+
   void run();
   // Any thread: stops accepting and closes the listening socket.
   void stop();
   boost::asio::ip::tcp::endpoint local_endpoint() const { return local_endpoint_; }
 
+  static constexpr std::chrono::seconds accept_warning_interval{10};
+
  private:
   void do_accept();
   void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+  // Out of descriptors: frees the reserve, accepts the waiting connection, closes it, takes the
+  // reserve back. False when there was nothing to close or the reserve could not be used.
+  bool shed_one();
+  void note_failure(const boost::system::error_code& ec);
 
   boost::asio::io_context& ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;  // ioc_'s thread only
@@ -46,6 +61,9 @@ class listener : public std::enable_shared_from_this<listener> {
   on_accept_fn on_accept_;
   std::vector<boost::asio::io_context*> targets_;
   std::size_t next_ = 0;  // ioc_'s thread only: the target of the next accepted socket
+  int spare_fd_ = -1;  // ioc_'s thread only: an open /dev/null, freed only to shed a connection
+  std::uint64_t failures_ = 0;  // ioc_'s thread only: accept failures and shed connections since the last warning
+  std::chrono::steady_clock::time_point last_warning_;  // ioc_'s thread only
 };
 
 }  // namespace wshub::net
