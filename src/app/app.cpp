@@ -173,24 +173,22 @@ struct app::parts {
                                                std::move(contexts));
   }
 
-  // The accept loop's thread: `socket` is bound to worker `index`, which makes its session.
+  // On worker `index`'s thread, which `socket` is bound to: the worker makes its session.
   void accepted(tcp::socket&& socket, std::size_t index) {
     boost::system::error_code ec;
     const auto remote = socket.remote_endpoint(ec);
     auto [slot, refused] = limit.try_acquire(ec ? std::string() : remote.address().to_string());
     // A refused connection is answered (503 or 429) at once and closed (net::http_session).
     if (!slot) counters.connection_refusals.fetch_add(1, std::memory_order_relaxed);
-    asio::post(io.at(index).ioc, [this, index, socket = std::move(socket), slot = std::move(slot), refused]() mutable {
-      auto& services = per_worker[index]->http;
-      if (tls)
-        std::make_shared<net::http_session<ws::tls_stream>>(ws::tls_stream(std::move(socket), *tls), services,
+    auto& services = per_worker[index]->http;
+    if (tls)
+      std::make_shared<net::http_session<ws::tls_stream>>(ws::tls_stream(std::move(socket), *tls), services,
+                                                          std::move(slot), refused)
+          ->run();
+    else
+      std::make_shared<net::http_session<ws::plain_stream>>(ws::plain_stream(std::move(socket)), services,
                                                             std::move(slot), refused)
-            ->run();
-      else
-        std::make_shared<net::http_session<ws::plain_stream>>(ws::plain_stream(std::move(socket)), services,
-                                                              std::move(slot), refused)
-            ->run();
-    });
+          ->run();
   }
 
   config cfg;
