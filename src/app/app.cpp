@@ -33,6 +33,7 @@
 #include "wshub/security/rate_limiter.hpp"
 #include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
+#include "wshub/util/host_name.hpp"
 #include "wshub/ws/origin_policy.hpp"
 #include "wshub/ws/websocket_session.hpp"
 
@@ -136,13 +137,17 @@ struct app::parts {
         ip_rate(c.security.publish_rate_per_ip, c.security.publish_burst),
         tokens(c.security.jwt_hs256_secret, read_text_file(c.security.jwt_rs256_public_key_file)),
         router({publisher, hub, counters, *log, files, logs.http, run_blocking(),
-                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels},
-                &keys, &key_rate, &ip_rate, cluster.get()}),
+                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels,
+                 c.security.require_token, c.security.public_metrics, c.http.cors_origins},
+                &keys, &key_rate, &ip_rate, &tokens, cluster.get()}),
         origins(c.websocket.check_origin, c.websocket.allowed_origins),
+        hosts(util::is_loopback_host(c.listen.address), c.http.allowed_hosts),
         websocket{hub, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
         http{router,
              websocket,
              origins,
+             hosts,
+             {},
              counters,
              logs.http,
              {c.http.header_limit, c.http.body_limit, c.http.request_timeout, c.http.keep_alive_timeout},
@@ -164,6 +169,8 @@ struct app::parts {
                              c.publish.answer_ahead);
     }
     if (cluster) websocket.node = node_id;
+    if (tokens.enabled())
+      websocket.verify_token = [this](std::string_view token, std::string& error) { return tokens.verify(token, error); };
     if (!c.tls.cert.empty()) tls = make_tls_context(c.tls);
     const tcp::endpoint endpoint(asio::ip::make_address(c.listen.address), c.listen.port);
     listener = std::make_shared<net::listener>(ioc, endpoint, logs.http, [this](tcp::socket&& socket) {
@@ -181,6 +188,7 @@ struct app::parts {
                                                               std::move(slot), refused)
             ->run();
     }, c.effective_io_threads() > 1);
+    http.site = {tls != nullptr, endpoint.address().is_loopback(), listener->local_endpoint().port()};
   }
 
   config cfg;
@@ -201,6 +209,7 @@ struct app::parts {
   security::token_verifier tokens;
   http::router router;
   ws::live_origin_policy origins;  // replaced by a reload
+  http::host_policy hosts;
   ws::session_services websocket;
   net::http_services http;
   asio::io_context ioc;
@@ -326,7 +335,7 @@ void app::start() {
   const auto where = endpoint_text(p.listener->local_endpoint());
   p.logs.app->info("wshub {} listening on {} ({} I/O threads, log {}, last id {})", WSHUB_VERSION, where, n,
                    p.cfg.store_path(), p.log->last_id());
-  if (p.keys.empty() && !is_loopback_address(p.cfg.listen.address))
+  if (p.keys.empty() && !util::is_loopback_host(p.cfg.listen.address))
     p.logs.app->warn("publishing is open to anyone who can reach {} (security.open_publishing)", where);
   if (p.keys.empty()) p.logs.app->info("no publish keys: publishing is open on loopback");
   if (p.cluster) {
