@@ -11,7 +11,9 @@ include(GNUInstallDirs)  # the binary itself is installed by the top-level CMake
 set(WSHUB_INSTALL_CONFIG_DIR "/etc/wshub" CACHE PATH "Absolute folder for the installed wshub.json")
 set(WSHUB_INSTALL_UNIT_DIR "lib/systemd/system" CACHE STRING
     "Folder for wshub.service, relative to the install prefix (systemd reads both /usr and /usr/local)")
-set(WSHUB_PACKAGE_MAINTAINER "wshub maintainers" CACHE STRING "The Maintainer field of the .deb")
+set(WSHUB_DEB_MAINTAINER "wshub maintainers <wshub@example.org>" CACHE STRING
+    "The Maintainer field of the .deb and its changelog: a name and an address")
+set(WSHUB_PACKAGE_RELEASE 1 CACHE STRING "The Debian revision of the .deb (its version is <project version>-<this>)")
 
 # Installing and packaging take what `cmake --build` built and never start a build themselves,
 # so the package test can run inside ctest without rebuilding the tree under the other tests.
@@ -70,6 +72,17 @@ install(CODE "
 ")
 
 # The .deb.
+# Debian's documentation files (lintian checks them): the copyright (DEP-5, the project's MIT
+# licence) and the changelog of the package, compressed as Debian wants it (gzip -9n: no name or
+# time stamp in it, so the same tree gives the same bytes).
+set(WSHUB_DEB_VERSION "${PROJECT_VERSION}-${WSHUB_PACKAGE_RELEASE}")
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/packaging/deb/changelog.in")
+configure_file("${PROJECT_SOURCE_DIR}/packaging/deb/changelog.in" "${_wshub_stage}/deb/doc/changelog.Debian" @ONLY)
+find_program(WSHUB_GZIP gzip REQUIRED)
+execute_process(COMMAND "${WSHUB_GZIP}" -9nf "${_wshub_stage}/deb/doc/changelog.Debian" COMMAND_ERROR_IS_FATAL ANY)
+install(FILES "${PROJECT_SOURCE_DIR}/packaging/deb/copyright" "${_wshub_stage}/deb/doc/changelog.Debian.gz"
+        DESTINATION "${CMAKE_INSTALL_DOCDIR}" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+
 file(CONFIGURE OUTPUT "${_wshub_stage}/deb/conffiles" CONTENT "${WSHUB_INSTALL_CONFIG_DIR}/wshub.json\n" @ONLY)
 foreach(_script postinst prerm postrm)
   configure_file("${PROJECT_SOURCE_DIR}/packaging/deb/${_script}" "${_wshub_stage}/deb/${_script}" COPYONLY)
@@ -82,11 +95,12 @@ set(CPACK_PACKAGE_VENDOR wshub)
 set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
 set(CPACK_PACKAGE_DESCRIPTION
-    "One small native binary: browsers and programs hold a WebSocket open, publishers POST messages, and every matching socket gets them in real time. Runs as a systemd service.")
-set(CPACK_PACKAGE_CONTACT "${WSHUB_PACKAGE_MAINTAINER}")
+    "One small native binary: browsers and programs hold a WebSocket open,\npublishers POST messages, and every matching socket gets them in real\ntime. Runs as a systemd service.")
+set(CPACK_PACKAGE_CONTACT "${WSHUB_DEB_MAINTAINER}")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_RELEASE "${WSHUB_PACKAGE_RELEASE}")
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # procps: /bin/kill for ExecReload.

@@ -111,11 +111,6 @@ cluster::redis_settings redis_settings_from(const config& cfg) {
           r.password,       r.connect_timeout, r.command_timeout, r.prefix, r.stream_max_len};
 }
 
-std::string endpoint_text(const tcp::endpoint& e) {
-  const auto address = e.address().to_string();
-  return (e.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(e.port());
-}
-
 }  // namespace
 
 // Declaration order is construction order: services before the things that use them.
@@ -177,7 +172,7 @@ struct app::parts {
       boost::system::error_code ec;
       const auto remote = socket.remote_endpoint(ec);
       auto [slot, refused] = limit.try_acquire(ec ? std::string() : remote.address().to_string());
-      // A refused connection still gets an answer (503 or 429) to its first request.
+      // A refused connection is answered (503 or 429) at once and closed (net::http_session).
       if (!slot) counters.connection_refusals.fetch_add(1, std::memory_order_relaxed);
       if (tls)
         std::make_shared<net::http_session<ws::tls_stream>>(ws::tls_stream(std::move(socket), *tls), http,
@@ -332,7 +327,7 @@ void app::start() {
   // log file, a stop) can run before these lines are in every sink: a reader that sees "listening
   // on" may rotate the log file or signal at once.
   const auto n = p.cfg.effective_io_threads();
-  const auto where = endpoint_text(p.listener->local_endpoint());
+  const auto where = net::endpoint_text(p.listener->local_endpoint());
   p.logs.app->info("wshub {} listening on {} ({} I/O threads, log {}, last id {})", WSHUB_VERSION, where, n,
                    p.cfg.store_path(), p.log->last_id());
   if (p.keys.empty() && !util::is_loopback_host(p.cfg.listen.address))

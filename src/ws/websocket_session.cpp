@@ -248,7 +248,8 @@ void websocket_session<Stream>::on_readable(beast::error_code ec) {
 template <class Stream>
 void websocket_session<Stream>::on_bytes(beast::error_code ec, std::string_view bytes) {
   if (ec) {
-    if (!expected_disconnect(ec)) services_.log->debug("conn {} read: {}", id_, ec.message());
+    // After cut() the read fails (bad descriptor, aborted): that is the close, not an error.
+    if (!expected_disconnect(ec) && !cut_) services_.log->debug("conn {} read: {}", id_, ec.message());
     return finish();
   }
   heard_ = true;
@@ -308,6 +309,8 @@ void websocket_session<Stream>::on_text(const std::string& text) {
 template <class Stream>
 void websocket_session<Stream>::on_peer_close(std::uint16_t code) {
   peer_done_ = true;
+  if (close_received_ == 0) close_received_ = code;
+  peer_closed_first_ = !close_started_ && !close_pending_;
   if (close_started_ && !writing_) return cut();
   if (close_started_) return;  // cut once our close frame is written
   begin_close(code == 1005 ? 1000 : code, {});
@@ -586,7 +589,20 @@ void websocket_session<Stream>::finish() {
   queue_.clear_pending();
   held_ = {};
   held_bytes_ = 0;
-  services_.log->debug("conn {} closed", id_);
+  if (services_.log->should_log(spdlog::level::debug)) services_.log->debug("conn {} closed: {}", id_, close_summary());
+}
+
+// Strand only: how the close went, with its codes, for the log.
+template <class Stream>
+std::string websocket_session<Stream>::close_summary() const {
+  const auto sent = std::to_string(close_sent_);
+  const auto received = std::to_string(close_received_);
+  if (close_received_ != 0 && close_sent_ != 0)
+    return peer_closed_first_ ? "the peer sent " + received + ", answered " + sent
+                              : "sent " + sent + ", the peer answered " + received;
+  if (close_received_ != 0) return "the peer sent " + received + " (not answered)";
+  if (close_sent_ != 0) return "sent " + sent + ", no answer from the peer";
+  return "no close handshake (the connection ended)";
 }
 
 template <class Stream>
@@ -735,7 +751,7 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
     queue_.written();
   }
   if (ec) {
-    if (!expected_disconnect(ec)) services_.log->debug("conn {} write: {}", id_, ec.message());
+    if (!expected_disconnect(ec) && !cut_) services_.log->debug("conn {} write: {}", id_, ec.message());
     write_failed_ = true;
     batch_ = {};
     cut();  // the read loop sees it and ends the session
@@ -765,6 +781,7 @@ void websocket_session<Stream>::begin_close(std::uint16_t code, std::string reas
   replay_.reset();
   if (!joined_ && accepted_) return;  // the session already ended
   if (reason.size() > 123) reason.resize(123);  // a control frame carries at most 125 bytes
+  close_sent_ = code;
   std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
   close_pending_ = make_protocol_frame(0x8, payload + reason);
   close_timer_ = std::make_unique<net::steady_timer>(executor());
@@ -784,6 +801,7 @@ void websocket_session<Stream>::on_close_timeout(beast::error_code ec) {
 template <class Stream>
 void websocket_session<Stream>::cut() {
   if (!handshake_ && !stream_) return;  // the upgrade failed: nothing is open
+  cut_ = true;
   beast::error_code ignored;
   socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
   socket().close(ignored);

@@ -90,7 +90,11 @@ TEST(lifecycle_test, a_port_in_use_fails_the_start_with_a_message) {
   temp_dir other;
   std::string errors;
   EXPECT_EQ(run_binary({"--listen.port", std::to_string(first.port()), "--data-dir", other.path().string()}, &errors), 1);
-  EXPECT_NE(errors.find("cannot start"), std::string::npos) << errors;
+  // The address and the reason, in words, and no source location of the library.
+  const auto expected = "cannot listen on 127.0.0.1:" + std::to_string(first.port()) + ": address already in use";
+  EXPECT_NE(errors.find(expected), std::string::npos) << errors;
+  EXPECT_EQ(errors.find("/usr/include"), std::string::npos) << errors;
+  EXPECT_EQ(errors.find("system:98"), std::string::npos) << errors;
 }
 
 }  // namespace

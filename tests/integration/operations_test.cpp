@@ -430,6 +430,34 @@ TEST(operations_test, sighup_applies_log_level_and_origins_without_dropping_sock
   EXPECT_EQ(server.wait_exit(10s), 0) << server.output();
 }
 
+TEST(operations_test, debug_log_shows_close_codes_and_no_descriptor_errors) {
+  temp_dir dir;
+  service_process server({"--listen.port", "0", "--data-dir", (dir.path() / "data").string(), "--log.level", "debug",
+                          "--store.synchronous", "normal"},
+                         {});
+  const auto port = server.port();
+  {
+    ws_client by_client(port);  // the client closes with 1000; the server answers
+    ASSERT_TRUE(server.wait_for(R"(conn (\d+) open from)", 5s)) << server.output();
+    by_client.close();
+    ASSERT_TRUE(server.wait_for(R"(conn \d+ closed: the peer sent 1000, answered 1000)", 5s)) << server.output();
+  }
+  {
+    auto by_server = v1_client(port);  // the operator closes it with 4001; the client answers
+    std::smatch m;
+    ASSERT_TRUE(server.wait_for(R"(conn (\d+) open from)", 5s, &m)) << server.output();
+    const auto id = m[1].str();
+    ASSERT_EQ(http_request(port, "DELETE", "/api/tool/connections/" + id).status, 200);
+    EXPECT_FALSE(by_server->read());
+    EXPECT_EQ(by_server->close_code(), 4001);
+    ASSERT_TRUE(server.wait_for("conn " + id + R"( closed: sent 4001, the peer answered 4001)", 5s)) << server.output();
+  }
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(10s), 0) << server.output();
+  EXPECT_EQ(server.output().find("Bad file descriptor"), std::string::npos) << server.output();
+  EXPECT_EQ(server.output().find(" read: "), std::string::npos) << server.output();
+}
+
 TEST(operations_test, sighup_reopens_the_log_file) {
   temp_dir dir;
   const auto log = dir.path() / "wshub.log";

@@ -20,16 +20,19 @@ echo "built $(basename "$deb")"
 
 dpkg-deb -c "$deb" >"$work/listing"
 awk '{print $6}' "$work/listing" >"$work/files"
-for f in ./usr/bin/wshub ./usr/lib/systemd/system/wshub.service ./usr/lib/sysusers.d/wshub.conf ./etc/wshub/wshub.json; do
+for f in ./usr/bin/wshub ./usr/lib/systemd/system/wshub.service ./usr/lib/sysusers.d/wshub.conf ./etc/wshub/wshub.json \
+  ./usr/share/doc/wshub/copyright ./usr/share/doc/wshub/changelog.Debian.gz; do
   grep -qx -- "$f" "$work/files" || fail "$f is not in the package: $(cat "$work/files")"
 done
 if grep -v -e '/$' -e '^./usr/bin/wshub$' -e '^./usr/lib/systemd/system/wshub.service$' \
-  -e '^./usr/lib/sysusers.d/wshub.conf$' -e '^./etc/wshub/wshub.json$' "$work/files"; then
+  -e '^./usr/lib/sysusers.d/wshub.conf$' -e '^./etc/wshub/wshub.json$' \
+  -e '^./usr/share/doc/wshub/copyright$' -e '^./usr/share/doc/wshub/changelog.Debian.gz$' "$work/files"; then
   fail "unexpected files in the package (above)"
 fi
 grep -q -- '^-rwxr-xr-x root/root .* ./usr/bin/wshub$' "$work/listing" || fail "wshub is not an executable owned by root"
 
 [[ $(dpkg-deb -f "$deb" Package) == wshub ]] || fail "Package: $(dpkg-deb -f "$deb" Package)"
+[[ $(dpkg-deb -f "$deb" Maintainer) =~ ^[^\<]+\ \<[^@\>]+@[^@\>]+\>$ ]] || fail "Maintainer is not 'name <address>': $(dpkg-deb -f "$deb" Maintainer)"
 depends=$(dpkg-deb -f "$deb" Depends)
 for d in libc6 libsqlite3-0 procps; do
   [[ "$depends" == *"$d"* ]] || fail "Depends lacks $d: $depends"
@@ -50,4 +53,8 @@ grep -q 'deb-systemd-invoke stop wshub.service' "$work/control/prerm" || fail "p
 dpkg-deb -x "$deb" "$work/root"
 prepare_systemd_root "$work/root"
 verify_unit "$work/root"
+# Debian's own checker finds no error (warnings, such as the missing manual page, are allowed).
+# lintian exits non-zero on an error tag (its default --fail-on error) or when it cannot run.
+lintian --tag-display-limit 0 --fail-on error "$deb" >"$work/lintian.log" 2>&1 || fail "lintian: $(cat "$work/lintian.log")"
+if grep -E '^E: ' "$work/lintian.log"; then fail "lintian reports errors (above)"; fi
 echo "deb test passed"

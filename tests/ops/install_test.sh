@@ -22,6 +22,9 @@ for f in usr/bin/wshub usr/lib/systemd/system/wshub.service usr/lib/sysusers.d/w
   [[ -f "$root/$f" ]] || fail "/$f was not installed"
 done
 [[ -x "$root/usr/bin/wshub" ]] || fail "/usr/bin/wshub is not executable"
+# Installed stripped without --strip: no symbol table, no debug information (the build tree keeps them).
+sections=$(readelf -S --wide "$root/usr/bin/wshub") || fail "readelf cannot read the installed binary"
+if grep -E '\.symtab|\.debug_' <<<"$sections"; then fail "the installed binary is not stripped (sections above)"; fi
 unit=$root/usr/lib/systemd/system/wshub.service
 grep -qx 'ExecStart=/usr/bin/wshub --config /etc/wshub/wshub.json' "$unit" || fail "ExecStart: $(grep ExecStart= "$unit")"
 grep -q '"data_dir": "/var/lib/wshub"' "$root/etc/wshub/wshub.json" || fail "the config's data_dir is not the StateDirectory"

@@ -148,6 +148,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void on_close_timeout(boost::beast::error_code ec);
   void cut();
   void finish();
+  std::string close_summary() const;
   void overflowed();
 
   static layer to_layer(Stream&& stream);
@@ -178,6 +179,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   hub::frame_ptr close_pending_;               // strand only: the close frame, sent once the queue drains
   bool close_started_ = false;                 // strand only: the close frame is written or being written
   bool peer_done_ = false;                     // strand only: the peer closed or broke the protocol
+  bool peer_closed_first_ = false;             // strand only: the peer's close came before ours
+  bool cut_ = false;                           // strand only: cut() closed the socket
+  std::uint16_t close_sent_ = 0;               // strand only: the code of our close frame, 0 if none
+  std::uint16_t close_received_ = 0;           // strand only: the code of the peer's close frame, 0 if none
   bool writing_ = false;                       // strand only: a write is in flight on the socket
   bool write_failed_ = false;                  // strand only: the socket cannot be written any more
   std::vector<hub::frame_ptr> batch_;          // strand only: the frames being written
