@@ -15,6 +15,8 @@ cors_policy::cors_policy(std::vector<std::string> origins) {
   }
 }
 
+bool cors_policy::covers(std::string_view path) { return path.starts_with("/api/tool/"); }
+
 bool cors_policy::allows(std::string_view origin) const {
   if (origin.empty()) return false;
   return any_ || std::find(origins_.begin(), origins_.end(), origin) != origins_.end();

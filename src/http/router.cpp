@@ -30,7 +30,7 @@ router::router(router_services services) : services_(std::move(services)), cors_
 void router::handle(const request& req, respond_fn respond, const request_context& context) const {
   auto ctx = context;
   const auto path = util::path_of(req.target());
-  if (path.starts_with("/api/tool/")) {
+  if (cors_policy::covers(path)) {
     const auto origin = req[bhttp::field::origin];
     if (cors_.allows(origin)) {
       if (req.method() == bhttp::verb::options) return respond(cors_.preflight(req));
@@ -62,6 +62,7 @@ void router::handle(const request& req, respond_fn respond, const request_contex
     return respond(std::move(res));
   }
   if (path == "/metrics") {
+    if (!is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
     if (auto refused = require_metrics_access(s, req)) return respond(std::move(*refused));
     return respond(metrics_response(req, services_.counters, services_.hub, services_.store));
   }

@@ -170,10 +170,15 @@ describe('docs/openapi.yaml', { timeout: 5 * 60_000 }, () => {
     assert.equal((await call('post', '/api/tool/send_message', { headers: { ...admin, 'Content-Type': 'text/plain' }, body: 'message=x' })).status, 415);
 
     // history
-    const page = (await call('get', '/api/tool/messages', { url: '/api/tool/messages?channel=news&after=0&limit=2' })).json();
+    const page = (await call('get', '/api/tool/messages', { url: '/api/tool/messages?channel=news&after=0&limit=2', headers: { 'X-API-Key': NEWS_KEY } })).json();
     assert.equal(page.messages[0].id, sent.id);
     assert.equal(page.has_more, true);
-    assert.equal((await call('get', '/api/tool/messages', { url: '/api/tool/messages?limit=0' })).status, 400);
+    const reader = token({ sub: 'u', exp: Math.floor(Date.now() / 1000) + 600, channels: ['news'] });
+    assert.equal((await call('get', '/api/tool/messages', { url: `/api/tool/messages?channel=news&token=${reader}` })).status, 200);
+    assert.equal((await call('get', '/api/tool/messages', { url: '/api/tool/messages?channel=news', headers: { Authorization: `Bearer ${reader}` } })).status, 200);
+    assert.equal((await call('get', '/api/tool/messages', { url: '/api/tool/messages?limit=0', headers: admin })).status, 400);
+    assert.equal((await call('get', '/api/tool/messages', { url: '/api/tool/messages?channel=news' })).status, 401);
+    assert.equal((await call('get', '/api/tool/messages', { url: '/api/tool/messages?channel=sport', headers: { 'X-API-Key': NEWS_KEY } })).status, 403);
 
     // connections: a socket to list and close
     const ws = new WebSocket(`${base.replace('http', 'ws')}/socket/system/message`, ['wshub.v1']);
@@ -195,10 +200,13 @@ describe('docs/openapi.yaml', { timeout: 5 * 60_000 }, () => {
     assert.equal((await call('delete', '/api/tool/connections/{id}', { url: '/api/tool/connections/1', headers: { 'X-API-Key': NEWS_KEY } })).status, 403);
 
     // operations
-    assert.equal((await call('get', '/api/tool/stats')).json().messages_total, 4);
+    assert.equal((await call('get', '/api/tool/stats', { headers: admin })).json().messages_total, 4);
+    assert.equal((await call('get', '/api/tool/stats')).status, 401);
+    assert.equal((await call('get', '/api/tool/stats', { headers: { 'X-API-Key': NEWS_KEY } })).status, 403);
     await call('get', '/healthz');
     assert.equal((await call('get', '/readyz')).status, 200);
-    await call('get', '/metrics');
+    assert.equal((await call('get', '/metrics', { headers: admin })).status, 200);
+    assert.equal((await call('get', '/metrics')).status, 401);
 
     // the socket path: 426 without an upgrade; 101, 400, 401 and 403 with one
     assert.equal((await call('get', '/socket/system/message')).status, 426);

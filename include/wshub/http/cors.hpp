@@ -15,6 +15,8 @@ class cors_policy {
   explicit cors_policy(std::vector<std::string> origins);
 
   bool enabled() const { return any_ || !origins_.empty(); }
+  // The paths CORS covers: /api/tool/*.
+  static bool covers(std::string_view path);
   // `origin` is the Origin header; "" (no browser) is never a cross-origin request.
   bool allows(std::string_view origin) const;
 
