@@ -149,7 +149,8 @@ el.watchForm.addEventListener('submit', (ev) => {
 /** The latest stored messages of `channel` (what came before the page was opened). */
 async function showLatest(channel) {
   try {
-    for await (const page of client.history(channel, { order: 'desc', limit: HISTORY_ITEMS })) {
+    const key = el.apiKey.value || undefined;  // a server with keys lets keys read history
+    for await (const page of client.history(channel, { order: 'desc', limit: HISTORY_ITEMS, key })) {
       for (const m of page.messages) addMessage(m);
       break;  // one page: the latest
     }

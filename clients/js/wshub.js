@@ -99,8 +99,12 @@
 export const PROTOCOL = 'wshub.v1';
 export const SOCKET_PATH = '/socket/system/message';
 
-/** Frame types the server sends over wshub.v1 (checked against docs/asyncapi.yaml). */
-export const SERVER_FRAME_TYPES = Object.freeze(['welcome', 'message', 'resume', 'ack', 'error', 'pong']);
+/**
+ * Frame types the server sends over wshub.v1 (checked against docs/asyncapi.yaml). `join` and
+ * `leave` come only to a socket that subscribed with `presence: true`, which this client does not
+ * ask for; it ignores them.
+ */
+export const SERVER_FRAME_TYPES = Object.freeze(['welcome', 'message', 'resume', 'ack', 'error', 'pong', 'join', 'leave']);
 /** Commands this client sends (checked against docs/asyncapi.yaml). */
 export const CLIENT_COMMANDS = Object.freeze(['subscribe', 'unsubscribe', 'ping', 'refresh']);
 
@@ -184,8 +188,8 @@ export class WshubClient {
     /** The URL of the latest connection attempt ('' before the first). */
     this.url = '';
     /** Connection id given by the server's welcome frame. @type {number | null} */ this.connId = null;
-    /** Counters: messages delivered, repeats dropped (ids already delivered), reconnections. */
-    this.stats = { delivered: 0, duplicates: 0, reconnects: 0 };
+    /** Counters: messages delivered, repeats dropped (ids already delivered), reconnections, token refreshes. */
+    this.stats = { delivered: 0, duplicates: 0, reconnects: 0, refreshes: 0 };
     /** @private @type {Map<string, Set<Function>>} */ this.listeners_ = new Map();
     /** @private @type {{resolve: (v?: any) => void, reject: (e: Error) => void}[]} */ this.waiters_ = [];
   }
@@ -330,7 +334,8 @@ export class WshubClient {
    * order 'desc'), between the ids `after` and `before` (exclusive):
    * `for await (const page of client.history('news')) for (const m of page.messages) ...`
    * @param {string} channel
-   * @param {{after?: number, before?: number, order?: 'asc' | 'desc', limit?: number, signal?: AbortSignal}} [opts]
+   * @param {{after?: number, before?: number, order?: 'asc' | 'desc', limit?: number, key?: string, signal?: AbortSignal}} [opts]
+   *   key: this request's publish key instead of options.key (reading needs one when the server has keys)
    * @returns {AsyncGenerator<HistoryPage>}
    */
   async *history(channel, opts = {}) {
@@ -344,7 +349,7 @@ export class WshubClient {
       if (desc) q.set('order', 'desc');
       if (opts.limit !== undefined) q.set('limit', String(opts.limit));
       /** @type {HistoryPage} */
-      const page = await this.http_(`/api/tool/messages?${q}`, { method: 'GET', signal: opts.signal });
+      const page = await this.http_(`/api/tool/messages?${q}`, { method: 'GET', signal: opts.signal }, opts.key ?? this.options_.key);
       yield page;
       if (!page.has_more || page.messages.length === 0) return;
       if (desc) before = page.messages[page.messages.length - 1].id;
@@ -534,7 +539,7 @@ export class WshubClient {
       }
       case 'ack':
       case 'error': return this.onAnswer_(/** @type {AckFrame | ErrorFrame} */ (frame));
-      default: return;  // 'pong' and frame types of later versions
+      default: return;  // 'pong', 'join', 'leave' and frame types of later versions
     }
   }
 
@@ -560,8 +565,9 @@ export class WshubClient {
       // Live only: nothing up to the log's end at join time is owed; resume from there next time.
       this.lastId = Math.max(this.lastId, w.last_id);
       this.resumeFrom_ = true;
-    } else if (w.last_id < this.lastId) {
-      // The log ends before ids this client delivered: it is a new log (the data was reset).
+    } else if (w.last_id < this.lastId && w.node === undefined) {
+      // One node whose log ends before ids this client delivered: it is a new log (the data was
+      // reset). In a cluster a node's log may lag the others' by a moment, so it proves nothing.
       this.lastId = w.last_id;
       this.emit_('resume', /** @type {ResumeEvent} */ ({ recovered: false, lastId: w.last_id, reset: true }));
       this.emit_('error', new WshubError('the server\'s message log was reset; ids start over'));
@@ -591,7 +597,13 @@ export class WshubClient {
     this.command_({ type: 'subscribe', channel }, {
       command: 'subscribe', channel,
       resolve: () => {
-        if (this.wanted_.get(channel) !== list) return;
+        if (this.wanted_.get(channel) !== list) {
+          // unsubscribe() came while the subscription was in flight: undo it on the server.
+          if (!this.wanted_.has(channel) && !this.confirmed_.has(channel) && this.welcomed_()) {
+            this.command_({ type: 'unsubscribe', channel }, { command: 'unsubscribe', channel, resolve: () => {}, reject: () => {} });
+          }
+          return;
+        }
         this.wanted_.delete(channel);
         this.confirmed_.add(channel);
         for (const p of list) p.resolve();
@@ -663,9 +675,13 @@ export class WshubClient {
     if (!token || this.ws_ !== ws || !this.welcomed_()) return;
     this.token_ = token;
     new Promise((resolve, reject) => this.command_({ type: 'refresh', token }, { command: 'refresh', resolve, reject }))
-      .then(() => this.scheduleRefresh_(), (err) => {
+      .then(() => {
+        this.stats.refreshes += 1;
+        this.scheduleRefresh_();
+      }, (err) => {
         if (err.code !== UNKNOWN_COMMAND) return this.emit_('error', err);
         if (this.ws_ !== ws) return;
+        this.stats.refreshes += 1;
         this.reopenNow_ = true;
         this.nextToken_ = token;
         ws.close(1000, 'token refresh');
