@@ -89,7 +89,7 @@ void router::handle(const request& req, respond_fn respond, const request_contex
   }
   if (const auto channel = path_parameter(path, "/api/tool/channels/{name}/presence")) {
     if (!is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
-    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
     return handlers::channel_presence(s, req, *channel, std::move(respond));
   }
   const bool known = path == "/healthz" || path == "/api/tool/stats" || path == "/api/tool/messages" ||
@@ -107,7 +107,7 @@ void router::handle(const request& req, respond_fn respond, const request_contex
     return handlers::list_connections(s, req, std::move(respond));
   }
   if (path == "/api/tool/channels") {
-    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
     return handlers::list_channels(s, req, std::move(respond));
   }
   if (path == "/" || path == "/tool/websocket") return respond(handlers::static_file(s, req, "index.html"));
