@@ -1,6 +1,7 @@
 #include <nlohmann/json.hpp>
 
 #include "wshub/cache/cached_log.hpp"
+#include "wshub/http/access.hpp"
 #include "wshub/http/handlers.hpp"
 #include "wshub/http/history_query.hpp"
 
@@ -28,6 +29,7 @@ void history(const router_services& s, const request& req, respond_fn respond) {
   std::string error;
   const auto parsed = parse_history_query(req.target(), s.settings.default_channel, error);
   if (!parsed) return respond(make_error({status::bad_request, codes::bad_parameter, error}, version, keep_alive));
+  if (auto refused = authorize_read(s, req, parsed->channel)) return respond(std::move(*refused));
   // The cache answers when the page is in memory; else SQLite, read on the blocking pool. The
   // answer goes back through `respond`.
   s.run_blocking([log = cache::cached_log(s.store, s.cache), q = *parsed, version, keep_alive,

@@ -18,7 +18,8 @@ std::optional<history_query> parse_history_query(std::string_view target, const 
   if (!params) return fail("the query string is malformed");
   if (params->size() > history_query::max_params)
     return fail("at most " + std::to_string(history_query::max_params) + " query parameters");
-  constexpr std::array<std::string_view, 5> known = {"channel", "after", "before", "limit", "order"};
+  // `token` is read by the access check (a connection token allowed on the channel).
+  constexpr std::array<std::string_view, 6> known = {"channel", "after", "before", "limit", "order", "token"};
   std::array<bool, known.size()> seen{};
   history_query q;
   q.channel = default_channel;
@@ -26,7 +27,7 @@ std::optional<history_query> parse_history_query(std::string_view target, const 
     std::size_t index = 0;
     while (index < known.size() && known[index] != name) ++index;
     if (index == known.size())
-      return fail("unknown parameter '" + name.substr(0, 64) + "' (known: channel, after, before, limit, order)");
+      return fail("unknown parameter '" + name.substr(0, 64) + "' (known: channel, after, before, limit, order, token)");
     if (seen[index]) return fail("parameter '" + name + "' is given more than once");
     seen[index] = true;
     if (name == "channel") {
@@ -42,6 +43,8 @@ std::optional<history_query> parse_history_query(std::string_view target, const 
       if (!n || *n == 0 || *n > history_query::max_limit)
         return fail("limit must be between 1 and " + std::to_string(history_query::max_limit));
       q.limit = static_cast<std::size_t>(*n);
+    } else if (name == "token") {
+      continue;
     } else if (value == "asc" || value == "desc") {
       q.newest_first = value == "desc";
     } else {

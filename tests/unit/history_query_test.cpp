@@ -38,7 +38,7 @@ TEST(history_query, defaults_and_every_parameter) {
 TEST(history_query, unknown_repeated_or_bad_parameters_are_refused) {
   std::string error;
   EXPECT_FALSE(parse("/api/tool/messages?channel=a&sort=desc", &error));
-  EXPECT_EQ(error, "unknown parameter 'sort' (known: channel, after, before, limit, order)");
+  EXPECT_EQ(error, "unknown parameter 'sort' (known: channel, after, before, limit, order, token)");
   EXPECT_FALSE(parse("/api/tool/messages?after=1&after=2", &error));
   EXPECT_EQ(error, "parameter 'after' is given more than once");
   EXPECT_FALSE(parse("/api/tool/messages?order=newest", &error));
