@@ -11,6 +11,15 @@ namespace {
 
 using namespace reliability;
 
+// The server is built with the same sanitizers as this test. Their allocators hold freed memory
+// back (ASan's quarantine, TSan's shadow), so the server's RSS says nothing of what it keeps:
+// the bound is checked in plain builds only (the debug stage of scripts/test.sh).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool rss_is_meaningful = false;
+#else
+constexpr bool rss_is_meaningful = true;
+#endif
+
 long rss_kib(int pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);)
@@ -43,7 +52,7 @@ TEST(memory_bound_test, many_channels_of_large_messages_stay_within_the_cache_bo
   std::cout << "[reliability] " << messages << " messages of 60 KiB to as many channels: RSS " << before / 1024
             << " -> " << after / 1024 << " MiB (+" << growth / (1024 * 1024) << " MiB; cache bound "
             << max_bytes / (1024 * 1024) << " MiB)" << std::endl;
-  EXPECT_LT(growth, max_bytes + overhead);
+  if (rss_is_meaningful) EXPECT_LT(growth, max_bytes + overhead);
   // The newest channels are still readable (from the cache), the oldest too (from SQLite).
   for (const auto* channel : {"ch599", "ch0", "warm0"}) {
     const auto r = c.request("GET", std::string("/api/tool/messages?channel=") + channel);
