@@ -56,7 +56,7 @@ frame_ptr frame_on_all(std::vector<std::string> channels, std::uint64_t id = 0) 
   wshub::hub::frame f;
   f.id = id;
   f.channels = std::move(channels);
-  f.text = "{}";
+  f.set_text("{}");
   return std::make_shared<const wshub::hub::frame>(std::move(f));
 }
 
@@ -372,9 +372,9 @@ TEST_F(hub_fixture, presence_watchers_hear_joins_and_leaves_of_others_on_their_c
   const auto frames = watcher.frames();
   ASSERT_EQ(frames.size(), 2u);
   const auto id = std::to_string(ann);
-  EXPECT_EQ(frames[0]->text, R"({"channel":"news","conn_id":)" + id + R"(,"type":"join","user":"ann"})");
-  EXPECT_EQ(frames[1]->text, R"({"channel":"news","conn_id":)" + id + R"(,"type":"leave","user":"ann"})");
-  EXPECT_EQ(frames[0]->text_v1, frames[0]->text);
+  EXPECT_EQ(frames[0]->text(), R"({"channel":"news","conn_id":)" + id + R"(,"type":"join","user":"ann"})");
+  EXPECT_EQ(frames[1]->text(), R"({"channel":"news","conn_id":)" + id + R"(,"type":"leave","user":"ann"})");
+  EXPECT_EQ(frames[0]->text_v1(), frames[0]->text());
   EXPECT_EQ(others.count(), 0u) << "only watchers get presence frames";
 
   hub.unwatch_presence(w, "news");

@@ -35,7 +35,7 @@ class frame_buffers {
         const auto& h = v1_ ? f.header_v1 : f.header;
         return {h.bytes.data(), h.size};
       }
-      const auto& text = v1_ ? f.text_v1 : f.text;
+      const auto text = v1_ ? f.text_v1() : f.text();
       return {text.data(), text.size()};
     }
     const_iterator& operator++() { ++pos_; return *this; }
