@@ -134,7 +134,7 @@ struct app::parts {
         tokens(c.security.jwt_hs256_secret, read_text_file(c.security.jwt_rs256_public_key_file)),
         router({publisher, hub, counters, *log, files, logs.http, run_blocking(),
                 {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels,
-                 c.security.require_token, c.security.public_metrics, c.http.cors_origins},
+                 c.security.require_token, c.security.public_metrics, c.http.cors_origins, c.publish.max_batch},
                 &keys, &key_rate, &ip_rate, &tokens, cluster.get(), &cache}),
         origins(c.websocket.check_origin, c.websocket.allowed_origins),
         hosts(util::is_loopback_host(c.listen.address), c.http.allowed_hosts),

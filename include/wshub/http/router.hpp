@@ -31,6 +31,7 @@ struct router_settings {
   bool require_token = false;     // sockets must present a token: reads are protected too
   bool public_metrics = false;    // stats and metrics need no admin key
   std::vector<std::string> cors_origins{};  // exact origins, or "*"
+  std::size_t max_batch = 1'000;  // messages of one send_messages request at most
 };
 
 struct router_services {

@@ -36,6 +36,12 @@ struct publish_result {
 
 using publish_done = std::function<void(publish_result)>;
 
+struct batch_result {
+  std::error_code error;                // set when not all of the batch was acknowledged
+  std::vector<publish_result> results;  // one per message, in the batch's order
+};
+using batch_done = std::function<void(batch_result)>;
+
 class publisher {
  public:
   publisher(store::message_log& log, cache::cache& cache, cluster::broker& broker,
@@ -61,6 +67,9 @@ class publisher {
   // store's writer thread after the commit (or where `pace` continues), or right away when the
   // message is refused. `done` must not block; post to your own executor.
   void publish(publish_request request, publish_done done);
+  // The same for several messages, stored in one transaction (in a cluster: sequenced by one
+  // script), with ids increasing in their order; `done` once, when every one was answered.
+  void publish_batch(std::vector<publish_request> requests, batch_done done);
 
   // The cluster's reader thread: stores `batch` (sequenced by Redis) as one unit and fans it
   // out; answers the publishes of this node among them. Blocks until durable; false when the
@@ -79,6 +88,10 @@ class publisher {
     std::chrono::steady_clock::time_point started;
   };
   std::size_t deliver(const hub::message& stored);  // frame, cache, fan-out: local recipients
+  // Writer thread, in id order: what a publish of this node does once the log answered it.
+  void on_stored(std::error_code ec, const hub::message& stored, const publish_done& done,
+                 std::chrono::steady_clock::time_point started);
+  std::string next_origin();
   void answer(const std::string& origin, publish_result result);
   void acknowledge(publish_done done, publish_result result);  // through pace_ when it reached sockets
 
