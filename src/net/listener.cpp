@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
 namespace wshub::net {
@@ -62,10 +64,25 @@ void listener::stop() {
 
 void listener::do_accept() {
   if (!acceptor_.is_open()) return;
-  acceptor_.async_accept(*targets_[next_], boost::beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+  const auto index = next_;
+  next_ = (next_ + 1) % targets_.size();
+  auto& target = *targets_[index];
+  // The accepted socket is handed over on its worker's thread, and the next accept starts once it
+  // was: the loop never runs ahead of the workers with sockets that no session holds yet.
+  acceptor_.async_accept(target, asio::bind_executor(target, [self = shared_from_this(), index](
+                                                                  boost::system::error_code ec, tcp::socket socket) {
+    if (!ec) {
+      // Every write is a whole answer or a batch of whole frames: send it now. With Nagle on, a
+      // small write waits for the peer's (delayed) ACK of the previous one: 40 ms stalls on loopback.
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      self->on_accept_(std::move(socket), index);
+    }
+    asio::post(self->ioc_, [self, ec] { self->on_accept(ec); });
+  }));
 }
 
-void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
+void listener::on_accept(boost::system::error_code ec) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // stopped
   if (ec) {
     note_failure(ec);
@@ -82,13 +99,6 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
     log_->info("accepting again; {} more accept failures since the last warning", failures_);
     failures_ = 0;
   }
-  // Every write is a whole answer or a batch of whole frames: send it now. With Nagle on, a small
-  // write waits for the peer's (delayed) ACK of the previous one: 40 ms stalls on loopback.
-  boost::system::error_code ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
-  const auto index = next_;
-  next_ = (next_ + 1) % targets_.size();
-  on_accept_(std::move(socket), index);
   do_accept();
 }
 

@@ -168,6 +168,7 @@ void message_log::writer_loop() {
     const auto ec = write_batch(batch);
     writable_.store(!ec, std::memory_order_relaxed);
     for (auto& p : batch) p.on_durable(ec, p.message);
+    if (on_commit_) on_commit_();
     apply_retention(last_ts_ms_);
   }
 }

@@ -132,7 +132,7 @@ template <class Stream>
 websocket_session<Stream>::~websocket_session() {
   // Normally finish() left the hub already. This path runs only when the io_context was stopped
   // with the session's handlers still queued, when no fan-out can run any more.
-  if (joined_) services_.hub.leave(id_);
+  if (joined_) services_.registry->leave(id_);
 }
 
 template <class Stream>
@@ -173,14 +173,13 @@ void websocket_session<Stream>::run(request req) {
 
   // Joined before the 101 goes out, so a message published once the client sees the upgrade
   // reaches it. Live frames are held (holding_) until the welcome frame and any replay are queued.
-  id_ = services_.hub.join(*this, params_.channels,
+  id_ = services_.registry->join(*this, params_.channels,
                            hub::member_info{remote_, params_.user, protocol, std::chrono::system_clock::now()});
   joined_ = true;
   if (v1_) {
     json welcome = {{"type", "welcome"}, {"conn_id", id_}, {"channels", params_.channels},
                     {"last_id", services_.store.last_id()}};
     if (!services_.node.empty()) welcome["node"] = services_.node;
-    std::lock_guard lock(queue_mutex_);
     queue_.push_unbounded(hub::make_control_frame(welcome.dump()));
   }
   if (!params_.last_id) release_held();
@@ -364,13 +363,11 @@ void websocket_session<Stream>::send_protocol_frame(std::uint8_t opcode, std::st
 // like everything else, not held back during a resume.
 template <class Stream>
 void websocket_session<Stream>::queue_own(hub::frame_ptr f) {
-  std::unique_lock lock(queue_mutex_);
   if (refusing_) return;
   if (!queue_.push(std::move(f))) {
-    lock.unlock();
     return overflowed();
   }
-  schedule_write_locked();
+  schedule_write();
 }
 
 template <class Stream>
@@ -391,11 +388,11 @@ void websocket_session<Stream>::on_command(const json& command) {
       if (channels.size() >= services_.settings.max_channels)
         return send_error(ref, too_many_channels,
                           "at most " + std::to_string(services_.settings.max_channels) + " channels per connection");
-      services_.hub.subscribe(id_, channel);
+      services_.registry->subscribe(id_, channel);
       channels.push_back(channel);
     } else if (type == "unsubscribe") {
       if (pos == channels.end()) return send_error(ref, not_subscribed, "not subscribed to " + channel);
-      services_.hub.unsubscribe(id_, channel);
+      services_.registry->unsubscribe(id_, channel);
       channels.erase(pos);
     }
     return send_control({{"type", "ack"}, {"ref", ref}, {"command", type}, {"channel", channel}});
@@ -430,7 +427,6 @@ void websocket_session<Stream>::start_replay(std::uint64_t after_id, const json&
   replay_ = std::make_unique<replay_state>(
       replay_state{params_.channels, after_id, true, true, ref.is_null() ? std::string() : ref.dump()});
   {
-    std::lock_guard lock(queue_mutex_);
     holding_ = true;
   }
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
@@ -462,16 +458,14 @@ void websocket_session<Stream>::on_replay_page(std::vector<hub::message> page) {
   if (!replay_ || close_pending_ || close_started_) return;
   replay_->page_pending = false;
   if (page.empty()) return finish_replay();
-  std::lock_guard lock(queue_mutex_);
   if (refusing_) return;
   for (const auto& m : page) queue_.push_unbounded(hub::make_frame(m));
   replay_->cursor = page.back().id;
-  schedule_write_locked();  // do_write asks for the next page when the queue drains
+  schedule_write();  // do_write asks for the next page when the queue drains
 }
 
 template <class Stream>
 void websocket_session<Stream>::finish_replay() {
-  std::lock_guard lock(queue_mutex_);
   if (v1_) {
     json resume = {{"type", "resume"}, {"recovered", replay_->recovered}, {"last_id", replay_->cursor}};
     if (!replay_->ref_json.empty()) resume["ref"] = json::parse(replay_->ref_json);
@@ -487,23 +481,22 @@ void websocket_session<Stream>::finish_replay() {
   // it fans out): anything live at or below the cursor is a duplicate from now on.
   replayed_up_to_ = cursor;
   replay_.reset();
-  schedule_write_locked();
+  schedule_write();
 }
 
 template <class Stream>
 void websocket_session<Stream>::release_held() {
-  std::lock_guard lock(queue_mutex_);
   for (auto& f : held_) queue_.push_unbounded(std::move(f));
   held_ = {};
   held_bytes_ = 0;
   holding_ = false;
-  schedule_write_locked();
+  schedule_write();
 }
 
-// queue_mutex_ held. The worker's write scheduler wakes the write loop: when several messages
+// The worker's write scheduler wakes the write loop: when several messages
 // arrive before it gets there, they go out in one write.
 template <class Stream>
-void websocket_session<Stream>::schedule_write_locked() {
+void websocket_session<Stream>::schedule_write() {
   if (write_scheduled_ || queue_.pending() == 0) return;
   write_scheduled_ = true;
   services_.writes->add(std::shared_ptr<write_scheduler::client>(this->shared_from_this(), this));
@@ -520,11 +513,10 @@ void websocket_session<Stream>::finish() {
   if (close_timer_) close_timer_->cancel();
   idle_timer_.cancel();
   if (joined_) {
-    services_.hub.leave(id_);
+    services_.registry->leave(id_);
     joined_ = false;
   }
   replay_.reset();
-  std::lock_guard lock(queue_mutex_);
   refusing_ = true;
   queue_.clear_pending();
   held_ = {};
@@ -547,7 +539,6 @@ std::string websocket_session<Stream>::close_summary() const {
 
 template <class Stream>
 bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
-  std::unique_lock lock(queue_mutex_);
   if (refusing_) return false;
   if (f->id != 0 && f->id <= replayed_up_to_) return true;  // already sent by a replay
   if (holding_) {
@@ -558,19 +549,18 @@ bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
       return true;
     }
   } else if (queue_.push(f)) {
-    schedule_write_locked();
+    schedule_write();
     return true;
   }
-  lock.unlock();
   overflowed();
   return false;
 }
 
-// Any thread, queue_mutex_ not held: the queue limit was passed.
+// Worker thread only: the queue limit was passed. The close is posted: this may run inside a
+// fan-out.
 template <class Stream>
 void websocket_session<Stream>::overflowed() {
   {
-    std::lock_guard lock(queue_mutex_);
     if (refusing_) return;
     refusing_ = true;
     queue_.clear_pending();
@@ -594,7 +584,6 @@ void websocket_session<Stream>::close(std::uint16_t code, const std::string& rea
 
 template <class Stream>
 std::size_t websocket_session<Stream>::queued_bytes() const {
-  std::lock_guard lock(queue_mutex_);
   return queue_.bytes() + held_bytes_;
 }
 
@@ -606,7 +595,6 @@ void websocket_session<Stream>::do_write() {
     if (!accepted_ || write_failed_ || close_started_) return;  // on_accept starts the writes
     std::size_t n = 0;
     {
-      std::lock_guard lock(queue_mutex_);
       n = queue_.take_batch(batch_, max_batch_frames);
       if (n == 0) write_scheduled_ = false;
     }
@@ -674,7 +662,7 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
       if (f->header.bytes[0] == text_frame_start) payload += (v1_ ? f->text_v1 : f->text).size();
       if (f->header.bytes[0] == pong_frame_start) ++pongs_written;
     }
-    services_.counters.bytes_sent.fetch_add(payload, std::memory_order_relaxed);
+    services_.registry->count_bytes_sent(payload);
   }
   batch_.clear();
   if (pongs_written != 0) {
@@ -682,7 +670,6 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
     if (next_pong_) answer_ping(std::move(*std::exchange(next_pong_, nullptr)));
   }
   {
-    std::lock_guard lock(queue_mutex_);
     queue_.written();
   }
   if (ec) {
@@ -707,7 +694,6 @@ template <class Stream>
 void websocket_session<Stream>::begin_close(std::uint16_t code, std::string reason) {
   if (close_started_ || close_pending_) return;
   {
-    std::lock_guard lock(queue_mutex_);
     refusing_ = true;
     queue_.clear_pending();
     held_ = {};

@@ -122,12 +122,12 @@ TEST_P(engine_test, resume_works_on_every_worker) {
   for (int i = 1; i <= 4; ++i) publish(R"({"message":"m)" + std::to_string(i) + R"(","channel":"r"})");
   std::vector<std::uint64_t> ids;
   auto clients = connect("?channel=r&last_id=" + std::to_string(first), ids);
-  publish(R"({"message":"live","channel":"r"})");
   for (auto& c : clients) {
     for (int i = 1; i <= 4; ++i) EXPECT_EQ(next_json(*c)["message"], "m" + std::to_string(i));
     EXPECT_EQ(next_json(*c)["type"], "resume");
-    EXPECT_EQ(next_json(*c)["message"], "live");
   }
+  publish(R"({"message":"live","channel":"r"})");
+  for (auto& c : clients) EXPECT_EQ(next_json(*c)["message"], "live");
 }
 
 // A graceful stop closes the sockets of every worker with 1001, then every worker ends.
@@ -143,7 +143,7 @@ TEST_P(engine_test, stop_closes_every_socket_with_going_away) {
 }
 
 INSTANTIATE_TEST_SUITE_P(workers, engine_test, ::testing::Values(1u, 3u),
-                         [](const auto& info) { return std::to_string(info.param) + "_workers"; });
+                         [](const auto& param_info) { return std::to_string(param_info.param) + "_workers"; });
 
 }  // namespace
 }  // namespace wshub::test

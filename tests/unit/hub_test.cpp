@@ -11,7 +11,10 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
+
+#include "wshub/engine/workers.hpp"
 
 namespace {
 
@@ -90,8 +93,7 @@ struct hub_fixture : ::testing::Test {
     return hub.join(s, channels, wshub::hub::member_info{});
   }
 
-  wshub::hub::counters counters;
-  wshub::hub::hub hub{counters};
+  wshub::hub::registry hub;  // one worker's; the test thread is its owner
 };
 
 TEST_F(hub_fixture, join_returns_distinct_ids) {
@@ -127,7 +129,7 @@ TEST_F(hub_fixture, frame_on_several_channels_reaches_each_subscriber_once) {
   EXPECT_EQ(sports.count(), 1u);
   EXPECT_EQ(both.count(), 1u);
   EXPECT_EQ(neither.count(), 0u);
-  EXPECT_EQ(counters.deliveries.load(), 3u);
+  EXPECT_EQ(hub.deliveries(), 3u);
 }
 
 TEST_F(hub_fixture, fan_out_counts_accepted_deliveries) {
@@ -136,7 +138,7 @@ TEST_F(hub_fixture, fan_out_counts_accepted_deliveries) {
   join(b, {"system"});
   hub.fan_out(frame_on("system"));
   hub.fan_out(frame_on("system"));
-  EXPECT_EQ(counters.deliveries.load(), 4u);
+  EXPECT_EQ(hub.deliveries(), 4u);
 }
 
 TEST_F(hub_fixture, refused_deliveries_are_not_counted) {
@@ -144,7 +146,7 @@ TEST_F(hub_fixture, refused_deliveries_are_not_counted) {
   join(accepting, {"system"});
   join(refusing, {"system"});
   EXPECT_EQ(hub.fan_out(frame_on("system")), 1u);
-  EXPECT_EQ(counters.deliveries.load(), 1u);
+  EXPECT_EQ(hub.deliveries(), 1u);
   EXPECT_EQ(accepting.count(), 1u);
 }
 
@@ -274,46 +276,72 @@ TEST_F(hub_fixture, for_each_visits_every_subscriber_once) {
   for (const auto& s : subs) EXPECT_EQ(visits[s.get()], 1);
 }
 
-// Meant for ThreadSanitizer too: publishers and joiners race on the shards.
-TEST_F(hub_fixture, concurrent_fan_out_keeps_each_publishers_order) {
-  constexpr int publishers = 4;
-  constexpr std::uint64_t frames_each = 2000;
-  constexpr int churners = 2;
-
-  std::vector<std::unique_ptr<recording_subscriber>> stayed;
-  for (int i = 0; i < 6; ++i) {
-    stayed.push_back(std::make_unique<recording_subscriber>());
-    join(*stayed.back(), {"c"});
+// The node's hub over three real workers; meant for ThreadSanitizer too. Publishers hand
+// groups from their own threads while sockets join and leave on the workers: each subscriber,
+// whatever its worker, gets each publisher's frames in order, and every group reports the
+// recipients of all workers once.
+TEST(node_hub, groups_reach_every_worker_in_order_and_report_recipients_once) {
+  constexpr std::size_t workers = 3;
+  constexpr int publishers = 2;
+  constexpr std::uint64_t groups_each = 300, frames_per_group = 4;
+  wshub::engine::workers io(workers);
+  wshub::hub::hub node(workers);
+  for (std::size_t i = 0; i < workers; ++i) {
+    node.set_owner(i, [&ioc = io.at(i).ioc](std::function<void()> job) { boost::asio::post(ioc, std::move(job)); });
+    boost::asio::post(io.at(i).ioc, [&r = node.shard(i)] { r.bind_owner(); });
   }
+  io.start();
+  // Joins run on the owner, like a session's; two subscribers per worker.
+  std::vector<std::unique_ptr<recording_subscriber>> subs;
+  for (std::size_t i = 0; i < 2 * workers; ++i) subs.push_back(std::make_unique<recording_subscriber>());
+  std::latch joined(static_cast<std::ptrdiff_t>(subs.size()));
+  std::vector<conn_id> ids(subs.size());
+  for (std::size_t i = 0; i < subs.size(); ++i)
+    boost::asio::post(io.at(i % workers).ioc, [&, i] {
+      ids[i] = node.shard(i % workers).join(*subs[i], {"c"}, as_user("u"));
+      joined.count_down();
+    });
+  joined.wait();
+  EXPECT_EQ(node.connection_count(), subs.size());
 
-  std::latch start(publishers + churners);
-  std::atomic<bool> publishing_done{false};
+  std::atomic<std::uint64_t> reported{0};
+  std::atomic<std::uint64_t> reports{0};
   std::vector<std::thread> threads;
   for (int p = 0; p < publishers; ++p)
     threads.emplace_back([&, p] {
-      start.arrive_and_wait();
-      // id = publisher * 1'000'000 + sequence
-      for (std::uint64_t n = 0; n < frames_each; ++n) hub.fan_out(frame_on("c", p * 1'000'000ull + n));
+      for (std::uint64_t g = 0; g < groups_each; ++g) {
+        std::vector<frame_ptr> frames;
+        for (std::uint64_t k = 0; k < frames_per_group; ++k)
+          frames.push_back(frame_on("c", p * 1'000'000ull + g * frames_per_group + k));
+        node.deliver(std::move(frames), [&](std::vector<std::size_t> recipients) {
+          for (const auto n : recipients) reported += n;
+          ++reports;
+        });
+      }
     });
-  for (int c = 0; c < churners; ++c)
-    threads.emplace_back([&, c] {
-      recording_subscriber transient;
-      start.arrive_and_wait();
-      do {
-        const auto id = hub.join(transient, {"c", "other"}, as_user("churner" + std::to_string(c)));
-        hub.unsubscribe(id, "other");
-        hub.leave(id);
-      } while (!publishing_done.load());
+  // A transient socket joins and leaves on worker 0 meanwhile.
+  recording_subscriber transient;
+  for (int n = 0; n < 200; ++n)
+    boost::asio::post(io.at(0).ioc, [&] {
+      const auto id = node.shard(0).join(transient, {"c", "other"}, as_user("t"));
+      node.shard(0).leave(id);
     });
-  for (int p = 0; p < publishers; ++p) threads[p].join();
-  publishing_done = true;
-  for (auto& t : threads)
-    if (t.joinable()) t.join();
+  for (auto& t : threads) t.join();
+  const auto total = publishers * groups_each * frames_per_group;
+  ASSERT_TRUE([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (reports.load() < publishers * groups_each && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();
+    return reports.load() == publishers * groups_each;
+  }()) << "some groups were never reported";
+  io.stop();
+  io.join();
 
-  EXPECT_EQ(hub.connection_count(), stayed.size());
-  for (const auto& s : stayed) {
+  EXPECT_EQ(reported.load(), total * subs.size() + transient.count());
+  EXPECT_EQ(node.deliveries(), reported.load());
+  for (const auto& s : subs) {
     const auto frames = s->frames();
-    ASSERT_EQ(frames.size(), publishers * frames_each);
+    ASSERT_EQ(frames.size(), total);
     std::vector<std::uint64_t> next(publishers, 0);
     for (const auto& f : frames) {
       const auto p = f->id / 1'000'000;
@@ -322,7 +350,31 @@ TEST_F(hub_fixture, concurrent_fan_out_keeps_each_publishers_order) {
       ++next[p];
     }
   }
-  EXPECT_GE(counters.deliveries.load(), stayed.size() * publishers * frames_each);
+  // Ids are handed out by the worker that owns them: registry i's are first_id + i + k * workers.
+  for (std::size_t i = 0; i < subs.size(); ++i) EXPECT_EQ((ids[i] - 1) % workers, i % workers);
+}
+
+TEST(node_hub, close_and_list_reach_the_owning_registry) {
+  wshub::hub::hub node(3);  // jobs run inline: one thread plays every owner
+  recording_subscriber a, b, c;
+  const auto ida = node.shard(0).join(a, {}, as_user("a"));
+  const auto idb = node.shard(1).join(b, {}, as_user("b"));
+  const auto idc = node.shard(2).join(c, {}, as_user("c"));
+  std::vector<conn_id> listed;
+  node.list(0, 10, [&](std::vector<wshub::hub::connection_view> v) {
+    for (const auto& x : v) listed.push_back(x.id);
+  });
+  EXPECT_EQ(listed, (std::vector<conn_id>{ida, idb, idc}));
+  std::vector<bool> found;
+  node.close(idb, 4001, "bye", [&](bool f) { found.push_back(f); });
+  node.close(idb + 3, 4001, "bye", [&](bool f) { found.push_back(f); });
+  node.close(0, 4001, "bye", [&](bool f) { found.push_back(f); });
+  EXPECT_EQ(found, (std::vector<bool>{true, false, false}));
+  EXPECT_EQ(b.closes().size(), 1u);
+  EXPECT_TRUE(a.closes().empty());
+  node.close_all(1001, "stop");
+  EXPECT_EQ(a.closes().size(), 1u);
+  EXPECT_EQ(c.closes().size(), 1u);
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ std::string endpoint_text(const boost::asio::ip::tcp::endpoint& e);
 
 class listener : public std::enable_shared_from_this<listener> {
  public:
-  // Called on the accept loop's thread with a socket bound to targets[index]'s io_context.
+  // Called on the thread of targets[index] with a socket bound to that io_context.
   using on_accept_fn = std::function<void(boost::asio::ip::tcp::socket&&, std::size_t index)>;
 
   // Binds and listens; when it cannot (start-up only), throws std::runtime_error saying
@@ -47,7 +47,8 @@ class listener : public std::enable_shared_from_this<listener> {
 
  private:
   void do_accept();
-  void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+  // The accept loop's thread, after the accepted socket (if any) was handed over.
+  void on_accept(boost::system::error_code ec);
   // Out of descriptors: frees the reserve, accepts the waiting connection, closes it, takes the
   // reserve back. False when there was nothing to close or the reserve could not be used.
   bool shed_one();

@@ -50,6 +50,10 @@ class message_log {
   message_log(const message_log&) = delete;
   message_log& operator=(const message_log&) = delete;
 
+  // Start-up only, before the first append: called on the writer thread after the durable
+  // handlers of each commit (a group of messages) have run, so they can be handed on as a group.
+  void on_commit(std::function<void()> hook) { on_commit_ = std::move(hook); }
+
   // Queues `m` (channel, username, body) for the next group commit. Thread-safe, never blocks on
   // the disk. Returns log_errc::overloaded without queueing when max_pending is reached, and
   // log_errc::stopped after stop().
@@ -97,6 +101,7 @@ class message_log {
   void apply_retention(std::int64_t now_ms);
 
   log_settings settings_;
+  std::function<void()> on_commit_;  // set before the writer sees an append
   sqlite3* writer_db_ = nullptr;  // used only by writer_thread_ (and the constructor)
   sqlite3_stmt* insert_ = nullptr;  // writer thread only: prepared on first use
   sqlite3_stmt* index_ = nullptr;   // writer thread only
