@@ -54,6 +54,15 @@
  * @property {'pong'} type
  * @property {unknown} ref
  */
+/**
+ * A page of GET /api/tool/messages (docs/openapi.yaml).
+ * @typedef {object} HistoryPage
+ * @property {string} channel
+ * @property {MessageFrame[]} messages
+ * @property {boolean} has_more
+ * @property {number} [next_after]
+ * @property {number | null} [next_before]
+ */
 /** @typedef {MessageFrame | WelcomeFrame | ResumeFrame | AckFrame | ErrorFrame | PongFrame} ServerFrame */
 
 /**
@@ -108,6 +117,7 @@ export const CLOSE_ACTIONS = Object.freeze({
   1008: 'reconnect',  // slow consumer: resume from the last id
   1009: 'stop',       // this client sent an over-long message
   4001: 'reconnect',  // closed by the operator
+  4003: 'reconnect',  // the token expired: the next connection asks getToken for a new one
 });
 
 /** The HTTP statuses of a refused upgrade that stop the client (seen only where the WebSocket implementation reports them). */
@@ -171,9 +181,11 @@ export class WshubClient {
     /** A token to use for the next connection instead of asking getToken. @private @type {string | null | undefined} */
     this.nextToken_ = null;
     /** @type {ConnectionState} */ this.state = 'closed';
+    /** The URL of the latest connection attempt ('' before the first). */
+    this.url = '';
     /** Connection id given by the server's welcome frame. @type {number | null} */ this.connId = null;
-    /** Counters: messages delivered, repeats dropped (ids already delivered), reconnections. */
-    this.stats = { delivered: 0, duplicates: 0, reconnects: 0 };
+    /** Counters: messages delivered, repeats dropped (ids already delivered), reconnections, token refreshes. */
+    this.stats = { delivered: 0, duplicates: 0, reconnects: 0, refreshes: 0 };
     /** @private @type {Map<string, Set<Function>>} */ this.listeners_ = new Map();
     /** @private @type {{resolve: (v?: any) => void, reject: (e: Error) => void}[]} */ this.waiters_ = [];
   }
@@ -289,7 +301,8 @@ export class WshubClient {
   /**
    * Publishes over HTTP. Resolves with the server's answer once the message is durably stored.
    * @param {string | {message: string, channel?: string, channels?: string[], to_conn?: number, to_user?: string}} what
-   * @param {{json?: boolean, signal?: AbortSignal}} [opts] json: send a JSON body (default: a form)
+   * @param {{json?: boolean, key?: string, signal?: AbortSignal}} [opts] json: send a JSON body
+   *   (default: a form); key: this request's publish key instead of options.key
    * @returns {Promise<{status: 'OK', id: number, recipients: number}>}
    */
   async publish(what, opts = {}) {
@@ -309,36 +322,56 @@ export class WshubClient {
       }
       body = form;
     }
-    return this.http_('/api/tool/send_message', { method: 'POST', headers, body, signal: opts.signal });
+    return this.http_('/api/tool/send_message', { method: 'POST', headers, body, signal: opts.signal }, opts.key);
   }
 
   /**
-   * The stored messages of a channel, oldest first, one page per step:
+   * The stored messages of a channel, one page per step, oldest first (or newest first with
+   * order 'desc'), between the ids `after` and `before` (exclusive):
    * `for await (const page of client.history('news')) for (const m of page.messages) ...`
    * @param {string} channel
-   * @param {{after?: number, limit?: number, signal?: AbortSignal}} [opts]
-   * @returns {AsyncGenerator<{channel: string, messages: MessageFrame[], next_after: number, has_more: boolean}>}
+   * @param {{after?: number, before?: number, order?: 'asc' | 'desc', limit?: number, key?: string, signal?: AbortSignal}} [opts]
+   *   key: this request's publish key instead of options.key (reading needs one when the server has keys)
+   * @returns {AsyncGenerator<HistoryPage>}
    */
   async *history(channel, opts = {}) {
+    const desc = opts.order === 'desc';
     let after = opts.after ?? 0;
+    let before = opts.before;
     for (;;) {
-      const q = new URLSearchParams({ channel, after: String(after) });
+      const q = new URLSearchParams({ channel });
+      if (after > 0 || !desc) q.set('after', String(after));
+      if (before !== undefined) q.set('before', String(before));
+      if (desc) q.set('order', 'desc');
       if (opts.limit !== undefined) q.set('limit', String(opts.limit));
-      const page = await this.http_(`/api/tool/messages?${q}`, { method: 'GET', signal: opts.signal });
+      /** @type {HistoryPage} */
+      const page = await this.http_(`/api/tool/messages?${q}`, { method: 'GET', signal: opts.signal }, opts.key ?? this.options_.key);
       yield page;
-      if (!page.has_more || page.next_after <= after) return;
-      after = page.next_after;
+      if (!page.has_more || page.messages.length === 0) return;
+      if (desc) before = page.messages[page.messages.length - 1].id;
+      else after = page.messages[page.messages.length - 1].id;
     }
+  }
+
+  /** Ends the wait before the next reconnection attempt (e.g. when the network is back). */
+  retryNow() {
+    if (this.timer_ === null || this.stopped_) return;
+    clearTimeout(this.timer_);
+    this.open_();
   }
 
   // ------------------------------------------------------------------ internals
 
-  /** @private @param {string} path @param {{method: string, headers?: Record<string, string>, body?: any, signal?: AbortSignal}} init */
-  async http_(path, init) {
+  /**
+   * @private
+   * @param {string} path
+   * @param {{method: string, headers?: Record<string, string>, body?: any, signal?: AbortSignal}} init
+   * @param {string} [key]
+   */
+  async http_(path, init, key = this.options_.key) {
     const f = this.options_.fetch ?? globalThis.fetch;
     /** @type {Record<string, string>} */
     const headers = { Accept: 'application/json', ...init.headers };
-    const key = this.options_.key;
     if (key) {
       if (this.options_.keyHeader === 'authorization') headers.Authorization = `Bearer ${key}`;
       else headers['X-API-Key'] = key;
@@ -381,10 +414,11 @@ export class WshubClient {
     }
     if (this.stopped_) return;
     const protocols = token ? [PROTOCOL, `bearer.${token}`] : [PROTOCOL];
+    this.url = this.socketUrl_();
     /** @type {any} */
     let ws;
     try {
-      ws = new this.WebSocket_(this.socketUrl_(), protocols);
+      ws = new this.WebSocket_(this.url, protocols);
     } catch (err) {
       return this.stop_(new WshubError(`cannot open a WebSocket: ${err instanceof Error ? err.message : err}`), undefined, undefined, true);
     }
@@ -527,8 +561,9 @@ export class WshubClient {
       // Live only: nothing up to the log's end at join time is owed; resume from there next time.
       this.lastId = Math.max(this.lastId, w.last_id);
       this.resumeFrom_ = true;
-    } else if (w.last_id < this.lastId) {
-      // The log ends before ids this client delivered: it is a new log (the data was reset).
+    } else if (w.last_id < this.lastId && w.node === undefined) {
+      // One node whose log ends before ids this client delivered: it is a new log (the data was
+      // reset). In a cluster a node's log may lag the others' by a moment, so it proves nothing.
       this.lastId = w.last_id;
       this.emit_('resume', /** @type {ResumeEvent} */ ({ recovered: false, lastId: w.last_id, reset: true }));
       this.emit_('error', new WshubError('the server\'s message log was reset; ids start over'));
@@ -558,7 +593,13 @@ export class WshubClient {
     this.command_({ type: 'subscribe', channel }, {
       command: 'subscribe', channel,
       resolve: () => {
-        if (this.wanted_.get(channel) !== list) return;
+        if (this.wanted_.get(channel) !== list) {
+          // unsubscribe() came while the subscription was in flight: undo it on the server.
+          if (!this.wanted_.has(channel) && !this.confirmed_.has(channel) && this.welcomed_()) {
+            this.command_({ type: 'unsubscribe', channel }, { command: 'unsubscribe', channel, resolve: () => {}, reject: () => {} });
+          }
+          return;
+        }
         this.wanted_.delete(channel);
         this.confirmed_.add(channel);
         for (const p of list) p.resolve();
@@ -630,9 +671,13 @@ export class WshubClient {
     if (!token || this.ws_ !== ws || !this.welcomed_()) return;
     this.token_ = token;
     new Promise((resolve, reject) => this.command_({ type: 'refresh', token }, { command: 'refresh', resolve, reject }))
-      .then(() => this.scheduleRefresh_(), (err) => {
+      .then(() => {
+        this.stats.refreshes += 1;
+        this.scheduleRefresh_();
+      }, (err) => {
         if (err.code !== UNKNOWN_COMMAND) return this.emit_('error', err);
         if (this.ws_ !== ws) return;
+        this.stats.refreshes += 1;
         this.reopenNow_ = true;
         this.nextToken_ = token;
         ws.close(1000, 'token refresh');

@@ -222,7 +222,7 @@ std::vector<config_option> make_options() {
       integer<std::size_t>("http.max_connections_per_ip",
                            "open connections from one IP address at most (0: no limit; behind a proxy every client shares its address)",
                            [](C& c) -> auto& { return c.http.max_connections_per_ip; }, 0, 10'000'000),
-      text("http.web_dir", "serve the toolbox page from this folder instead of the embedded copy",
+      text("http.web_dir", "serve the toolbox page from this folder instead of the embedded copy (the JS client, wshub.js, stays embedded unless the folder has one)",
            [](C& c) -> auto& { return c.http.web_dir; }),
       seconds("websocket.handshake_timeout", "time allowed for the upgrade and for the closing handshake",
               [](C& c) -> auto& { return c.websocket.handshake_timeout; }, 1, 600),

@@ -143,6 +143,7 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
       ['/tool/websocket', 'index.html', /text\/html/],
       ['/web/app.js', 'app.js', /javascript/],
       ['/web/style.css', 'style.css', /text\/css/],
+      ['/web/wshub.js', '../clients/js/wshub.js', /javascript/],  // the JS client the page imports
     ]) {
       const res = await fetch(base + url, { signal: AbortSignal.timeout(10_000) });
       assert.equal(res.status, 200, `GET ${url}: HTTP ${res.status}`);
@@ -151,6 +152,8 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
       const onDisk = await readFile(path.join(WEB_DIR, file), 'utf8');
       assert.ok(served === onDisk,
         `GET ${url} differs from web/${file}: the binary embeds an older copy (rebuild the server)`);
+      if (url === '/') assert.match(served, /<script type="module" src="\/web\/app.js">/);
+      if (url === '/web/app.js') assert.match(served, /^import \{ WshubClient \} from '\.\/wshub\.js';$/m, 'the page uses the client');
     }
   });
 
@@ -244,6 +247,9 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
     await hint.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
     assert.match(await hint.textContent(), /empty|type a message/i);
     assert.equal(await pageA.locator('#message').getAttribute('aria-invalid'), 'true');
+    // The previous "Sent: id …" is gone: it would read as the answer to this attempt.
+    assert.equal(await pageA.locator('#send-result').getAttribute('data-status'), null);
+    assert.equal((await pageA.locator('#send-result').textContent()).trim(), '');
     // Keyboard path too: Enter in the textarea.
     await pageA.locator('#message').press('Enter');
     // Any request the page made would have been sent by now; also the server's count:
@@ -315,9 +321,9 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
         const i = s.indexOf('reconnecting');
         return i >= 0 && s.indexOf('open', i) > i && document.getElementById('conn-state').dataset.state === 'open';
       }, null, { timeout: RECONNECT_TIMEOUT_MS });
-      // It resumes from the newest message it saw.
+      // It resumes from the newest message it saw, on the channel the server welcomed it to.
       const url = await page.locator('#conn-url').textContent();
-      assert.match(url, new RegExp(`^ws://127\\.0\\.0\\.1:${port}/socket/system/message\\?last_id=${lastPublishedId}$`));
+      assert.match(url, new RegExp(`^ws://127\\.0\\.0\\.1:${port}/socket/system/message\\?channel=system&last_id=${lastPublishedId}$`));
     }
 
     const text = `after restart ${Date.now()}`;
@@ -335,7 +341,70 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
     lastPublishedId = r.body.id;
   });
 
-  it('is usable by keyboard at phone width; screenshots', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('watches and stops watching channels with the picker (subscribe/unsubscribe)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [pageA, pageB] = pages;
+    const chip = (page, c) => page.locator(`#watched li[data-channel="${c}"]`);
+    await chip(pageA, 'system').waitFor({ timeout: UI_TIMEOUT_MS });
+    assert.equal(await chip(pageA, 'system').locator('[data-testid="unwatch"]').isDisabled(), true,
+      'the last channel cannot be removed');
+
+    await pageA.locator('#watch-channel').fill('news');
+    await pageA.locator('#watch').click();
+    await chip(pageA, 'news').waitFor({ timeout: UI_TIMEOUT_MS });
+    await pageA.locator('#watch-result[data-status="ok"]').waitFor({ timeout: UI_TIMEOUT_MS });
+    assert.equal(await pageA.locator('#watch-channel').inputValue(), '');
+    assert.match(await pageA.evaluate(() => location.search), /channel=system&channel=news/, 'the page URL keeps the channels');
+
+    // A message on news reaches page A only; B, on system alone, gets the next system message
+    // (in id order, so the news one would have come first).
+    const onNews = await publish(base, { message: 'news for A', channel: 'news' });
+    const onSystem = await publish(base, { message: 'system for both', channel: 'system' });
+    assert.equal((await timelineItem(pageA, onNews.body.id)).channel, 'news');
+    await timelineItem(pageB, onSystem.body.id);
+    assert.equal(await pageB.locator(`#timeline li[data-id="${onNews.body.id}"]`).count(), 0, 'B does not watch news');
+    await timelineItem(pageA, onSystem.body.id);
+
+    // A name the server refuses: its error, with the code, and no chip.
+    await pageA.locator('#watch-channel').fill('bad channel!');
+    await pageA.locator('#watch').click();
+    const refused = pageA.locator('#watch-result[data-status="error"]');
+    await refused.waitFor({ timeout: UI_TIMEOUT_MS });
+    assert.match(await refused.textContent(), /10103/);
+    assert.equal(await pageA.locator('#watched li').count(), 2);
+    await pageA.screenshot({ path: path.join(ARTIFACTS, 'toolbox-channels.png') });
+
+    // Stop watching news: the next news message does not reach A.
+    await chip(pageA, 'news').locator('[data-testid="unwatch"]').click();
+    await chip(pageA, 'news').waitFor({ state: 'detached', timeout: UI_TIMEOUT_MS });
+    const late = await publish(base, { message: 'news after unwatch', channel: 'news' });
+    const marker = await publish(base, { message: 'system after unwatch', channel: 'system' });
+    await timelineItem(pageA, marker.body.id);
+    assert.equal(await pageA.locator(`#timeline li[data-id="${late.body.id}"]`).count(), 0, 'unsubscribed from news');
+    lastPublishedId = marker.body.id;
+  });
+
+  it('shows the latest stored messages of the watched channels when the page opens', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const stored = [];
+    for (let i = 0; i < 3; i++) stored.push((await publish(base, { message: `stored ${i}`, channel: 'hist' })).body.id);
+    const other = (await publish(base, { message: 'not watched', channel: 'elsewhere' })).body.id;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    context.setDefaultTimeout(UI_TIMEOUT_MS);
+    try {
+      const page = await context.newPage();
+      page.on('pageerror', (err) => pageErrors.push(`history: ${err.message}`));
+      await page.goto(base + '/?channel=hist', { waitUntil: 'load' });
+      await waitState(page, 'open');
+      for (const id of stored) assert.equal((await timelineItem(page, id)).channel, 'hist');
+      assert.deepEqual(await ids(page), [...stored].reverse(), 'newest first, nothing else');
+      assert.equal(await page.locator(`#timeline li[data-id="${other}"]`).count(), 0);
+      assert.deepEqual(await page.locator('#watched li').evaluateAll((els) => els.map((e) => e.dataset.channel)), ['hist']);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'toolbox-history.png') });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('is usable by keyboard at phone width, where Enter is a newline; screenshots', { timeout: TEST_TIMEOUT_MS }, async () => {
     const [pageA] = pages;
     await pageA.locator('#send-result').scrollIntoViewIfNeeded();
     await pageA.screenshot({ path: path.join(ARTIFACTS, 'toolbox.png') });
@@ -369,7 +438,14 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
         }
       }
       assert.deepEqual(order, ['message', 'channel', 'api-key', 'send']);
-      await page.locator('#message').fill(`from the phone ${Date.now()}`);
+      // No Shift key on a phone: Enter types a newline; the Send button sends.
+      assert.match(await page.locator('#message-help').textContent(), /Enter starts a new line/);
+      const text = `from the phone ${Date.now()}`;
+      await page.locator('#message').fill(text);
+      await page.locator('#message').press('Enter');
+      await page.locator('#message').pressSequentially('line 2', { delay: 0 });
+      assert.equal(await page.locator('#message').inputValue(), `${text}\nline 2`);
+      assert.equal(await page.locator('#send-result').getAttribute('data-status'), null, 'Enter did not send');
       await page.locator('#send').focus();
       await page.keyboard.press('Enter');
       const result = page.locator('#send-result[data-status="ok"]');

@@ -163,6 +163,21 @@ describe('wshub JS client against a real server', { timeout: 5 * 60_000 }, () =>
     await eventually(() => seen.set.has(a.id), { what: 'the message on a' });
     await assert.rejects(client.unsubscribe('nope').then(() => { throw new Error('resolved'); }), /resolved/,
       'unsubscribing from a channel it does not have resolves at once');
+    // Unsubscribed while the subscription is in flight: the promise rejects and the server's
+    // subscription is undone (the next message on x does not come; the later one on a does).
+    const racing = client.subscribe('x');
+    await client.unsubscribe('x');
+    await assert.rejects(racing, /unsubscribed/);
+    // The server takes a socket's commands in order: once y's subscribe and unsubscribe are
+    // acknowledged, x's subscribe and its undo (sent on x's ack, before y's) are done too.
+    await client.subscribe('y');
+    await client.unsubscribe('y');
+    const mine = (await httpJson(`${run.base}/api/tool/connections`)).body.connections.find((c) => c.id === client.connId);
+    assert.deepEqual(mine.channels, ['a'], 'the server dropped x');
+    const onX = await client.publish({ message: 'x', channel: 'x' });
+    const afterX = await client.publish({ message: 'a after x', channel: 'a' });
+    await eventually(() => seen.set.has(afterX.id), { what: 'the message on a' });
+    assert.ok(!seen.set.has(onX.id), 'nothing from x');
     // An invalid channel name: the server's error frame rejects the promise.
     await assert.rejects(client.subscribe('bad channel!'), (e) => e instanceof WshubError && e.code === 10103);
     client.close();
@@ -182,12 +197,15 @@ describe('wshub JS client against a real server', { timeout: 5 * 60_000 }, () =>
     await client.connect();
     assert.equal(tokenExpiry(tokens[0]) - nowSeconds() <= 6, true);
     const conn = client.connId;
-    // The server has no refresh command yet: the client reconnects with a new token, and the
-    // connections list shows the token's user each time.
-    const refreshes = () => seen.states.filter((s) => s.reason === 'token refresh').length;
-    await eventually(() => refreshes() >= 2 && client.state === 'open', { timeout: 30_000, what: 'two token refreshes' });
-    assert.ok(tokens.length >= 3, `a token per connection (${tokens.length})`);
-    assert.notEqual(client.connId, conn, 'a new connection with the new token');
+    const firstExpiry = tokenExpiry(tokens[0]);
+    // Before each token expires the client gets a new one: with the refresh command where the
+    // server knows it (same connection), else by reconnecting with it.
+    await eventually(() => client.stats.refreshes >= 2 && client.state === 'open' && nowSeconds() > firstExpiry,
+      { timeout: 30_000, what: 'two token refreshes and the first token past its exp' });
+    assert.ok(tokens.length >= 3, `a token per refresh (${tokens.length})`);
+    const planned = seen.states.filter((s) => s.reason === 'token refresh').length;
+    assert.ok(client.connId === conn ? planned === 0 : planned >= 2, `refreshed in place or by reconnecting (${planned})`);
+    assert.ok(!seen.states.some((s) => s.code === 4003), 'no socket was closed for an expired token');
     const list = await httpJson(`${run.base}/api/tool/connections`);
     assert.ok(list.body.connections.some((c) => c.id === client.connId && c.user === 'ann'), list.text);
     const m = await client.publish({ message: 'after refresh', channel: 't' });
