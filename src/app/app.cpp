@@ -34,6 +34,7 @@
 #include "wshub/security/rate_limiter.hpp"
 #include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
+#include "wshub/util/host_name.hpp"
 #include "wshub/ws/origin_policy.hpp"
 #include "wshub/ws/websocket_session.hpp"
 
@@ -119,7 +120,7 @@ struct app::parts {
       : cfg(c),
         logs(make_loggers(c.log)),
         log(open_log(c)),
-        cache(c.cache.recent_per_channel),
+        cache({c.cache.recent_per_channel, c.cache.memory.max_bytes, c.cache.memory.max_channels}, log->last_id()),
         node_id(node_id_from(c)),
         hub(c.effective_io_threads(), first_connection_id(c, node_id)),
         publisher(*log, cache, hub, counters),
@@ -131,13 +132,17 @@ struct app::parts {
         ip_rate(c.security.publish_rate_per_ip, c.security.publish_burst),
         tokens(c.security.jwt_hs256_secret, read_text_file(c.security.jwt_rs256_public_key_file)),
         router({publisher, hub, counters, *log, files, logs.http, run_blocking(),
-                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels},
-                &keys, &key_rate, &ip_rate, cluster.get()}),
+                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels,
+                 c.security.require_token, c.security.public_metrics, c.http.cors_origins},
+                &keys, &key_rate, &ip_rate, &tokens, cluster.get(), &cache}),
         origins(c.websocket.check_origin, c.websocket.allowed_origins),
+        hosts(util::is_loopback_host(c.listen.address), c.http.allowed_hosts),
         websocket{nullptr, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
         http{router,
              &websocket,
              origins,
+             hosts,
+             {},
              counters,
              logs.http,
              {c.http.header_limit, c.http.body_limit, c.http.request_timeout, c.http.keep_alive_timeout},
@@ -152,6 +157,8 @@ struct app::parts {
         watchdog_timer(io.first().ioc),
         config_reloader(c, std::move(source), {logs, origins, limit, counters}) {
     if (cluster) websocket.node = node_id;
+    if (tokens.enabled())
+      websocket.verify_token = [this](std::string_view token, std::string& error) { return tokens.verify(token, error); };
     std::vector<asio::io_context*> contexts;
     for (std::size_t i = 0; i < io.size(); ++i) {
       auto& w = io.at(i);
@@ -174,6 +181,8 @@ struct app::parts {
                                                  accepted(std::move(socket), index);
                                                },
                                                std::move(contexts));
+    http.site = {tls != nullptr, endpoint.address().is_loopback(), listener->local_endpoint().port()};
+    for (auto& w : per_worker) w->http.site = http.site;
   }
 
   // On worker `index`'s thread, which `socket` is bound to: the worker makes its session.
@@ -211,6 +220,7 @@ struct app::parts {
   security::token_verifier tokens;
   http::router router;
   ws::live_origin_policy origins;  // replaced by a reload
+  http::host_policy hosts;
   ws::session_services websocket;  // the template of every worker's services
   net::http_services http;
   // Each worker's copy of the services, pointing to its write scheduler. Before `io`: sessions
@@ -346,7 +356,7 @@ void app::start() {
   const auto where = net::endpoint_text(p.listener->local_endpoint());
   p.logs.app->info("wshub {} listening on {} ({} workers, log {}, last id {})", WSHUB_VERSION, where, n,
                    p.cfg.store_path(), p.log->last_id());
-  if (p.keys.empty() && !is_loopback_address(p.cfg.listen.address))
+  if (p.keys.empty() && !util::is_loopback_host(p.cfg.listen.address))
     p.logs.app->warn("publishing is open to anyone who can reach {} (security.open_publishing)", where);
   if (p.keys.empty()) p.logs.app->info("no publish keys: publishing is open on loopback");
   if (p.cluster) {
@@ -401,5 +411,6 @@ bool app::reload() { return parts_->config_reloader.reload(); }
 tcp::endpoint app::endpoint() const { return parts_->listener->local_endpoint(); }
 const hub::counters& app::counters() const { return parts_->counters; }
 std::size_t app::connection_count() const { return parts_->hub.connection_count(); }
+cache::memory_cache::stats app::cache_stats() const { return parts_->cache.current(); }
 
 }  // namespace wshub::app

@@ -85,6 +85,8 @@ std::vector<MetricFamily> collect(const hub::counters& c, const hub::hub& hub, c
   out.push_back(gauge("wshub_store_last_id", "the id of the last message stored", static_cast<double>(store.last_id())));
   out.push_back(gauge("wshub_redis_configured", "1 when a Redis back-end is configured", c.redis_configured.load(relaxed) ? 1 : 0));
   out.push_back(gauge("wshub_redis_up", "1 when the configured Redis answers", c.redis_reachable.load(relaxed) ? 1 : 0));
+  out.push_back(gauge("wshub_cluster_nodes", "live nodes of the cluster at this node's last heartbeat, itself included (0 without Redis)",
+                      static_cast<double>(c.cluster_nodes.load(relaxed))));
   out.push_back(family("wshub_config_reloads_total", "configuration reloads (SIGHUP), by result", MetricType::Counter,
                        {sample(static_cast<double>(c.config_reloads.load(relaxed)), MetricType::Counter,
                                {{"result", "applied"}}),
@@ -101,12 +103,6 @@ std::string metrics_text(const hub::counters& counters, const hub::hub& hub, con
 
 response metrics_response(const request& req, const hub::counters& counters, const hub::hub& hub,
                           const store::message_log& store) {
-  if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
-    auto res = make_error({status::method_not_allowed, codes::method_not_allowed, "method not allowed; use GET, HEAD"},
-                          req.version(), req.keep_alive());
-    res.set(bhttp::field::allow, "GET, HEAD");
-    return res;
-  }
   response res{status::ok, req.version()};
   res.set(bhttp::field::server, "wshub/" WSHUB_VERSION);
   res.set(bhttp::field::content_type, metrics_content_type);

@@ -1,7 +1,10 @@
 #include "wshub/http/router.hpp"
 
+#include <optional>
+
 #include <boost/beast/http/field.hpp>
 
+#include "wshub/http/access.hpp"
 #include "wshub/http/handlers.hpp"
 #include "wshub/http/metrics_page.hpp"
 #include "wshub/http/readiness.hpp"
@@ -20,20 +23,45 @@ response method_not_allowed(const request& req, const char* allow) {
   return res;
 }
 
+// The one {parameter} of `route` in `path` (non-empty, without '/'), or nullopt when the path
+// is not of that route.
+std::optional<std::string_view> path_parameter(std::string_view path, std::string_view route) {
+  const auto open = route.find('{');
+  const auto prefix = route.substr(0, open), suffix = route.substr(route.find('}', open) + 1);
+  if (path.size() <= prefix.size() + suffix.size() || !path.starts_with(prefix) || !path.ends_with(suffix))
+    return std::nullopt;
+  const auto value = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+  if (value.find('/') != std::string_view::npos) return std::nullopt;
+  return value;
+}
+
 bool is_get(const request& req) { return req.method() == bhttp::verb::get || req.method() == bhttp::verb::head; }
 
 }  // namespace
 
-router::router(router_services services) : services_(std::move(services)) {}
+router::router(router_services services) : services_(std::move(services)), cors_(services_.settings.cors_origins) {}
 
-void router::handle(const request& req, respond_fn respond, const request_context& ctx) const {
+void router::handle(const request& req, respond_fn respond, const request_context& context) const {
+  auto ctx = context;
+  const auto path = util::path_of(req.target());
+  if (cors_policy::covers(path)) {
+    const auto origin = req[bhttp::field::origin];
+    if (cors_.allows(origin)) {
+      if (req.method() == bhttp::verb::options) return respond(cors_.preflight(req));
+      ctx.origin_allowed = true;
+    }
+    if (cors_.enabled())
+      respond = [this, inner = std::move(respond), origin = std::string(origin)](response res) {
+        cors_.decorate(res, origin);
+        inner(std::move(res));
+      };
+  }
   // HEAD: every route answers as for GET, then the body goes; Content-Length stays.
   if (req.method() == bhttp::verb::head)
     respond = [inner = std::move(respond)](response res) {
       res.body().clear();
       inner(std::move(res));
     };
-  const auto path = util::path_of(req.target());
   const auto& s = services_;
   if (path == "/api/tool/send_message") {
     if (req.method() != bhttp::verb::post) return respond(method_not_allowed(req, "POST"));
@@ -47,24 +75,40 @@ void router::handle(const request& req, respond_fn respond, const request_contex
     res.set(bhttp::field::connection, req.keep_alive() ? "Upgrade, keep-alive" : "Upgrade, close");
     return respond(std::move(res));
   }
-  if (path == "/metrics") return respond(metrics_response(req, services_.counters, services_.hub, services_.store));
+  if (path == "/metrics") {
+    if (!is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
+    if (auto refused = require_metrics_access(s, req)) return respond(std::move(*refused));
+    return respond(metrics_response(req, services_.counters, services_.hub, services_.store));
+  }
   if (path == "/readyz") return respond(readiness_response(req, services_.counters, services_.store));
   constexpr std::string_view connection_prefix = "/api/tool/connections/";
   if (path.starts_with(connection_prefix)) {
     if (req.method() != bhttp::verb::delete_) return respond(method_not_allowed(req, "DELETE"));
-    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
     return handlers::close_connection(s, req, path.substr(connection_prefix.size()), std::move(respond));
   }
+  if (const auto channel = path_parameter(path, "/api/tool/channels/{name}/presence")) {
+    if (!is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
+    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
+    return handlers::channel_presence(s, req, *channel, std::move(respond));
+  }
   const bool known = path == "/healthz" || path == "/api/tool/stats" || path == "/api/tool/messages" ||
-                     path == "/api/tool/connections" || path == "/" || path == "/tool/websocket" ||
+                     path == "/api/tool/connections" || path == "/api/tool/channels" || path == "/" || path == "/tool/websocket" ||
                      path.starts_with("/web/");
   if (known && !is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
   if (path == "/healthz") return respond(make_json(status::ok, R"({"status":"ok"})", req.version(), req.keep_alive()));
-  if (path == "/api/tool/stats") return respond(handlers::stats(s, req));
+  if (path == "/api/tool/stats") {
+    if (auto refused = require_metrics_access(s, req)) return respond(std::move(*refused));
+    return respond(handlers::stats(s, req));
+  }
   if (path == "/api/tool/messages") return handlers::history(s, req, std::move(respond));
   if (path == "/api/tool/connections") {
-    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
     return handlers::list_connections(s, req, std::move(respond));
+  }
+  if (path == "/api/tool/channels") {
+    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
+    return handlers::list_channels(s, req, std::move(respond));
   }
   if (path == "/" || path == "/tool/websocket") return respond(handlers::static_file(s, req, "index.html"));
   if (path.starts_with("/web/")) return respond(handlers::static_file(s, req, path.substr(5)));

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cassert>
+#include <map>
 #include <unordered_set>
+
+#include <nlohmann/json.hpp>
 
 namespace wshub::hub {
 
@@ -34,45 +37,146 @@ conn_id registry::join(subscriber& s, const std::vector<std::string>& channels, 
   add(connections_, 1);
   add(subscriptions_, static_cast<std::int64_t>(m.channels.size()));
   add(changes_, 1);
+  announce("join", id, m.info.user, m.channels);
   return id;
 }
 
 void registry::leave(conn_id id) {
   const auto it = members_.find(id);
   if (it == members_.end()) return;
-  for (const auto& c : it->second.channels) index_remove(channels_, c, id);
-  if (!it->second.info.user.empty()) index_remove(users_, it->second.info.user, id);
-  add(subscriptions_, -static_cast<std::int64_t>(it->second.channels.size()));
+  auto& m = it->second;
+  while (!m.watching.empty()) unwatch(m, id, m.watching.back());
+  for (const auto& c : m.channels) index_remove(channels_, c, id);
+  if (!m.info.user.empty()) index_remove(users_, m.info.user, id);
+  add(subscriptions_, -static_cast<std::int64_t>(m.channels.size()));
+  const auto user = std::move(m.info.user);
+  const auto left = std::move(m.channels);
   members_.erase(it);
   add(connections_, -1);
   add(changes_, 1);
+  // Not from the thread that destroys a stopped worker's handlers: the other workers may be gone.
+  if (owned_here()) announce("leave", id, user, left);
+}
+
+registry::member* registry::find_subscribed(conn_id id, const std::string& channel,
+                                            std::vector<std::string>::iterator& pos) {
+  const auto it = members_.find(id);
+  if (it == members_.end()) return nullptr;
+  auto& list = it->second.channels;
+  pos = std::find(list.begin(), list.end(), channel);
+  return &it->second;
 }
 
 bool registry::subscribe(conn_id id, const std::string& channel) {
   assert(owned_here());
-  const auto it = members_.find(id);
-  if (it == members_.end()) return false;
-  auto& list = it->second.channels;
-  if (std::find(list.begin(), list.end(), channel) != list.end()) return true;
-  list.push_back(channel);
-  channels_[channel].emplace(id, it->second.s);
+  std::vector<std::string>::iterator pos;
+  auto* m = find_subscribed(id, channel, pos);
+  if (!m) return false;
+  if (pos != m->channels.end()) return true;
+  m->channels.push_back(channel);
+  channels_[channel].emplace(id, m->s);
   add(subscriptions_, 1);
   add(changes_, 1);
+  announce("join", id, m->info.user, {channel});
   return true;
 }
 
 bool registry::unsubscribe(conn_id id, const std::string& channel) {
   assert(owned_here());
-  const auto it = members_.find(id);
-  if (it == members_.end()) return false;
-  auto& list = it->second.channels;
-  const auto pos = std::find(list.begin(), list.end(), channel);
-  if (pos == list.end()) return false;
-  list.erase(pos);
+  std::vector<std::string>::iterator pos;
+  auto* m = find_subscribed(id, channel, pos);
+  if (!m || pos == m->channels.end()) return false;
+  unwatch(*m, id, channel);
+  m->channels.erase(pos);
   index_remove(channels_, channel, id);
   add(subscriptions_, -1);
   add(changes_, 1);
+  announce("leave", id, m->info.user, {channel});
   return true;
+}
+
+bool registry::watch_presence(conn_id id, const std::string& channel) {
+  assert(owned_here());
+  std::vector<std::string>::iterator pos;
+  auto* m = find_subscribed(id, channel, pos);
+  if (!m || pos == m->channels.end()) return false;
+  if (std::find(m->watching.begin(), m->watching.end(), channel) != m->watching.end()) return true;
+  m->watching.push_back(channel);
+  watchers_[channel].emplace(id, m->s);
+  add(watches_, 1);
+  return true;
+}
+
+void registry::unwatch_presence(conn_id id, const std::string& channel) {
+  assert(owned_here());
+  const auto it = members_.find(id);
+  if (it != members_.end()) unwatch(it->second, id, channel);
+}
+
+bool registry::unwatch(member& m, conn_id id, const std::string& channel) {
+  const auto pos = std::find(m.watching.begin(), m.watching.end(), channel);
+  if (pos == m.watching.end()) return false;
+  index_remove(watchers_, channel, id);  // before the erase: `channel` may be the erased element
+  m.watching.erase(pos);
+  add(watches_, -1);
+  return true;
+}
+
+void registry::announce(const char* type, conn_id id, const std::string& user,
+                        const std::vector<std::string>& channels) {
+  if (channels.empty()) return;
+  if (announce_) return announce_(type, id, user, channels);
+  if (watch_count() != 0) tell_watchers(presence_change{type, id, user, channels});
+}
+
+std::size_t registry::tell_watchers(const presence_change& change) {
+  assert(owned_here());
+  std::size_t told = 0;
+  for (const auto& channel : change.channels) {
+    const auto w = watchers_.find(channel);
+    if (w == watchers_.end()) continue;
+    frame_ptr f;  // made once, when the first watcher is found
+    for (const auto& [watcher, s] : w->second) {
+      if (watcher == change.id) continue;
+      if (!f) {
+        const nlohmann::json event = {
+            {"type", change.type}, {"channel", channel}, {"conn_id", change.id}, {"user", change.user}};
+        f = make_control_frame(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      }
+      if (s->deliver(f)) ++told;
+    }
+  }
+  return told;
+}
+
+std::vector<channel_count> registry::channel_counts(const std::string& after, std::size_t limit) const {
+  assert(owned_here());
+  std::map<std::string, std::size_t> first;  // the `limit` smallest names after `after`
+  for (const auto& [name, members] : channels_) {
+    if (name <= after) continue;
+    if (first.size() == limit) {
+      if (name >= first.rbegin()->first) continue;
+      first.erase(std::prev(first.end()));
+    }
+    first.emplace(name, members.size());
+  }
+  std::vector<channel_count> out;
+  out.reserve(first.size());
+  for (auto& [name, n] : first) out.push_back({name, n});
+  return out;
+}
+
+std::vector<connection_view> registry::channel_members(const std::string& channel) const {
+  assert(owned_here());
+  std::vector<connection_view> out;
+  const auto ch = channels_.find(channel);
+  if (ch == channels_.end()) return out;
+  for (const auto& [id, s] : ch->second) {
+    const auto& m = members_.at(id);
+    out.push_back(connection_view{id, m.info, m.channels, 0});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
 }
 
 // One channel: walk its subscribers. Several: a socket in more than one of them still gets the
@@ -140,8 +244,34 @@ void registry::for_each(const std::function<void(subscriber&)>& fn) {
 
 hub::hub(std::size_t shards, conn_id first_id) : first_id_(first_id) {
   const auto n = std::max<std::size_t>(1, shards);
-  for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<registry>(first_id + i, n));
+  for (std::size_t i = 0; i < n; ++i) {
+    shards_.push_back(std::make_unique<registry>(first_id + i, n));
+    shards_.back()->set_announcer([this](const char* type, conn_id id, const std::string& user,
+                                         const std::vector<std::string>& channels) {
+      if (watch_count() != 0) tell_watchers(presence_change{type, id, user, channels});
+    });
+  }
   owners_.resize(n, [](std::function<void()> job) { job(); });
+}
+
+template <class Part>
+void hub::gather(std::function<Part(registry&)> part, std::function<void(std::vector<Part>)> done) {
+  struct state {
+    std::function<Part(registry&)> part;
+    std::vector<Part> parts;
+    std::atomic<std::size_t> left;
+    std::function<void(std::vector<Part>)> done;
+  };
+  auto g = std::make_shared<state>();
+  g->part = std::move(part);
+  g->parts.resize(shards_.size());
+  g->left = shards_.size();
+  g->done = std::move(done);
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    owners_[i]([g, i, &r = *shards_[i]] {
+      g->parts[i] = g->part(r);
+      if (g->left.fetch_sub(1, std::memory_order_acq_rel) == 1) g->done(std::move(g->parts));
+    });
 }
 
 std::size_t hub::shard_of(conn_id id) const {
@@ -172,25 +302,59 @@ void hub::deliver(std::vector<frame_ptr> frames, std::function<void(std::vector<
     });
 }
 
+namespace {
+
+// The views of every registry in one list, in id order, at most `limit` of them.
+std::vector<connection_view> merge_by_id(std::vector<std::vector<connection_view>> parts, std::size_t limit) {
+  std::vector<connection_view> all;
+  for (auto& part : parts) std::move(part.begin(), part.end(), std::back_inserter(all));
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  if (all.size() > limit) all.resize(limit);
+  return all;
+}
+
+}  // namespace
+
 void hub::list(conn_id after_id, std::size_t limit, std::function<void(std::vector<connection_view>)> done) {
-  struct gather {
-    std::vector<std::vector<connection_view>> parts;
-    std::atomic<std::size_t> left;
-    std::function<void(std::vector<connection_view>)> done;
-  };
-  auto g = std::make_shared<gather>();
-  g->parts.resize(shards_.size());
-  g->left = shards_.size();
-  g->done = std::move(done);
+  gather<std::vector<connection_view>>(
+      [after_id, limit](registry& r) { return r.list(after_id, limit); },
+      [limit, done = std::move(done)](std::vector<std::vector<connection_view>> parts) {
+        done(merge_by_id(std::move(parts), limit));
+      });
+}
+
+void hub::channel_counts(std::string after, std::size_t limit,
+                         std::function<void(std::vector<channel_count>)> done) {
+  gather<std::vector<channel_count>>(
+      [after = std::move(after), limit](registry& r) { return r.channel_counts(after, limit); },
+      [limit, done = std::move(done)](std::vector<std::vector<channel_count>> parts) {
+        // Each registry sent its `limit` first names: the node's `limit` first are among them.
+        std::map<std::string, std::size_t> sums;
+        for (const auto& part : parts)
+          for (const auto& c : part) sums[c.name] += c.subscribers;
+        std::vector<channel_count> out;
+        for (auto& [name, n] : sums) {
+          if (out.size() == limit) break;
+          out.push_back({name, n});
+        }
+        done(std::move(out));
+      });
+}
+
+void hub::channel_members(std::string channel, std::function<void(std::vector<connection_view>)> done) {
+  gather<std::vector<connection_view>>(
+      [channel = std::move(channel)](registry& r) { return r.channel_members(channel); },
+      [done = std::move(done)](std::vector<std::vector<connection_view>> parts) {
+        done(merge_by_id(std::move(parts), SIZE_MAX));
+      });
+}
+
+void hub::tell_watchers(const presence_change& change) {
+  if (watch_count() == 0) return;
+  auto shared = std::make_shared<const presence_change>(change);
   for (std::size_t i = 0; i < shards_.size(); ++i)
-    owners_[i]([g, i, after_id, limit, &r = *shards_[i]] {
-      g->parts[i] = r.list(after_id, limit);
-      if (g->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-      std::vector<connection_view> all;
-      for (auto& part : g->parts) std::move(part.begin(), part.end(), std::back_inserter(all));
-      std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-      if (all.size() > limit) all.resize(limit);
-      g->done(std::move(all));
+    owners_[i]([shared, &r = *shards_[i]] {
+      if (r.watch_count() != 0) r.tell_watchers(*shared);
     });
 }
 
@@ -216,5 +380,6 @@ std::size_t hub::subscription_count() const { return sum([](const registry& r) {
 std::uint64_t hub::changes() const { return sum([](const registry& r) { return r.changes(); }); }
 std::uint64_t hub::deliveries() const { return sum([](const registry& r) { return r.deliveries(); }); }
 std::uint64_t hub::bytes_sent() const { return sum([](const registry& r) { return r.bytes_sent(); }); }
+std::size_t hub::watch_count() const { return sum([](const registry& r) { return r.watch_count(); }); }
 
 }  // namespace wshub::hub

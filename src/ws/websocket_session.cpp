@@ -1,5 +1,6 @@
 #include "wshub/ws/websocket_session.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include <boost/asio/bind_allocator.hpp>
@@ -11,6 +12,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
+#include "wshub/util/bounded_json.hpp"
 #include "wshub/util/utf8.hpp"
 #include "wshub/hub/channel_name.hpp"
 #include "wshub/util/header_list.hpp"
@@ -34,6 +36,12 @@ constexpr int not_subscribed = 10210;
 constexpr int resume_running = 10211;
 
 constexpr std::size_t replay_page_messages = 256;
+constexpr std::size_t max_ref_bytes = 128;
+
+// A command's `ref` is echoed in its answer: absent (null), an integer, or a short string.
+bool valid_ref(const json& ref) {
+  return ref.is_null() || ref.is_number_integer() || (ref.is_string() && ref.get_ref<const std::string&>().size() <= max_ref_bytes);
+}
 // Frames per gather write: 2 buffers each, and Asio passes at most 64 buffers to one sendmsg.
 constexpr std::size_t max_batch_frames = 32;
 
@@ -108,6 +116,7 @@ websocket_session<Stream>::websocket_session(Stream&& stream, session_services& 
       remote_(remote_of(socket())),
       queue_(services.settings.max_queue_bytes) {
   std::string().swap(params_.token);  // checked at the upgrade; a JWT's bytes need not live on
+  allowed_channels_ = std::exchange(params_.allowed_channels, std::nullopt);
 }
 
 template <class Stream>
@@ -291,16 +300,16 @@ void websocket_session<Stream>::on_message(frame_reader::event message) {
   on_text(message.payload);
 }
 
+// A plain socket gets only message frames, so what it sends is read and dropped (as go-gin-api
+// did); commands need wshub.v1.
 template <class Stream>
 void websocket_session<Stream>::on_text(const std::string& text) {
-  const auto command = json::parse(text, nullptr, false);
-  if (command.is_object() && command.contains("type") && command["type"].is_string()) {
-    on_command(command);
-  } else if (v1_) {
-    send_error(json(), unknown_command, "commands are JSON objects with a \"type\"");
-  } else {
-    services_.log->debug("conn {} ignored a text frame that is not a command", id_);  // as go-gin-api did
-  }
+  if (!v1_) return services_.log->debug("conn {} ignored a text frame (plain sockets send no commands)", id_);
+  const auto command = util::parse_bounded_json(text);
+  if (command.is_object() && command.contains("type") && command["type"].is_string()) return on_command(command);
+  send_error(json(), unknown_command,
+             "commands are JSON objects with a \"type\", nested at most " + std::to_string(util::max_json_depth) +
+                 " levels deep");
 }
 
 // The peer's close frame: the close handshake ends here if ours went out first, else ours
@@ -319,14 +328,38 @@ void websocket_session<Stream>::on_peer_close(std::uint16_t code) {
 // cut after idle_timeout without one.
 template <class Stream>
 void websocket_session<Stream>::start_idle_timer() {
-  idle_timer_.expires_after(services_.settings.idle_timeout / 2);
+  idle_due_ = std::chrono::steady_clock::now() + services_.settings.idle_timeout / 2;
+  arm_idle_timer();
+}
+
+// Worker thread only. One timer serves the keep-alive and the token's expiry: it wakes at whichever
+// comes first. Re-arming cancels the wait in progress (its handler sees operation_aborted).
+template <class Stream>
+void websocket_session<Stream>::arm_idle_timer() {
+  auto at = idle_due_;
+  if (const auto expires = token_expires_at())
+    at = std::min(at, std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                              *expires - std::chrono::system_clock::now()));
+  idle_timer_.expires_at(at);
   idle_timer_.async_wait(
       exactly_allocated(beast::bind_front_handler(&websocket_session<Stream>::on_idle_tick, this->shared_from_this())));
+}
+
+// Worker thread only: when the token the socket presented (or refreshed) expires; nullopt without one.
+template <class Stream>
+std::optional<std::chrono::system_clock::time_point> websocket_session<Stream>::token_expires_at() const {
+  if (!params_.token_expires_at) return std::nullopt;
+  return std::chrono::system_clock::time_point(std::chrono::seconds(*params_.token_expires_at));
 }
 
 template <class Stream>
 void websocket_session<Stream>::on_idle_tick(beast::error_code ec) {
   if (ec || !joined_) return;
+  if (const auto expires = token_expires_at(); expires && std::chrono::system_clock::now() >= *expires) {
+    services_.log->debug("conn {}: its token expired", id_);
+    return begin_close(close_token_expired, "token expired");
+  }
+  if (std::chrono::steady_clock::now() < idle_due_) return arm_idle_timer();  // woke for a token since refreshed
   if (heard_) {
     heard_ = false;
     pinged_ = false;
@@ -373,18 +406,27 @@ void websocket_session<Stream>::queue_own(hub::frame_ptr f) {
 template <class Stream>
 void websocket_session<Stream>::on_command(const json& command) {
   const auto& type = command["type"].get_ref<const std::string&>();
-  const json ref = command.contains("ref") ? command["ref"] : json();
+  const auto ref_it = command.find("ref");
+  if (ref_it != command.end() && !valid_ref(*ref_it))
+    return send_error(json(), bad_parameter,
+                      "ref must be an integer or a string of at most " + std::to_string(max_ref_bytes) + " bytes");
+  const json ref = ref_it != command.end() ? *ref_it : json();
   if (type == "subscribe" || type == "unsubscribe") {
     const auto it = command.find("channel");
     const std::string channel = it != command.end() && it->is_string() ? it->get<std::string>() : std::string();
     if (!hub::valid_channel_name(channel))
       return send_error(ref, bad_parameter, "channel must be " + std::string(hub::channel_name_rule));
+    const auto presence_it = command.find("presence");
+    if (presence_it != command.end() && !presence_it->is_boolean())
+      return send_error(ref, bad_parameter, "presence must be true or false");
+    const bool presence = type == "subscribe" && presence_it != command.end() && presence_it->get<bool>();
+    if (presence && !v1_) return send_error(ref, bad_parameter, "presence frames need the wshub.v1 subprotocol");
     auto& channels = params_.channels;
     const auto pos = std::find(channels.begin(), channels.end(), channel);
     if (type == "subscribe" && pos == channels.end()) {
-      const auto& allowed = params_.allowed_channels;
-      if (allowed && std::find(allowed->begin(), allowed->end(), channel) == allowed->end())
-        return send_error(ref, forbidden, "the token does not allow channel " + channel);
+      const auto& a = allowed_channels_;
+      const bool allowed = !a || std::find(a->begin(), a->end(), channel) != a->end();
+      if (!allowed) return send_error(ref, forbidden, "the token does not allow channel " + channel);
       if (channels.size() >= services_.settings.max_channels)
         return send_error(ref, too_many_channels,
                           "at most " + std::to_string(services_.settings.max_channels) + " channels per connection");
@@ -395,16 +437,44 @@ void websocket_session<Stream>::on_command(const json& command) {
       services_.registry->unsubscribe(id_, channel);
       channels.erase(pos);
     }
-    return send_control({{"type", "ack"}, {"ref", ref}, {"command", type}, {"channel", channel}});
+    json ack = {{"type", "ack"}, {"ref", ref}, {"command", type}, {"channel", channel}};
+    // Join and leave frames of the other connections on the channel, from now on.
+    if (presence) ack["presence"] = services_.registry->watch_presence(id_, channel);
+    return send_control(ack);
   }
   if (type == "resume") {
     const auto it = command.find("last_id");
-    if (it == command.end() || !it->is_number_unsigned())
-      return send_error(ref, bad_parameter, "last_id must be a message id");
+    if (it == command.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() > max_id)
+      return send_error(ref, bad_parameter, "last_id must be a message id (0 to 2^63-1)");
     return start_replay(it->get<std::uint64_t>(), ref);
   }
   if (type == "ping") return send_control({{"type", "pong"}, {"ref", ref}});
+  if (type == "refresh") return refresh_token(command, ref);
   send_error(ref, unknown_command, "unknown command type '" + type + "'");
+}
+
+// Worker thread only. {"type":"refresh","token":JWT}: the new token replaces the socket's own, which
+// then closes at the new one's `exp`. It must name the same user and allow every channel the
+// socket is subscribed to; its `channels` claim limits later subscriptions and targeted frames.
+template <class Stream>
+void websocket_session<Stream>::refresh_token(const json& command, const json& ref) {
+  const auto it = command.find("token");
+  if (it == command.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+    return send_error(ref, bad_parameter, "token must be a non-empty string");
+  if (!params_.token_expires_at || !services_.verify_token)
+    return send_error(ref, forbidden, "this connection has no token to refresh");
+  std::string problem;
+  const auto claims = services_.verify_token(it->get_ref<const std::string&>(), problem);
+  if (!claims) return send_error(ref, forbidden, problem);
+  if (claims->user != params_.user) return send_error(ref, forbidden, "the new token is for another user");
+  if (claims->channels)
+    for (const auto& c : params_.channels)
+      if (std::find(claims->channels->begin(), claims->channels->end(), c) == claims->channels->end())
+        return send_error(ref, forbidden, "the new token does not allow channel " + c + ", which this connection uses");
+  allowed_channels_ = claims->channels;
+  params_.token_expires_at = claims->expires_at;
+  arm_idle_timer();
+  send_control({{"type", "ack"}, {"ref", ref}, {"command", "refresh"}, {"exp", claims->expires_at}});
 }
 
 template <class Stream>
@@ -431,9 +501,9 @@ void websocket_session<Stream>::start_replay(std::uint64_t after_id, const json&
   }
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
   services_.run_blocking([self = this->shared_from_this(), channels = params_.channels, after_id, page_bytes] {
-    auto& store = self->services_.store;
-    const auto plan = store.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
-    auto page = store.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
+    const auto log = self->replay_log();
+    const auto plan = log.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
+    auto page = log.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
     net::post(self->executor(), [self, plan, page = std::move(page)]() mutable {
       if (!self->replay_) return;
       self->replay_->cursor = plan.start_after;
@@ -448,19 +518,25 @@ void websocket_session<Stream>::request_replay_page() {
   replay_->page_pending = true;
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
   services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after = replay_->cursor, page_bytes] {
-    auto page = self->services_.store.read_after(channels, after, replay_page_messages, page_bytes);
+    auto page = self->replay_log().read_after(channels, after, replay_page_messages, page_bytes);
     net::post(self->executor(), [self, page = std::move(page)]() mutable { self->on_replay_page(std::move(page)); });
   });
 }
 
+// Any thread: resume reads, from the cache when the range is in memory.
 template <class Stream>
-void websocket_session<Stream>::on_replay_page(std::vector<hub::message> page) {
+cache::cached_log websocket_session<Stream>::replay_log() const {
+  return cache::cached_log(services_.store, &services_.cache);
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_replay_page(std::vector<hub::frame_ptr> page) {
   if (!replay_ || close_pending_ || close_started_) return;
   replay_->page_pending = false;
   if (page.empty()) return finish_replay();
   if (refusing_) return;
-  for (const auto& m : page) queue_.push_unbounded(hub::make_frame(m));
-  replay_->cursor = page.back().id;
+  replay_->cursor = page.back()->id;
+  for (auto& f : page) queue_.push_unbounded(std::move(f));
   schedule_write();  // do_write asks for the next page when the queue drains
 }
 
@@ -541,6 +617,11 @@ template <class Stream>
 bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
   if (refusing_) return false;
   if (f->id != 0 && f->id <= replayed_up_to_) return true;  // already sent by a replay
+  if ((f->to_conn != 0 || !f->to_user.empty()) && allowed_channels_ &&
+      std::none_of(f->channels.begin(), f->channels.end(), [&](const std::string& c) {
+        return std::find(allowed_channels_->begin(), allowed_channels_->end(), c) != allowed_channels_->end();
+      }))
+    return false;  // targeted at this socket on a channel its token does not allow
   if (holding_) {
     const auto size = f->text.size();
     if (held_.empty() || held_bytes_ + size <= services_.settings.max_queue_bytes) {

@@ -74,7 +74,7 @@ struct services {
   std::string dir = make_temp_dir();
   wshub::hub::counters counters;
   wshub::hub::hub hub;  // one registry, whose jobs run inline
-  wshub::cache::memory_cache cache{100};
+  wshub::cache::memory_cache cache{{100}, 0};
   wshub::store::message_log log{store_settings(dir)};
   wshub::publish::publisher publisher{log, cache, hub, counters};
   http::static_files files{""};

@@ -1,6 +1,7 @@
 #include "wshub/hub/hub.hpp"
 
 #include <atomic>
+#include <future>
 #include <latch>
 #include <map>
 #include <memory>
@@ -86,6 +87,15 @@ wshub::hub::member_info as_user(std::string user) {
   info.remote = "127.0.0.1:40000";
   info.user = std::move(user);
   return info;
+}
+
+// Registry i's owner is worker i, as in the server; then the workers start.
+void start_owners(wshub::engine::workers& io, wshub::hub::hub& node) {
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    node.set_owner(i, [&ioc = io.at(i).ioc](std::function<void()> job) { boost::asio::post(ioc, std::move(job)); });
+    boost::asio::post(io.at(i).ioc, [&r = node.shard(i)] { r.bind_owner(); });
+  }
+  io.start();
 }
 
 struct hub_fixture : ::testing::Test {
@@ -286,11 +296,7 @@ TEST(node_hub, groups_reach_every_worker_in_order_and_report_recipients_once) {
   constexpr std::uint64_t groups_each = 300, frames_per_group = 4;
   wshub::engine::workers io(workers);
   wshub::hub::hub node(workers);
-  for (std::size_t i = 0; i < workers; ++i) {
-    node.set_owner(i, [&ioc = io.at(i).ioc](std::function<void()> job) { boost::asio::post(ioc, std::move(job)); });
-    boost::asio::post(io.at(i).ioc, [&r = node.shard(i)] { r.bind_owner(); });
-  }
-  io.start();
+  start_owners(io, node);
   // Joins run on the owner, like a session's; two subscribers per worker.
   std::vector<std::unique_ptr<recording_subscriber>> subs;
   for (std::size_t i = 0; i < 2 * workers; ++i) subs.push_back(std::make_unique<recording_subscriber>());
@@ -375,6 +381,137 @@ TEST(node_hub, close_and_list_reach_the_owning_registry) {
   node.close_all(1001, "stop");
   EXPECT_EQ(a.closes().size(), 1u);
   EXPECT_EQ(c.closes().size(), 1u);
+}
+
+}  // namespace
+
+namespace {
+
+using wshub::hub::channel_count;
+
+TEST_F(hub_fixture, channel_counts_are_in_name_order_from_after) {
+  recording_subscriber s;
+  std::vector<conn_id> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(join(s, {i % 2 ? "odd" : "even", "all"}));  // spread over the shards
+  join(s, {"zebra"});
+  EXPECT_EQ(hub.channel_counts("", 10),
+            (std::vector<channel_count>{{"all", 40}, {"even", 20}, {"odd", 20}, {"zebra", 1}}));
+  EXPECT_EQ(hub.channel_counts("all", 2), (std::vector<channel_count>{{"even", 20}, {"odd", 20}}));
+  EXPECT_EQ(hub.channel_counts("zebra", 10), std::vector<channel_count>{});
+  hub.unsubscribe(ids[0], "all");
+  hub.leave(ids[1]);
+  EXPECT_EQ(hub.channel_counts("", 1), (std::vector<channel_count>{{"all", 38}}));
+}
+
+TEST_F(hub_fixture, channel_members_are_the_subscribers_in_id_order) {
+  recording_subscriber s;
+  const auto ann = hub.join(s, {"news"}, as_user("ann"));
+  join(s, {"sport"});
+  const auto bob = hub.join(s, {"sport"}, as_user("bob"));
+  hub.subscribe(bob, "news");
+  const auto members = hub.channel_members("news");
+  ASSERT_EQ(members.size(), 2u);
+  EXPECT_EQ(members[0].id, ann);
+  EXPECT_EQ(members[0].info.user, "ann");
+  EXPECT_EQ(members[1].id, bob);
+  EXPECT_EQ(members[1].channels, (std::vector<std::string>{"sport", "news"}));
+  EXPECT_TRUE(hub.channel_members("nobody").empty());
+}
+
+TEST_F(hub_fixture, presence_watchers_hear_joins_and_leaves_of_others_on_their_channel) {
+  recording_subscriber watcher, others;
+  const auto w = join(watcher, {"news"});
+  EXPECT_FALSE(hub.watch_presence(w, "sport")) << "a watch needs the subscription";
+  ASSERT_TRUE(hub.watch_presence(w, "news"));
+  const auto ann = hub.join(others, {"news", "sport"}, as_user("ann"));
+  join(others, {"sport"});
+  hub.subscribe(ann, "extra");
+  hub.unsubscribe(ann, "news");
+  const auto frames = watcher.frames();
+  ASSERT_EQ(frames.size(), 2u);
+  const auto id = std::to_string(ann);
+  EXPECT_EQ(frames[0]->text, R"({"channel":"news","conn_id":)" + id + R"(,"type":"join","user":"ann"})");
+  EXPECT_EQ(frames[1]->text, R"({"channel":"news","conn_id":)" + id + R"(,"type":"leave","user":"ann"})");
+  EXPECT_EQ(frames[0]->text_v1, frames[0]->text);
+  EXPECT_EQ(others.count(), 0u) << "only watchers get presence frames";
+
+  hub.unwatch_presence(w, "news");
+  hub.subscribe(ann, "news");
+  EXPECT_EQ(watcher.count(), 2u);
+  hub.watch_presence(w, "news");
+  hub.leave(w);  // ends its watch
+  hub.leave(ann);
+  EXPECT_EQ(watcher.count(), 2u);
+}
+
+}  // namespace
+
+namespace {
+
+// Registries on three real workers: a watcher on one hears the joins and leaves of connections on
+// the others; counts and members are summed over every registry.
+TEST(node_hub, presence_counts_and_members_cover_every_registry) {
+  constexpr std::size_t workers = 3;
+  wshub::engine::workers io(workers);
+  wshub::hub::hub node(workers);
+  start_owners(io, node);
+  // Runs fn on registry i's owner thread and waits for it.
+  const auto on = [&](std::size_t i, auto fn) {
+    std::latch done(1);
+    boost::asio::post(io.at(i).ioc, [&] {
+      fn(node.shard(i));
+      done.count_down();
+    });
+    done.wait();
+  };
+  recording_subscriber watcher, a, b, quiet;
+  conn_id w = 0, ida = 0, idb = 0;
+  on(0, [&](auto& r) {
+    w = r.join(watcher, {"news"}, as_user("w"));
+    EXPECT_TRUE(r.watch_presence(w, "news"));
+  });
+  EXPECT_EQ(node.watch_count(), 1u);
+  on(1, [&](auto& r) { ida = r.join(a, {"news", "sport"}, as_user("ann")); });
+  on(2, [&](auto& r) { idb = r.join(b, {"sport"}, as_user("bob")); });
+  on(2, [&](auto& r) { r.subscribe(idb, "news"); });
+  on(2, [&](auto& r) { r.join(quiet, {"other"}, as_user("q")); });
+  on(1, [&](auto& r) { r.leave(ida); });
+  const auto text = [](const char* type, conn_id id, const char* user) {
+    return std::string(R"({"channel":"news","conn_id":)") + std::to_string(id) + R"(,"type":")" + type +
+           R"(","user":")" + user + R"("})";
+  };
+  const std::vector<std::string> expected{text("join", ida, "ann"), text("join", idb, "bob"),
+                                          text("leave", ida, "ann")};
+  std::vector<std::string> heard;
+  ASSERT_TRUE([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (watcher.count() < expected.size() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();
+    on(0, [](auto&) {});  // anything posted to the watcher's worker before now has run
+    for (const auto& f : watcher.frames()) heard.push_back(f->text);
+    return heard.size() == expected.size();
+  }()) << heard.size() << " presence frames";
+  EXPECT_EQ(heard, expected) << "one subject's frames keep their order";
+  EXPECT_EQ(a.count() + b.count() + quiet.count(), 0u);
+
+  std::promise<std::vector<wshub::hub::channel_count>> counts;
+  node.channel_counts("", 10, [&](auto v) { counts.set_value(std::move(v)); });
+  EXPECT_EQ(counts.get_future().get(),
+            (std::vector<wshub::hub::channel_count>{{"news", 2}, {"other", 1}, {"sport", 1}}));
+  std::promise<std::vector<wshub::hub::channel_count>> first;
+  node.channel_counts("news", 1, [&](auto v) { first.set_value(std::move(v)); });
+  EXPECT_EQ(first.get_future().get(), (std::vector<wshub::hub::channel_count>{{"other", 1}}));
+  std::promise<std::vector<wshub::hub::connection_view>> members;
+  node.channel_members("news", [&](auto v) { members.set_value(std::move(v)); });
+  const auto m = members.get_future().get();
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].id, std::min(w, idb));
+  EXPECT_EQ(m[1].id, std::max(w, idb));
+
+  on(0, [&](auto& r) { r.leave(w); });
+  EXPECT_EQ(node.watch_count(), 0u) << "a leave ends the watch";
+  io.stop();
+  io.join();
 }
 
 }  // namespace

@@ -105,7 +105,7 @@ class router_fixture : public ::testing::Test {
   wshub::unit::temp_dir dir_;
   wshub::hub::counters counters_;
   wshub::hub::hub hub_;  // one registry, whose jobs run inline
-  wshub::cache::memory_cache cache_{100};
+  wshub::cache::memory_cache cache_{{100}, 0};
   std::unique_ptr<wshub::store::message_log> log_ =
       std::make_unique<wshub::store::message_log>(log_settings_in(dir_));
   wshub::publish::publisher publisher_{*log_, cache_, hub_, counters_};

@@ -1,6 +1,5 @@
 #pragma once
 // The route handlers: each answers one request through `respond`, exactly once.
-#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -10,15 +9,16 @@ namespace wshub::http::handlers {
 
 // POST /api/tool/send_message
 void send_message(const router_services& s, const request& req, const request_context& ctx, respond_fn respond);
-// When publish keys are configured, the connections API needs an admin key: the 401 or 403
-// response for a request without one, nullopt when it may go on.
-std::optional<response> require_admin(const router_services& s, const request& req);
-// GET /api/tool/messages?channel=&after=&limit=
+// GET /api/tool/messages?channel=&after=&before=&limit=&order= (authorize_read first)
 void history(const router_services& s, const request& req, respond_fn respond);
 // GET /api/tool/connections?after=&limit=
 void list_connections(const router_services& s, const request& req, respond_fn respond);
 // DELETE /api/tool/connections/{id}
 void close_connection(const router_services& s, const request& req, std::string_view id, respond_fn respond);
+// GET /api/tool/channels?after=&limit=: channels with their subscriber counts, cluster-wide.
+void list_channels(const router_services& s, const request& req, respond_fn respond);
+// GET /api/tool/channels/{name}/presence?after=&limit=: the connections and users on a channel.
+void channel_presence(const router_services& s, const request& req, std::string_view channel, respond_fn respond);
 // One entry of the connections list.
 nlohmann::json connection_json(const hub::connection_view& v, const std::string& node);
 // GET /api/tool/stats

@@ -22,6 +22,7 @@ struct counters {
   // Redis state for /readyz and /metrics, kept by the Redis back-end when one is configured.
   std::atomic<bool> redis_configured{false};
   std::atomic<bool> redis_reachable{false};
+  std::atomic<std::uint64_t> cluster_nodes{0};  // live nodes at the last heartbeat, this one included
 };
 
 }  // namespace wshub::hub

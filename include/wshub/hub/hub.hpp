@@ -26,7 +26,8 @@ class subscriber {
  public:
   virtual ~subscriber() = default;
   // On the owner thread of the registry it joined; must not block. Returns true when the frame
-  // was queued, false when the subscriber refused it (closing, or too slow).
+  // was queued, false when the subscriber refused it (closing, too slow, or a targeted frame on a
+  // channel it may not use).
   virtual bool deliver(const frame_ptr& f) = 0;
   // Owner thread, never blocks: close gracefully with this WebSocket close code.
   virtual void close(std::uint16_t code, const std::string& reason) = 0;
@@ -49,6 +50,20 @@ struct connection_view {
   std::size_t queued_bytes = 0;
 };
 
+struct channel_count {
+  std::string name;
+  std::size_t subscribers = 0;
+  bool operator==(const channel_count&) const = default;
+};
+
+// A connection joined ("join") or left ("leave") channels: what presence watchers are told.
+struct presence_change {
+  const char* type = "join";
+  conn_id id = 0;
+  std::string user;
+  std::vector<std::string> channels;
+};
+
 // One worker's connections. Every member function but the counters' readers runs on the owner
 // thread only (asserted in debug builds once bind_owner() was called).
 class alignas(64) registry {
@@ -61,6 +76,14 @@ class alignas(64) registry {
   // On the owner thread: from now on, the debug checks hold every call to it.
   void bind_owner() { owner_ = std::this_thread::get_id(); }
 
+  // Start-up only. Where every join and leave of channels goes: called on the owner thread with
+  // type, id, user and channels, it must not block (the node's hub posts them to every
+  // registry's tell_watchers while anything is watched). Unset, a registry tells its own
+  // watchers at once.
+  using announce_fn = std::function<void(const char* type, conn_id id, const std::string& user,
+                                         const std::vector<std::string>& channels)>;
+  void set_announcer(announce_fn fn) { announce_ = std::move(fn); }
+
   // Registers `s` under a new connection id. The caller guarantees `s` stays alive until it
   // calls leave() with that id; the registry never owns a subscriber.
   conn_id join(subscriber& s, const std::vector<std::string>& channels, member_info info);
@@ -70,6 +93,24 @@ class alignas(64) registry {
   // False when `id` is not registered. Subscribing twice is a success.
   bool subscribe(conn_id id, const std::string& channel);
   bool unsubscribe(conn_id id, const std::string& channel);
+
+  // Presence frames, {"type":"join"|"leave","channel","conn_id","user"}, go to the connections
+  // that watch a channel whenever another connection subscribes to it (joining included) or stops
+  // (unsubscribing or leaving). A watch needs the subscription (false without it) and ends with
+  // unwatch_presence(), unsubscribe() or leave().
+  bool watch_presence(conn_id id, const std::string& channel);
+  void unwatch_presence(conn_id id, const std::string& channel);
+  // Queues the frames of `change` to this registry's watchers of its channels (not to the
+  // connection that changed); returns how many were queued.
+  std::size_t tell_watchers(const presence_change& change);
+  // Any thread: how many (connection, channel) watches this registry holds.
+  std::size_t watch_count() const { return watches_.load(std::memory_order_relaxed); }
+
+  // Every channel with a subscriber here whose name is after `after` (byte order), with its
+  // number of subscribed connections here: at most the `limit` first names.
+  std::vector<channel_count> channel_counts(const std::string& after, std::size_t limit) const;
+  // This registry's connections subscribed to `channel`, in id order (queued_bytes left 0).
+  std::vector<connection_view> channel_members(const std::string& channel) const;
 
   // Queues `f` to its recipients here and returns how many accepted it: the connection
   // f->to_conn, or every connection of f->to_user, or else every subscriber of any of
@@ -96,9 +137,14 @@ class alignas(64) registry {
   struct member {
     subscriber* s = nullptr;
     std::vector<std::string> channels;
+    std::vector<std::string> watching;  // a subset of channels
     member_info info;
   };
   using index = std::unordered_map<std::string, std::unordered_map<conn_id, subscriber*>>;
+  // The member `id` with channel `channel` in its list (its position in `pos`), or null.
+  member* find_subscribed(conn_id id, const std::string& channel, std::vector<std::string>::iterator& pos);
+  bool unwatch(member& m, conn_id id, const std::string& channel);
+  void announce(const char* type, conn_id id, const std::string& user, const std::vector<std::string>& channels);
   std::size_t fan_out_to_channels(const frame_ptr& f);
   bool owned_here() const { return owner_ == std::thread::id() || owner_ == std::this_thread::get_id(); }
   // One writer (the owner): a load and a store, no read-modify-write.
@@ -111,6 +157,8 @@ class alignas(64) registry {
   std::unordered_map<conn_id, member> members_;
   index channels_;
   index users_;
+  index watchers_;  // channel -> the connections here that watch its presence
+  announce_fn announce_;
   conn_id next_id_;
   const conn_id stride_;
   std::atomic<std::size_t> connections_{0};
@@ -118,6 +166,7 @@ class alignas(64) registry {
   std::atomic<std::uint64_t> changes_{0};
   std::atomic<std::uint64_t> deliveries_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::size_t> watches_{0};
 };
 
 // The node's connections: one registry per worker. Thread-safe; never locks a registry: work on
@@ -145,6 +194,15 @@ class hub {
 
   // Any thread; `done` on an owner thread. Up to `limit` connections in id order after `after_id`.
   void list(conn_id after_id, std::size_t limit, std::function<void(std::vector<connection_view>)> done);
+  // Any thread; `done` on an owner thread. Up to `limit` channels with a subscriber on this node,
+  // in name order, after `after` ("" for the first page), with their subscriber counts summed
+  // over every registry.
+  void channel_counts(std::string after, std::size_t limit, std::function<void(std::vector<channel_count>)> done);
+  // Any thread; `done` on an owner thread. The connections subscribed to `channel`, in id order.
+  void channel_members(std::string channel, std::function<void(std::vector<connection_view>)> done);
+  // Any thread: `change` goes to the watchers of its channels on every registry (one post each)
+  // when anything is watched on this node; free when nothing is. Every registry announces here.
+  void tell_watchers(const presence_change& change);
   // Any thread. Closes connection `id` with `code`; `done` (optional) says whether it existed.
   void close(conn_id id, std::uint16_t code, std::string reason, std::function<void(bool)> done = {});
   // Any thread: closes every connection with `code`.
@@ -156,8 +214,13 @@ class hub {
   std::uint64_t changes() const;
   std::uint64_t deliveries() const;
   std::uint64_t bytes_sent() const;
+  std::size_t watch_count() const;
 
  private:
+  // Runs part(registry) on each registry's owner thread, then, on the last one to finish,
+  // done(the parts in registry order).
+  template <class Part>
+  void gather(std::function<Part(registry&)> part, std::function<void(std::vector<Part>)> done);
   // The registry that handed out `id`, or size() when none could have.
   std::size_t shard_of(conn_id id) const;
   template <class Fn>
