@@ -58,7 +58,7 @@ ws::session_settings session_settings_from(const config& cfg) {
   return ws::session_settings{w.handshake_timeout, w.idle_timeout,   w.close_timeout,
                               w.read_buffer_size,  w.max_message_size, w.max_queue_bytes,
                               w.max_channels,      w.max_resume_messages, w.compression,
-                              w.subprotocols};
+                              w.compression_min_bytes, w.subprotocols};
 }
 
 std::unique_ptr<store::message_log> open_log(const config& cfg) {
