@@ -166,7 +166,7 @@ struct app::parts {
       const auto remote = socket.remote_endpoint(ec);
       auto [slot, refused] = limit.try_acquire(ec ? std::string() : remote.address().to_string());
       // A refused connection still gets an answer (503 or 429) to its first request.
-      if (!slot) counters.connection_refusals.fetch_add(1, std::memory_order_relaxed);
+      if (!slot) counters.refused(hub::refusal_reason::connection_limit);
       if (tls)
         std::make_shared<net::http_session<ws::tls_stream>>(ws::tls_stream(std::move(socket), *tls), http,
                                                             std::move(slot), refused)

@@ -1,5 +1,7 @@
 #include "wshub/http/router.hpp"
 
+#include <optional>
+
 #include <boost/beast/http/field.hpp>
 
 #include "wshub/http/handlers.hpp"
@@ -20,6 +22,16 @@ response method_not_allowed(const request& req, const char* allow) {
   return res;
 }
 
+std::optional<hub::refusal_reason> refusal_for(status s) {
+  switch (s) {
+    case status::unauthorized: return hub::refusal_reason::unauthorized;
+    case status::forbidden: return hub::refusal_reason::forbidden;
+    case status::payload_too_large: return hub::refusal_reason::too_large;
+    case status::too_many_requests: return hub::refusal_reason::rate_limited;
+    default: return std::nullopt;
+  }
+}
+
 bool is_get(const request& req) { return req.method() == bhttp::verb::get || req.method() == bhttp::verb::head; }
 
 }  // namespace
@@ -34,6 +46,12 @@ void router::handle(const request& req, respond_fn respond, const request_contex
       inner(std::move(res));
     };
   const auto path = util::path_of(req.target());
+  // Refused API requests are counted by reason (the upgrade path counts its own refusals).
+  if (path.starts_with("/api/"))
+    respond = [inner = std::move(respond), &counters = services_.counters](response res) {
+      if (const auto why = refusal_for(res.result())) counters.refused(*why);
+      inner(std::move(res));
+    };
   const auto& s = services_;
   if (path == "/api/tool/send_message") {
     if (req.method() != bhttp::verb::post) return respond(method_not_allowed(req, "POST"));

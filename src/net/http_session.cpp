@@ -85,14 +85,18 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
       ec == asio::error::eof || ec == asio::error::operation_aborted)
     return close();
-  if (ec == bhttp::error::header_limit)
+  if (ec == bhttp::error::header_limit) {
+    services_.counters.refused(hub::refusal_reason::headers_too_large);
     return write(http::make_error({http::status::request_header_fields_too_large, http::codes::header_too_large,
                                    "request headers are larger than " + std::to_string(services_.settings.header_limit) +
                                        " bytes"}));
-  if (ec == bhttp::error::body_limit)
+  }
+  if (ec == bhttp::error::body_limit) {
+    services_.counters.refused(hub::refusal_reason::too_large);
     return write(http::make_error({http::status::payload_too_large, http::codes::payload_too_large,
                                    "request body is larger than " + std::to_string(services_.settings.body_limit) +
                                        " bytes"}));
+  }
   if (ec) {
     if (ec.category() != beast::error_code(bhttp::error::bad_target).category()) return close();  // not a parse error
     return write(http::make_error({http::status::bad_request, http::codes::bad_request,
@@ -131,7 +135,7 @@ template <class Stream>
 void http_session<Stream>::upgrade() {
   const auto& req = parser_->get();
   if (!services_.origins.allows(req[bhttp::field::origin], req[bhttp::field::host])) {
-    services_.counters.origin_refusals.fetch_add(1, std::memory_order_relaxed);
+    services_.counters.refused(hub::refusal_reason::origin);
     services_.log->info("refused a WebSocket upgrade from origin '{}'", std::string(req[bhttp::field::origin]));
     return write(http::make_error(
         {http::status::forbidden, http::codes::socket_connect, "origin not allowed"}, req.version(), false));
@@ -147,7 +151,7 @@ void http_session<Stream>::upgrade() {
     if (!token.empty() || services_.connect.require_token) {
       const auto claims = services_.tokens.verify(token, problem);
       if (!claims) {
-        services_.counters.token_refusals.fetch_add(1, std::memory_order_relaxed);
+        services_.counters.refused(hub::refusal_reason::token);
         return write(http::make_error({http::status::unauthorized, http::codes::authorization, problem}, req.version(), false));
       }
       params->user = claims->user;
@@ -155,7 +159,7 @@ void http_session<Stream>::upgrade() {
       if (claims->channels)
         for (const auto& c : params->channels)
           if (std::find(claims->channels->begin(), claims->channels->end(), c) == claims->channels->end()) {
-            services_.counters.token_refusals.fetch_add(1, std::memory_order_relaxed);
+            services_.counters.refused(hub::refusal_reason::token);
             return write(http::make_error({http::status::forbidden, http::codes::authorization,
                                            "the token does not allow channel " + c},
                                           req.version(), false));
