@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, then builds and runs the whole test suite: unit, integration and
-# browser tests on a debug build, then unit and integration tests again under
+# Installs what is missing, then builds and runs the whole test suite: unit, integration,
+# browser, JS client and API contract tests on a debug build, then unit and integration tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, the concurrency-heavy tests under
 # ThreadSanitizer, and a short, fixed-seed run of every fuzz target (docs/RELIABILITY.md). Exits
 # non-zero on any failure, sanitizer report or crash found by fuzzing.
@@ -14,12 +14,16 @@ export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 jobs=$(nproc)
 
-# Browser test dependencies (playwright-core only; it drives Debian's chromium).
-if [[ ! -d tests/e2e/node_modules/playwright-core ]] || [[ tests/e2e/package-lock.json -nt tests/e2e/node_modules ]]; then
-  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# Node test dependencies, each folder from its package-lock.json: the browser test
+# (playwright-core only; it drives Debian's chromium), the JS client (ws, typescript) and the API
+# contract test (swagger-parser, ajv, @asyncapi/parser, ws).
+for dir in tests/e2e clients/js tests/contract; do
+  if [[ ! -d $dir/node_modules ]] || [[ $dir/package-lock.json -nt $dir/node_modules ]]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 
-echo "== debug build: unit, integration and browser tests"
+echo "== debug build: unit, integration, browser, JS client and API contract tests"
 cmake --preset dev >/dev/null
 cmake --build --preset dev -j"$jobs"
 ctest --preset dev -j"$jobs"

@@ -165,7 +165,7 @@ struct app::parts {
       boost::system::error_code ec;
       const auto remote = socket.remote_endpoint(ec);
       auto [slot, refused] = limit.try_acquire(ec ? std::string() : remote.address().to_string());
-      // A refused connection still gets an answer (503 or 429) to its first request.
+      // A refused connection is answered (503 or 429) at once and closed (net::http_session).
       if (!slot) counters.refused(hub::refusal_reason::connection_limit);
       if (tls)
         std::make_shared<net::http_session<ws::tls_stream>>(ws::tls_stream(std::move(socket), *tls), http,

@@ -26,6 +26,14 @@ std::string env_name(const std::string& key) {
   return name;
 }
 
+// nlohmann's message without its "[json.exception.parse_error.101] " prefix: "parse error at
+// line 3, column 15: syntax error while parsing object - unexpected '}'; expected string literal".
+std::string parse_error_text(const json::parse_error& e) {
+  const std::string what = e.what();
+  const auto end = what.find("] ");
+  return end == std::string::npos ? what : what.substr(end + 2);
+}
+
 // Converts a flag or environment string to the JSON value the option expects.
 json parse_string_value(const config_option& o, const std::string& text) {
   switch (o.kind) {
@@ -52,9 +60,11 @@ json parse_string_value(const config_option& o, const std::string& text) {
       return value;
     }
     case value_kind::json: {
-      auto value = json::parse(text, nullptr, false);
-      if (value.is_discarded()) throw config_error(o.key, "must be JSON");
-      return value;
+      try {
+        return json::parse(text);
+      } catch (const json::parse_error& e) {
+        throw config_error(o.key, "must be JSON: " + parse_error_text(e));
+      }
     }
     case value_kind::list: {
       json items = json::array();
@@ -92,7 +102,7 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 config_error::config_error(std::string key, const std::string& what)
-    : std::runtime_error(key + ": " + what), key_(std::move(key)) {}
+    : std::runtime_error(key + ": " + what), key_(std::move(key)), reason_(what) {}
 
 std::string config::store_path() const { return store.path.empty() ? data_dir + "/wshub.db" : store.path; }
 
@@ -101,8 +111,12 @@ unsigned config::effective_io_threads() const {
 }
 
 void apply_json_text(config& cfg, const std::string& text, const std::string& origin) {
-  const json doc = json::parse(text, nullptr, false);
-  if (doc.is_discarded()) throw config_error("config", origin + " is not valid JSON");
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw config_error("config", origin + " is not valid JSON: " + parse_error_text(e));
+  }
   if (!doc.is_object()) throw config_error("config", origin + " must hold a JSON object");
   apply_object(cfg, doc, "");
 }
@@ -142,12 +156,25 @@ command_line parse_command_line(int argc, const char* const argv[],
   if (result.show_help || result.show_version) return result;
 
   if (!config_file.empty()) apply_json_text(result.cfg, read_file(config_file), config_file);
-  for (const auto& o : config_options())
-    if (const auto it = environment.find(env_name(o.key)); it != environment.end())
+  for (const auto& o : config_options()) {
+    const auto variable = env_name(o.key);
+    const auto it = environment.find(variable);
+    if (it == environment.end()) continue;
+    try {
       o.set(result.cfg, parse_string_value(o, it->second));
+    } catch (const config_error& e) {
+      throw config_error(e.key(), e.reason() + " (from the environment variable " + variable + ")");
+    }
+  }
   for (const auto& [o, value] : flags) o->set(result.cfg, parse_string_value(*o, value));
   validate(result.cfg);
   return result;
+}
+
+command_line parse_arguments(const std::vector<std::string>& args, const std::map<std::string, std::string>& environment) {
+  std::vector<const char*> argv{"wshub"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return parse_command_line(static_cast<int>(argv.size()), argv.data(), environment);
 }
 
 bool is_loopback_address(const std::string& address) {
@@ -170,9 +197,25 @@ void validate(const config& cfg) {
     throw config_error("security.require_token", "needs security.jwt_hs256_secret or security.jwt_rs256_public_key_file");
 }
 
+std::string effective_config_text(const config& cfg) {
+  nlohmann::ordered_json doc = nlohmann::ordered_json::object();  // in the order of --help
+  for (const auto& o : config_options()) {
+    nlohmann::ordered_json value = o.get(cfg);
+    if (o.secret && !(value.is_string() && value.get<std::string>().empty())) value = "(hidden)";
+    std::string pointer = "/" + o.key;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    doc[nlohmann::ordered_json::json_pointer(pointer)] = std::move(value);
+  }
+  return doc.dump(2) + "\n";
+}
+
 std::string help_text() {
   std::ostringstream out;
-  out << "Usage: wshub [--config FILE] [--KEY VALUE]...\n\n"
+  out << "Usage: wshub [--config FILE] [--KEY VALUE]...\n"
+         "       wshub checkconfig [--config FILE] [--KEY VALUE]...   check as a start would, print the result\n"
+         "       wshub genconfig                                      a starter config with fresh credentials\n"
+         "       wshub gentoken --sub USER [--channels a,b] [--ttl 1h] [--config FILE] [--private-key FILE]\n"
+         "       wshub version\n\n"
          "HTTP + WebSocket message push service.\n\n"
          "  -h, --help       show this help\n"
          "  -V, --version    show the version\n"

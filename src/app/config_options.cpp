@@ -155,6 +155,12 @@ string_check one_of(std::vector<std::string> allowed) {
   };
 }
 
+// A value that is never shown: checkconfig prints "(hidden)" in its place.
+config_option secret(config_option o) {
+  o.secret = true;
+  return o;
+}
+
 void ip_address(const std::string& key, const std::string& value) {
   unsigned char buf[16];
   if (inet_pton(AF_INET, value.c_str(), buf) == 1 || inet_pton(AF_INET6, value.c_str(), buf) == 1) return;
@@ -203,20 +209,20 @@ std::vector<config_option> make_options() {
       integer<std::size_t>("log.file_max_bytes", "rotate the log file at this size",
                            [](C& c) -> auto& { return c.log.file_max_bytes; }, 64 * KiB, 1024 * MiB),
       integer<std::size_t>("log.file_max_files", "rotated log files kept", [](C& c) -> auto& { return c.log.file_max_files; }, 1, 100),
-      integer<std::size_t>("http.header_limit", "largest request header block in bytes (431 above)",
+      integer<std::size_t>("http.header_limit", "largest request header block in bytes (431 above); also the most a chunk-size line or the trailer may take (413 above)",
                            [](C& c) -> auto& { return c.http.header_limit; }, 1 * KiB, 1 * MiB),
       integer<std::size_t>("http.body_limit", "largest request body in bytes (413 above)",
                            [](C& c) -> auto& { return c.http.body_limit; }, 1 * KiB, 64 * MiB),
-      seconds("http.request_timeout", "time allowed to receive one whole request",
+      seconds("http.request_timeout", "time allowed to receive one whole request (on a kept-alive connection, from its first byte)",
               [](C& c) -> auto& { return c.http.request_timeout; }, 1, 3600),
       seconds("http.keep_alive_timeout", "idle time allowed between requests on a kept-alive connection",
               [](C& c) -> auto& { return c.http.keep_alive_timeout; }, 1, 3600),
-      integer<std::size_t>("http.max_connections", "open connections at most (HTTP and WebSocket); more are refused",
+      integer<std::size_t>("http.max_connections", "open connections at most (HTTP and WebSocket); more are answered 503 at once and closed",
                            [](C& c) -> auto& { return c.http.max_connections; }, 1, 10'000'000),
       integer<std::size_t>("http.max_connections_per_ip",
                            "open connections from one IP address at most (0: no limit; behind a proxy every client shares its address)",
                            [](C& c) -> auto& { return c.http.max_connections_per_ip; }, 0, 10'000'000),
-      text("http.web_dir", "serve the toolbox page from this folder instead of the embedded copy",
+      text("http.web_dir", "serve the toolbox page from this folder instead of the embedded copy (the JS client, wshub.js, stays embedded unless the folder has one)",
            [](C& c) -> auto& { return c.http.web_dir; }),
       seconds("websocket.handshake_timeout", "time allowed for the upgrade and for the closing handshake",
               [](C& c) -> auto& { return c.websocket.handshake_timeout; }, 1, 600),
@@ -273,8 +279,8 @@ std::vector<config_option> make_options() {
                    "publish keys: [{\"name\", \"key\" (16+ characters), \"channels\" ([\"*\"] for all), \"admin\" (may use the connections API)}]"),
       boolean("security.open_publishing", "allow publishing without a key on a non-loopback address (logged as a warning)",
               [](C& c) -> auto& { return c.security.open_publishing; }),
-      text("security.jwt_hs256_secret", "verify connection tokens (JWT) signed with HS256 and this secret",
-           [](C& c) -> auto& { return c.security.jwt_hs256_secret; }),
+      secret(text("security.jwt_hs256_secret", "verify connection tokens (JWT) signed with HS256 and this secret",
+                  [](C& c) -> auto& { return c.security.jwt_hs256_secret; })),
       text("security.jwt_rs256_public_key_file", "verify connection tokens (JWT) signed with RS256 against this PEM public key",
            [](C& c) -> auto& { return c.security.jwt_rs256_public_key_file; }),
       boolean("security.require_token", "refuse WebSocket upgrades without a valid token",
@@ -295,7 +301,8 @@ std::vector<config_option> make_options() {
            [](C& c) -> auto& { return c.cache.redis.unix_socket; }),
       integer<unsigned>("cache.redis.database", "Redis database number", [](C& c) -> auto& { return c.cache.redis.database; }, 0, 1023),
       text("cache.redis.username", "Redis ACL user name (empty: the default user)", [](C& c) -> auto& { return c.cache.redis.username; }),
-      text("cache.redis.password", "Redis password (empty: no AUTH)", [](C& c) -> auto& { return c.cache.redis.password; }),
+      secret(text("cache.redis.password", "Redis password (empty: no AUTH)",
+                  [](C& c) -> auto& { return c.cache.redis.password; })),
       milliseconds("cache.redis.connect_timeout", "time allowed to connect to Redis",
                    [](C& c) -> auto& { return c.cache.redis.connect_timeout; }, 10, 60'000),
       milliseconds("cache.redis.command_timeout", "time allowed for one Redis command",

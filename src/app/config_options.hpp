@@ -18,7 +18,8 @@ struct config_option {
   value_kind kind;
   // Stores `value` into the config; throws config_error naming the key when it is invalid.
   std::function<void(config&, const nlohmann::json& value)> set;
-  std::function<nlohmann::json(const config&)> get;
+  std::function<nlohmann::json(const config&)> get;  // publish keys come with their secrets hidden
+  bool secret = false;  // a credential: never printed (checkconfig shows "(hidden)")
 };
 
 const std::vector<config_option>& config_options();

@@ -48,15 +48,16 @@ static_files::static_files(std::string dir) : dir_(std::move(dir)) {
 
 std::optional<static_file> static_files::find(std::string_view name) const {
   if (!safe_name(name)) return std::nullopt;
-  if (dir_.empty()) {
+  const auto embedded = [&](bool outside_web_only) -> std::optional<static_file> {
     const auto files = embedded_files();
     for (std::size_t i = 0; i < files.size(); ++i)
-      if (files[i].name == name) return embedded_[i];
+      if (files[i].name == name && (files[i].outside_web || !outside_web_only)) return embedded_[i];
     return std::nullopt;
-  }
+  };
+  if (dir_.empty()) return embedded(false);
   const std::string path = dir_ + "/" + std::string(name);
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
+  if (!std::filesystem::is_regular_file(path, ec)) return embedded(true);
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
   std::ostringstream content;

@@ -1,11 +1,13 @@
 #include "wshub/net/http_session.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -13,61 +15,126 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "wshub/net/request_rules.hpp"
+
 namespace wshub::net {
 
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace asio = boost::asio;
 
+namespace {
+
+// Refused connections being answered, over all sessions of the process.
+std::atomic<std::size_t> refusals_in_flight{0};
+
+}  // namespace
+
 template <class Stream>
 http_session<Stream>::http_session(Stream&& stream, http_services& services, hub::connection_limit::slot slot,
-                           hub::connection_limit::refusal refused)
-    : stream_(std::move(stream)), services_(services), slot_(std::move(slot)), refused_(refused) {
+                                   hub::connection_limit::refusal refused)
+    : stream_(std::move(stream)),
+      buffer_(services.settings.header_limit),
+      services_(services),
+      slot_(std::move(slot)),
+      refused_(refused) {
   beast::error_code ec;
   const auto remote = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
   if (!ec) remote_ip_ = remote.address().to_string();
 }
 
 template <class Stream>
-void http_session<Stream>::run() {
-  if constexpr (std::is_same_v<Stream, ws::tls_stream>) {
-    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
-      beast::get_lowest_layer(self->stream_).expires_after(self->services_.settings.request_timeout);
-      self->stream_.async_handshake(asio::ssl::stream_base::server,
-                                    beast::bind_front_handler(&http_session<Stream>::on_handshake, self));
-    });
-  } else {
-    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session<Stream>::do_read, this->shared_from_this()));
-  }
+http_session<Stream>::~http_session() {
+  if (counted_refusal_) refusals_in_flight.fetch_sub(1, std::memory_order_relaxed);
 }
 
 template <class Stream>
-void http_session<Stream>::on_handshake(beast::error_code ec) {
-  if (ec) {
-    services_.log->debug("TLS handshake with {} failed: {}", remote_ip_, ec.message());
-    return;  // nothing to answer: the peer does not speak TLS to us
+void http_session<Stream>::run() {
+  auto timeout = services_.settings.request_timeout;
+  if (refused_ != hub::connection_limit::refusal::none) {
+    if (refusals_in_flight.fetch_add(1, std::memory_order_relaxed) >= max_refusals_in_flight) {
+      refusals_in_flight.fetch_sub(1, std::memory_order_relaxed);
+      return;  // the last reference goes: the socket closes now
+    }
+    counted_refusal_ = true;
+    timeout = refusal_timeout;
   }
+  asio::dispatch(stream_.get_executor(), [self = this->shared_from_this(), timeout] {
+    beast::get_lowest_layer(self->stream_).expires_after(timeout);
+    if constexpr (std::is_same_v<Stream, ws::tls_stream>) {
+      self->stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
+        if (ec) {
+          self->services_.log->debug("TLS handshake with {} failed: {}", self->remote_ip_, ec.message());
+          return;  // nothing to answer: the peer does not speak TLS to us
+        }
+        self->start();
+      });
+    } else {
+      self->start();
+    }
+  });
+}
+
+template <class Stream>
+void http_session<Stream>::start() {
+  if (refused_ != hub::connection_limit::refusal::none) return refuse();
   do_read();
 }
 
-// Each request must arrive whole within its time limit, so a client trickling bytes (slowloris)
-// is cut after request_timeout however slowly it sends.
+// Each request must arrive whole within request_timeout, so a client trickling bytes (slowloris)
+// is cut by then however slowly it sends. The first request's clock starts at the accept; a later
+// one's with its first byte (until then the connection is idle, allowed keep_alive_timeout).
 template <class Stream>
 void http_session<Stream>::do_read() {
   const auto& s = services_.settings;
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(s.header_limit));
   parser_->body_limit(s.body_limit);
+  request_started_ = first_request_;
   beast::get_lowest_layer(stream_).expires_after(first_request_ ? s.request_timeout : s.keep_alive_timeout);
   first_request_ = false;
-  bhttp::async_read_header(stream_, buffer_, *parser_,
-                           beast::bind_front_handler(&http_session<Stream>::on_header, this->shared_from_this()));
+  read_header();
+}
+
+// The header is read here rather than with http::async_read_header so that its raw bytes are
+// checked (request_problem) before Beast unfolds them, and so that the request's clock starts
+// with its first byte. Beast takes a header whole: `put` uses nothing until the empty line is in
+// the buffer, and then exactly the header's bytes.
+template <class Stream>
+void http_session<Stream>::read_header() {
+  if (buffer_.size() > 0) {
+    if (!request_started_) {
+      request_started_ = true;
+      beast::get_lowest_layer(stream_).expires_after(services_.settings.request_timeout);
+    }
+    beast::error_code ec;
+    const auto used = parser_->put(buffer_.data(), ec);
+    if (ec != bhttp::error::need_more) {
+      std::string problem;
+      if (!ec)
+        problem = request_problem(parser_->get().base(),
+                                  {static_cast<const char*>(buffer_.data().data()), used});
+      buffer_.consume(used);
+      if (!problem.empty())
+        return write(http::make_error({http::status::bad_request, http::codes::bad_request, problem},
+                                      parser_->get().version(), false));
+      return on_header(ec);
+    }
+    buffer_.consume(used);
+  }
+  const auto room = beast::read_size(buffer_, 65536);
+  if (room == 0) return on_read(bhttp::error::header_limit, 0);
+  stream_.async_read_some(buffer_.prepare(room), [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+    self->buffer_.commit(n);
+    if (ec) return self->on_read(ec, n);
+    self->read_header();
+  });
 }
 
 // Answers "Expect: 100-continue" (curl sends it for bodies over 1 KiB) before reading the body.
 template <class Stream>
-void http_session<Stream>::on_header(beast::error_code ec, std::size_t bytes) {
-  if (ec) return on_read(ec, bytes);
+void http_session<Stream>::on_header(beast::error_code ec) {
+  if (ec) return on_read(ec, 0);
   auto read_body = [this] {
     bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session<Stream>::on_read, this->shared_from_this()));
   };
@@ -85,11 +152,19 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
       ec == asio::error::eof || ec == asio::error::operation_aborted)
     return close();
-  if (ec == bhttp::error::header_limit) {
+  const auto header_limit = std::to_string(services_.settings.header_limit);
+  // The read buffer overflows only when something unparsed outgrows it: the header, or in a
+  // chunked body a chunk-size line (with its extensions) or the trailer.
+  if (ec == bhttp::error::header_limit || (ec == bhttp::error::buffer_overflow && !parser_->is_header_done())) {
     services_.counters.refused(hub::refusal_reason::headers_too_large);
     return write(http::make_error({http::status::request_header_fields_too_large, http::codes::header_too_large,
-                                   "request headers are larger than " + std::to_string(services_.settings.header_limit) +
-                                       " bytes"}));
+                                   "request headers are larger than " + header_limit + " bytes"}));
+  }
+  if (ec == bhttp::error::buffer_overflow) {
+    services_.counters.refused(hub::refusal_reason::too_large);
+    return write(http::make_error({http::status::payload_too_large, http::codes::payload_too_large,
+                                   "a chunk-size line or the trailer of the request body is larger than " +
+                                       header_limit + " bytes"}));
   }
   if (ec == bhttp::error::body_limit) {
     services_.counters.refused(hub::refusal_reason::too_large);
@@ -103,7 +178,6 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
                                    "malformed HTTP request: " + ec.message()}));
   }
 
-  if (refused_ != hub::connection_limit::refusal::none) return refuse();
   const auto& req = parser_->get();
   const auto target = req.target();
   if (target.substr(0, target.find('?')) == http::websocket_path && beast::websocket::is_upgrade(req))
@@ -117,16 +191,15 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
       http::request_context{remote_ip_});
 }
 
+// Answered before any request arrives (the answer does not depend on it), so a refused client
+// that never sends is not waited for.
 template <class Stream>
 void http_session<Stream>::refuse() {
-  const auto& req = parser_->get();
   auto res = refused_ == hub::connection_limit::refusal::per_ip
                  ? http::make_error({http::status::too_many_requests, http::codes::too_many_requests,
-                                     "too many connections from this address"},
-                                    req.version(), false)
+                                     "too many connections from this address"})
                  : http::make_error({http::status::service_unavailable, http::codes::server_error,
-                                     "the server has too many connections"},
-                                    req.version(), false);
+                                     "the server has too many connections"});
   res.set(bhttp::field::retry_after, "1");
   write(std::move(res));
 }
@@ -176,7 +249,9 @@ template <class Stream>
 void http_session<Stream>::write(http::response res) {
   const bool keep_alive = res.keep_alive();
   auto shared = std::make_shared<http::response>(std::move(res));
-  beast::get_lowest_layer(stream_).expires_after(services_.settings.request_timeout);
+  // A refusal keeps the deadline it got at the accept.
+  if (refused_ == hub::connection_limit::refusal::none)
+    beast::get_lowest_layer(stream_).expires_after(services_.settings.request_timeout);
   bhttp::async_write(stream_, *shared,
                      [self = this->shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t n) {
                        self->on_write(keep_alive, ec, n);
@@ -194,7 +269,8 @@ template <class Stream>
 void http_session<Stream>::close() {
   if constexpr (std::is_same_v<Stream, ws::tls_stream>) {
     // Send TLS close_notify (bounded by the timeout), then the TCP close follows.
-    beast::get_lowest_layer(stream_).expires_after(services_.settings.request_timeout);
+    if (refused_ == hub::connection_limit::refusal::none)
+      beast::get_lowest_layer(stream_).expires_after(services_.settings.request_timeout);
     stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
       beast::error_code ignored;
       beast::get_lowest_layer(self->stream_).socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
@@ -202,7 +278,20 @@ void http_session<Stream>::close() {
   } else {
     beast::error_code ignored;
     stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    if (refused_ != hub::connection_limit::refusal::none) drain();
   }
+}
+
+// A refused client may still be sending its request: closing with unread bytes would reset the
+// connection, and a reset can cost the client the answer. So what it sends is read and dropped
+// (into the capped buffer) until it closes or the refusal's deadline passes.
+template <class Stream>
+void http_session<Stream>::drain() {
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(beast::read_size(buffer_, 65536)),
+                          [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                            if (!ec) self->drain();
+                          });
 }
 
 template class http_session<ws::plain_stream>;

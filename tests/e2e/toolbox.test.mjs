@@ -7,122 +7,24 @@
 // No browser is ever downloaded: playwright-core only drives the installed one.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { httpJson, startServer, stopServer, wshubBin } from '../support/wshub_process.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const WEB_DIR = path.resolve(HERE, '..', '..', 'web');
 const ARTIFACTS = path.join(HERE, 'artifacts');
 const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 
-const START_TIMEOUT_MS = 20_000;   // server start: wait for the "listening on" line
-const STOP_TIMEOUT_MS = 15_000;    // server stop after SIGTERM
 const UI_TIMEOUT_MS = 15_000;      // default for every Playwright wait
 const RECONNECT_TIMEOUT_MS = 40_000; // backoff is capped at 10 s, allow a few tries
 const TEST_TIMEOUT_MS = 90_000;
 
-// ------------------------------------------------------------------ server process
-
-/** Output of one server run, kept for diagnostics when something fails. */
-class ServerRun {
-  constructor(proc) {
-    this.proc = proc;
-    this.lines = [];
-    this.exited = null; // {code, signal} once the process has exited
-    this.exitPromise = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => {
-        this.exited = { code, signal };
-        resolve(this.exited);
-      });
-    });
-  }
-  tail(n = 40) {
-    return this.lines.slice(-n).join('\n');
-  }
-}
-
-/**
- * Starts `$WSHUB_BIN --listen.port PORT --data-dir DIR --log.level info` and resolves
- * once it printed "listening on HOST:PORT" (no sleeps: the log line is the signal).
- */
-function startServer(bin, port, dataDir) {
-  const proc = spawn(bin, ['--listen.port', String(port), '--data-dir', dataDir, '--log.level', 'info'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const run = new ServerRun(proc);
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const finish = (err, value) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (err) reject(err); else resolve(value);
-    };
-    const timer = setTimeout(() => {
-      finish(new Error(`server did not print "listening on 127.0.0.1:PORT" within ${START_TIMEOUT_MS} ms; output:\n${run.tail()}`));
-    }, START_TIMEOUT_MS);
-    const onLine = (stream) => (line) => {
-      run.lines.push(`[${stream}] ${line}`);
-      if (run.lines.length > 2000) run.lines.splice(0, 1000);
-      const m = /listening on (127\.0\.0\.1|localhost|\[?[0-9a-fA-F:.]+\]?):(\d+)/.exec(line);
-      if (m) {
-        run.port = Number(m[2]);
-        run.host = m[1];
-        run.listenStream = stream;
-        finish(null, run);
-      }
-    };
-    splitLines(proc.stdout, onLine('stdout'));
-    splitLines(proc.stderr, onLine('stderr'));
-    proc.once('error', (err) => finish(new Error(`cannot start ${bin}: ${err.message}`)));
-    run.exitPromise.then(({ code, signal }) => {
-      finish(new Error(`server exited (code ${code}, signal ${signal}) before listening; output:\n${run.tail()}`));
-    });
-  });
-}
-
-function splitLines(stream, onLine) {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk) => {
-    buf += chunk;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i).replace(/\r$/, ''));
-      buf = buf.slice(i + 1);
-    }
-  });
-  stream.on('end', () => { if (buf) onLine(buf); });
-}
-
-/** SIGTERM, then wait for the exit (SIGKILL if it does not stop in time). */
-async function stopServer(run, timeoutMs = STOP_TIMEOUT_MS) {
-  if (!run || run.exited) return run && run.exited;
-  run.proc.kill('SIGTERM');
-  let timer;
-  const timeout = new Promise((resolve) => { timer = setTimeout(() => resolve(null), timeoutMs); });
-  const result = await Promise.race([run.exitPromise, timeout]);
-  clearTimeout(timer);
-  if (result) return result;
-  run.proc.kill('SIGKILL');
-  await run.exitPromise;
-  throw new Error(`server did not exit within ${timeoutMs} ms of SIGTERM (killed); output:\n${run.tail()}`);
-}
-
 // ------------------------------------------------------------------ helpers
-
-async function httpJson(url, init) {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  let body = null;
-  try { body = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, ok: res.ok, headers: res.headers, text, body };
-}
 
 function publish(base, fields, headers = {}) {
   return httpJson(`${base}/api/tool/send_message`, {
@@ -190,16 +92,7 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
   let lastPublishedId = 0;
 
   before(async () => {
-    bin = process.env.WSHUB_BIN;
-    if (!bin) {
-      throw new Error('WSHUB_BIN is not set: give the path of the wshub binary, e.g. WSHUB_BIN=../../build/dev/wshub npm test');
-    }
-    bin = path.resolve(bin);
-    try {
-      await access(bin, fsConstants.X_OK);
-    } catch {
-      throw new Error(`WSHUB_BIN=${bin} is not an executable file (build the server first)`);
-    }
+    bin = await wshubBin();
     try {
       await access(CHROMIUM_BIN, fsConstants.X_OK);
     } catch {
@@ -250,6 +143,7 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
       ['/tool/websocket', 'index.html', /text\/html/],
       ['/web/app.js', 'app.js', /javascript/],
       ['/web/style.css', 'style.css', /text\/css/],
+      ['/web/wshub.js', '../clients/js/wshub.js', /javascript/],  // the JS client the page imports
     ]) {
       const res = await fetch(base + url, { signal: AbortSignal.timeout(10_000) });
       assert.equal(res.status, 200, `GET ${url}: HTTP ${res.status}`);
@@ -258,6 +152,8 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
       const onDisk = await readFile(path.join(WEB_DIR, file), 'utf8');
       assert.ok(served === onDisk,
         `GET ${url} differs from web/${file}: the binary embeds an older copy (rebuild the server)`);
+      if (url === '/') assert.match(served, /<script type="module" src="\/web\/app.js">/);
+      if (url === '/web/app.js') assert.match(served, /^import \{ WshubClient \} from '\.\/wshub\.js';$/m, 'the page uses the client');
     }
   });
 
@@ -351,6 +247,9 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
     await hint.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
     assert.match(await hint.textContent(), /empty|type a message/i);
     assert.equal(await pageA.locator('#message').getAttribute('aria-invalid'), 'true');
+    // The previous "Sent: id …" is gone: it would read as the answer to this attempt.
+    assert.equal(await pageA.locator('#send-result').getAttribute('data-status'), null);
+    assert.equal((await pageA.locator('#send-result').textContent()).trim(), '');
     // Keyboard path too: Enter in the textarea.
     await pageA.locator('#message').press('Enter');
     // Any request the page made would have been sent by now; also the server's count:
@@ -422,9 +321,9 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
         const i = s.indexOf('reconnecting');
         return i >= 0 && s.indexOf('open', i) > i && document.getElementById('conn-state').dataset.state === 'open';
       }, null, { timeout: RECONNECT_TIMEOUT_MS });
-      // It resumes from the newest message it saw.
+      // It resumes from the newest message it saw, on the channel the server welcomed it to.
       const url = await page.locator('#conn-url').textContent();
-      assert.match(url, new RegExp(`^ws://127\\.0\\.0\\.1:${port}/socket/system/message\\?last_id=${lastPublishedId}$`));
+      assert.match(url, new RegExp(`^ws://127\\.0\\.0\\.1:${port}/socket/system/message\\?channel=system&last_id=${lastPublishedId}$`));
     }
 
     const text = `after restart ${Date.now()}`;
@@ -442,7 +341,70 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
     lastPublishedId = r.body.id;
   });
 
-  it('is usable by keyboard at phone width; screenshots', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('watches and stops watching channels with the picker (subscribe/unsubscribe)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [pageA, pageB] = pages;
+    const chip = (page, c) => page.locator(`#watched li[data-channel="${c}"]`);
+    await chip(pageA, 'system').waitFor({ timeout: UI_TIMEOUT_MS });
+    assert.equal(await chip(pageA, 'system').locator('[data-testid="unwatch"]').isDisabled(), true,
+      'the last channel cannot be removed');
+
+    await pageA.locator('#watch-channel').fill('news');
+    await pageA.locator('#watch').click();
+    await chip(pageA, 'news').waitFor({ timeout: UI_TIMEOUT_MS });
+    await pageA.locator('#watch-result[data-status="ok"]').waitFor({ timeout: UI_TIMEOUT_MS });
+    assert.equal(await pageA.locator('#watch-channel').inputValue(), '');
+    assert.match(await pageA.evaluate(() => location.search), /channel=system&channel=news/, 'the page URL keeps the channels');
+
+    // A message on news reaches page A only; B, on system alone, gets the next system message
+    // (in id order, so the news one would have come first).
+    const onNews = await publish(base, { message: 'news for A', channel: 'news' });
+    const onSystem = await publish(base, { message: 'system for both', channel: 'system' });
+    assert.equal((await timelineItem(pageA, onNews.body.id)).channel, 'news');
+    await timelineItem(pageB, onSystem.body.id);
+    assert.equal(await pageB.locator(`#timeline li[data-id="${onNews.body.id}"]`).count(), 0, 'B does not watch news');
+    await timelineItem(pageA, onSystem.body.id);
+
+    // A name the server refuses: its error, with the code, and no chip.
+    await pageA.locator('#watch-channel').fill('bad channel!');
+    await pageA.locator('#watch').click();
+    const refused = pageA.locator('#watch-result[data-status="error"]');
+    await refused.waitFor({ timeout: UI_TIMEOUT_MS });
+    assert.match(await refused.textContent(), /10103/);
+    assert.equal(await pageA.locator('#watched li').count(), 2);
+    await pageA.screenshot({ path: path.join(ARTIFACTS, 'toolbox-channels.png') });
+
+    // Stop watching news: the next news message does not reach A.
+    await chip(pageA, 'news').locator('[data-testid="unwatch"]').click();
+    await chip(pageA, 'news').waitFor({ state: 'detached', timeout: UI_TIMEOUT_MS });
+    const late = await publish(base, { message: 'news after unwatch', channel: 'news' });
+    const marker = await publish(base, { message: 'system after unwatch', channel: 'system' });
+    await timelineItem(pageA, marker.body.id);
+    assert.equal(await pageA.locator(`#timeline li[data-id="${late.body.id}"]`).count(), 0, 'unsubscribed from news');
+    lastPublishedId = marker.body.id;
+  });
+
+  it('shows the latest stored messages of the watched channels when the page opens', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const stored = [];
+    for (let i = 0; i < 3; i++) stored.push((await publish(base, { message: `stored ${i}`, channel: 'hist' })).body.id);
+    const other = (await publish(base, { message: 'not watched', channel: 'elsewhere' })).body.id;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    context.setDefaultTimeout(UI_TIMEOUT_MS);
+    try {
+      const page = await context.newPage();
+      page.on('pageerror', (err) => pageErrors.push(`history: ${err.message}`));
+      await page.goto(base + '/?channel=hist', { waitUntil: 'load' });
+      await waitState(page, 'open');
+      for (const id of stored) assert.equal((await timelineItem(page, id)).channel, 'hist');
+      assert.deepEqual(await ids(page), [...stored].reverse(), 'newest first, nothing else');
+      assert.equal(await page.locator(`#timeline li[data-id="${other}"]`).count(), 0);
+      assert.deepEqual(await page.locator('#watched li').evaluateAll((els) => els.map((e) => e.dataset.channel)), ['hist']);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'toolbox-history.png') });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('is usable by keyboard at phone width, where Enter is a newline; screenshots', { timeout: TEST_TIMEOUT_MS }, async () => {
     const [pageA] = pages;
     await pageA.locator('#send-result').scrollIntoViewIfNeeded();
     await pageA.screenshot({ path: path.join(ARTIFACTS, 'toolbox.png') });
@@ -476,7 +438,14 @@ describe('wshub toolbox page', { timeout: 10 * 60_000 }, () => {
         }
       }
       assert.deepEqual(order, ['message', 'channel', 'api-key', 'send']);
-      await page.locator('#message').fill(`from the phone ${Date.now()}`);
+      // No Shift key on a phone: Enter types a newline; the Send button sends.
+      assert.match(await page.locator('#message-help').textContent(), /Enter starts a new line/);
+      const text = `from the phone ${Date.now()}`;
+      await page.locator('#message').fill(text);
+      await page.locator('#message').press('Enter');
+      await page.locator('#message').pressSequentially('line 2', { delay: 0 });
+      assert.equal(await page.locator('#message').inputValue(), `${text}\nline 2`);
+      assert.equal(await page.locator('#send-result').getAttribute('data-status'), null, 'Enter did not send');
       await page.locator('#send').focus();
       await page.keyboard.press('Enter');
       const result = page.locator('#send-result[data-status="ok"]');

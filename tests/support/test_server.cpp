@@ -10,10 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
+
 #include <random>
 #include <regex>
 #include <stdexcept>
 #include <string_view>
+
+extern char** environ;
 
 namespace wshub::test {
 
@@ -34,9 +38,25 @@ bool read_some(int fd, std::string& out, std::chrono::steady_clock::time_point d
   return true;
 }
 
-// Starts `bin` (a path, or a name looked up in PATH) with `args`; its stdout (and stderr when
-// asked for) come back as pipes.
-int spawn(const std::string& bin, const std::vector<std::string>& args, int* stdout_fd, int* stderr_fd) {
+// Starts `bin` (a path, or a name looked up in PATH) with `args` and this process's environment
+// plus `extra_env`; its stdout (and stderr when asked for) come back as pipes.
+int spawn(const std::string& bin, const std::vector<std::string>& args, int* stdout_fd, int* stderr_fd,
+          const std::map<std::string, std::string>& extra_env = {}) {
+  // Built before fork(): the child only calls async-signal-safe functions.
+  std::vector<std::string> env_entries;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string_view entry(*e);
+    if (!extra_env.contains(std::string(entry.substr(0, entry.find('='))))) env_entries.emplace_back(entry);
+  }
+  for (const auto& [name, value] : extra_env) env_entries.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& entry : env_entries) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(bin.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe failed");
   const int pid = fork();
@@ -45,11 +65,7 @@ int spawn(const std::string& bin, const std::vector<std::string>& args, int* std
     dup2(err[1], STDERR_FILENO);
     close(out[0]);
     close(err[0]);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(bin.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execvp(bin.c_str(), argv.data());
+    execvpe(bin.c_str(), argv.data(), envp.data());
     _exit(127);
   }
   close(out[1]);
@@ -173,7 +189,7 @@ void running_app::stop() {
 
 server_process::server_process(const std::vector<std::string>& args) {
   pid_ = spawn(wshub_binary(), args, &stdout_fd_, nullptr);
-  const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+  const std::regex listening(R"(listening on (?:\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]*\]):(\d+))");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   std::smatch m;
   while (!std::regex_search(output_, m, listening))
@@ -210,17 +226,35 @@ int server_process::wait_exit(std::chrono::milliseconds timeout) {
 }
 
 int run_binary(const std::vector<std::string>& args, std::string* stderr_text, std::chrono::milliseconds timeout) {
+  auto result = run_command(args, {}, timeout);
+  if (stderr_text) *stderr_text = std::move(result.err);
+  return result.code;
+}
+
+command_result run_command(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                           std::chrono::milliseconds timeout) {
   int out = -1, err = -1;
-  const int pid = spawn(wshub_binary(), args, &out, &err);
+  const int pid = spawn(wshub_binary(), args, &out, &err, env);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string ignored, errors;
-  while (read_some(err, errors, deadline)) {
+  command_result result;
+  // Both pipes at once, so a full one never blocks the child while the other is read.
+  for (bool out_open = true, err_open = true; out_open || err_open;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p[2] = {{out_open ? out : -1, POLLIN, 0}, {err_open ? err : -1, POLLIN, 0}};
+    if (poll(p, 2, static_cast<int>(left.count())) <= 0) break;
+    char buf[4096];
+    for (int i = 0; i < 2; ++i) {
+      if (!p[i].revents) continue;
+      const auto n = ::read(i == 0 ? out : err, buf, sizeof buf);
+      if (n > 0) (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(n));
+      else (i == 0 ? out_open : err_open) = false;
+    }
   }
-  const int code = wait_for_exit(pid, timeout);
+  result.code = wait_for_exit(pid, timeout);
   close(out);
   close(err);
-  if (stderr_text) *stderr_text = errors;
-  return code;
+  return result;
 }
 
 }  // namespace wshub::test

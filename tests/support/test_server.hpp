@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -92,6 +93,15 @@ std::string wshub_binary();
 // it. Returns its exit code, or -1 when it died of a signal or did not exit in time (then it is
 // killed and reaped).
 int wait_for_exit(int pid, std::chrono::milliseconds timeout);
+
+struct command_result {
+  int code = -1;  // as wait_for_exit()
+  std::string out, err;
+};
+// Runs the wshub binary to completion with `args`, and `env` added to this process's
+// environment; returns its exit code, stdout and stderr.
+command_result run_command(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
+                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Runs the wshub binary to completion with `args`; returns its exit code and stderr.
 int run_binary(const std::vector<std::string>& args, std::string* stderr_text,

@@ -185,6 +185,32 @@ TEST(config, invalid_environment_value_names_its_key) {
   EXPECT_EQ(error_key([] { parse({}, {{"WSHUB_LISTEN_PORT", "abc"}}); }), "listen.port");
 }
 
+// The message of the config_error that `action` throws; "(no error)" when it throws none.
+std::string error_text(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(config, invalid_environment_value_names_the_variable) {
+  const auto text = error_text([] { parse({}, {{"WSHUB_WEBSOCKET_MAX_QUEUE_BYTES", "lots"}}); });
+  EXPECT_NE(text.find("websocket.max_queue_bytes"), std::string::npos) << text;
+  EXPECT_NE(text.find("WSHUB_WEBSOCKET_MAX_QUEUE_BYTES"), std::string::npos) << text;
+  EXPECT_NE(text.find("'lots'"), std::string::npos) << text;
+}
+
+TEST(config, malformed_json_names_line_and_column) {
+  const auto text = error_text([] { apply_json("{\n  \"listen\": {\n    \"port\": 80,\n  }\n}"); });
+  EXPECT_NE(text.find("test.json"), std::string::npos) << text;
+  EXPECT_NE(text.find("line 4, column 3"), std::string::npos) << text;
+  const auto from_env = error_text([] { parse({}, {{"WSHUB_SECURITY_PUBLISH_KEYS", "[{\"name\": }]"}}); });
+  EXPECT_NE(from_env.find("line 1, column 11"), std::string::npos) << from_env;
+  EXPECT_NE(from_env.find("WSHUB_SECURITY_PUBLISH_KEYS"), std::string::npos) << from_env;
+}
+
 TEST(config, invalid_file_values_name_their_key) {
   EXPECT_EQ(error_key([] { apply_json(R"({"listen": {"port": 70000}})"); }), "listen.port");
   EXPECT_EQ(error_key([] { apply_json(R"({"listen": {"port": "9999"}})"); }), "listen.port");

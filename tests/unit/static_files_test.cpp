@@ -38,6 +38,11 @@ TEST(static_files, embedded_files_have_their_content_and_type) {
     EXPECT_TRUE(f->content_type.starts_with(r.type_prefix)) << r.name << ": " << f->content_type;
     EXPECT_EQ(f->content, read_source_file(std::string("web/") + r.name)) << r.name;
   }
+  // The JS client the page imports is embedded from clients/js under its file name.
+  const auto client = files.find("wshub.js");
+  ASSERT_TRUE(client);
+  EXPECT_TRUE(client->content_type.starts_with("text/javascript"));
+  EXPECT_EQ(client->content, read_source_file("clients/js/wshub.js"));
 }
 
 TEST(static_files, etag_is_quoted_and_follows_the_content) {
@@ -71,7 +76,10 @@ TEST(static_files, folder_serves_its_files) {
   EXPECT_TRUE(page->content_type.starts_with("text/html"));
   EXPECT_FALSE(page->etag.empty());
   EXPECT_EQ(files.find("data.bin")->content_type, "application/octet-stream");
-  EXPECT_FALSE(files.find("index.html"));  // the folder replaces the embedded copy
+  EXPECT_FALSE(files.find("index.html"));  // the folder replaces the embedded copy of web/
+  const auto client = files.find("wshub.js");  // but not the client, which is not in web/
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->content, read_source_file("clients/js/wshub.js"));
 }
 
 TEST(static_files, folder_changes_are_seen) {

@@ -122,9 +122,12 @@ class config_error : public std::runtime_error {
  public:
   config_error(std::string key, const std::string& what);
   const std::string& key() const { return key_; }
+  // what() without the key: "must be an integer".
+  const std::string& reason() const { return reason_; }
 
  private:
   std::string key_;
+  std::string reason_;
 };
 
 // What the command line asked for besides the configuration itself.
@@ -137,11 +140,16 @@ struct command_line {
 // Parses defaults < --config FILE (or WSHUB_CONFIG) < environment < flags. Throws config_error.
 command_line parse_command_line(int argc, const char* const argv[],
                                 const std::map<std::string, std::string>& environment);
+// The same with the command line as a list without the program name.
+command_line parse_arguments(const std::vector<std::string>& args, const std::map<std::string, std::string>& environment);
 // Rules between keys (e.g. publishing on a non-loopback address needs keys). Throws config_error.
 void validate(const config& cfg);
 bool is_loopback_address(const std::string& address);
 // Applies a JSON document (the config file format) on top of `cfg`. Throws config_error.
 void apply_json_text(config& cfg, const std::string& text, const std::string& origin);
+// The configuration as a document of the config file's shape (every key, pretty-printed), with
+// credentials (publish keys, the JWT secret, the Redis password) shown as "(hidden)".
+std::string effective_config_text(const config& cfg);
 // Every key with its type, default and description, for --help.
 std::string help_text();
 // The environment of this process as a map (for parse_command_line).

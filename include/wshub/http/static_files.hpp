@@ -12,6 +12,7 @@ namespace wshub::http {
 struct embedded_file {
   std::string_view name;
   std::string_view content;
+  bool outside_web = false;  // kept elsewhere in the tree (the JS client): a web_dir does not replace it
 };
 // Defined by the source that the build generates from web/.
 std::span<const embedded_file> embedded_files();
@@ -24,7 +25,8 @@ struct static_file {
 
 class static_files {
  public:
-  // `dir` empty: serve the embedded files.
+  // `dir` empty: serve the embedded files. Otherwise the folder's files instead of web/'s, and
+  // the embedded files from outside web/ (the JS client, wshub.js) that the folder lacks.
   explicit static_files(std::string dir);
 
   // The file called `name` ("index.html", "app.js"); nullopt for anything else, including names

@@ -43,31 +43,43 @@ struct http_services {
 template <class Stream>
 class http_session : public std::enable_shared_from_this<http_session<Stream>> {
  public:
-  // Without a slot (`refused` says which limit), the session answers its request with 503 (all
-  // connections) or 429 (this address) and closes.
+  // Without a slot (`refused` says which limit), the session answers 503 (all connections) or 429
+  // (this address) at once, without waiting for a request, and is gone within refusal_timeout.
+  // At most max_refusals_in_flight refused connections are answered at a time; beyond that a
+  // refused connection is closed unanswered.
   http_session(Stream&& stream, http_services& services, hub::connection_limit::slot slot,
                hub::connection_limit::refusal refused = hub::connection_limit::refusal::none);
+  ~http_session();
   void run();
 
+  static constexpr std::chrono::seconds refusal_timeout{1};
+  static constexpr std::size_t max_refusals_in_flight = 256;
+
  private:
-  void on_handshake(boost::beast::error_code ec);
+  void start();
   void do_read();
-  void on_header(boost::beast::error_code ec, std::size_t bytes);
+  void read_header();
+  void on_header(boost::beast::error_code ec);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void upgrade();
   void refuse();
   void write(http::response res);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void close();
+  void drain();
 
   Stream stream_;
-  boost::beast::flat_buffer buffer_;
+  // Every byte read and not yet parsed: the header being read, a chunk-size line with its
+  // extensions, a trailer block. Capped at settings.header_limit, so none of them can hold more.
+  boost::beast::flat_buffer buffer_;  // strand only
   http_services& services_;
   hub::connection_limit::slot slot_;
   hub::connection_limit::refusal refused_;
+  bool counted_refusal_ = false;  // holds one of the max_refusals_in_flight
   std::string remote_ip_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;  // strand only
-  bool first_request_ = true;  // strand only
+  bool first_request_ = true;     // strand only
+  bool request_started_ = false;  // strand only: a byte of the current request has arrived
 };
 
 extern template class http_session<ws::plain_stream>;

@@ -1,5 +1,10 @@
 #pragma once
-// The accept loop. Keeps accepting after errors (EMFILE included, after a short pause).
+// The accept loop. Keeps accepting after errors. Out of file descriptors (EMFILE, ENFILE), it
+// still takes each waiting connection and closes it at once, through a descriptor it keeps in
+// reserve, so clients learn at once instead of waiting in the backlog; it logs that at most once
+// every accept_warning_interval.
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,14 +32,24 @@ class listener : public std::enable_shared_from_this<listener> {
   listener(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& endpoint,
            std::shared_ptr<spdlog::logger> log, on_accept_fn on_accept, bool strand_per_socket = true);
 
+  ~listener();
+  listener(const listener&) = delete;
+  listener& operator=(const listener&) = delete;
+
   void run();
   // Any thread: stops accepting and closes the listening socket.
   void stop();
   boost::asio::ip::tcp::endpoint local_endpoint() const { return local_endpoint_; }
 
+  static constexpr std::chrono::seconds accept_warning_interval{10};
+
  private:
   void do_accept();
   void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+  // Out of descriptors: frees the reserve, accepts the waiting connection, closes it, takes the
+  // reserve back. False when there was nothing to close or the reserve could not be used.
+  bool shed_one();
+  void note_failure(const boost::system::error_code& ec);
 
   boost::asio::io_context& ioc_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
@@ -44,6 +59,9 @@ class listener : public std::enable_shared_from_this<listener> {
   std::shared_ptr<spdlog::logger> log_;
   on_accept_fn on_accept_;
   bool strand_per_socket_;
+  int spare_fd_ = -1;  // strand_ only: an open /dev/null, freed only to shed a connection
+  std::uint64_t failures_ = 0;  // strand_ only: accept failures and shed connections since the last warning
+  std::chrono::steady_clock::time_point last_warning_;  // strand_ only
 };
 
 }  // namespace wshub::net
