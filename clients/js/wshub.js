@@ -99,8 +99,12 @@
 export const PROTOCOL = 'wshub.v1';
 export const SOCKET_PATH = '/socket/system/message';
 
-/** Frame types the server sends over wshub.v1 (checked against docs/asyncapi.yaml). */
-export const SERVER_FRAME_TYPES = Object.freeze(['welcome', 'message', 'resume', 'ack', 'error', 'pong']);
+/**
+ * Frame types the server sends over wshub.v1 (checked against docs/asyncapi.yaml). `join` and
+ * `leave` come only to a socket that subscribed with `presence: true`, which this client does not
+ * ask for; it ignores them.
+ */
+export const SERVER_FRAME_TYPES = Object.freeze(['welcome', 'message', 'resume', 'ack', 'error', 'pong', 'join', 'leave']);
 /** Commands this client sends (checked against docs/asyncapi.yaml). */
 export const CLIENT_COMMANDS = Object.freeze(['subscribe', 'unsubscribe', 'ping', 'refresh']);
 
@@ -535,7 +539,7 @@ export class WshubClient {
       }
       case 'ack':
       case 'error': return this.onAnswer_(/** @type {AckFrame | ErrorFrame} */ (frame));
-      default: return;  // 'pong' and frame types of later versions
+      default: return;  // 'pong', 'join', 'leave' and frame types of later versions
     }
   }
 

@@ -28,7 +28,7 @@ constexpr const char* explanation =
     "so this note goes to stderr and stdout stays a valid config file):\n"
     "  listen.address 0.0.0.0   every interface; publishing there needs keys, which follow\n"
     "  publish key \"backend\"    may publish to every channel (X-API-Key: <key>)\n"
-    "  publish key \"admin\"      may also use the admin routes (the connections API)\n"
+    "  publish key \"admin\"      may also use the admin routes (connections, channels, presence)\n"
     "  jwt_hs256_secret         signs connection tokens: wshub gentoken --config FILE --sub USER\n"
     "  require_token true       sockets need such a token (?token=... or the bearer.<token> subprotocol)\n"
     "Every other key keeps its default (wshub --help); wshub checkconfig --config FILE shows them all.\n"

@@ -347,6 +347,7 @@ void redis_cluster::heartbeat() {
     s.last_id = j.value("last_id", std::uint64_t{0});
     v.nodes.push_back(std::move(s));
   }
+  counters_.cluster_nodes.store(v.nodes.size(), std::memory_order_relaxed);
   std::lock_guard lock(mutex_);
   view_ = std::move(v);
 }

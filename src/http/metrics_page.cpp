@@ -83,6 +83,8 @@ std::vector<MetricFamily> collect(const hub::counters& c, const hub::hub& hub, c
   out.push_back(gauge("wshub_store_last_id", "the id of the last message stored", static_cast<double>(store.last_id())));
   out.push_back(gauge("wshub_redis_configured", "1 when a Redis back-end is configured", c.redis_configured.load(relaxed) ? 1 : 0));
   out.push_back(gauge("wshub_redis_up", "1 when the configured Redis answers", c.redis_reachable.load(relaxed) ? 1 : 0));
+  out.push_back(gauge("wshub_cluster_nodes", "live nodes of the cluster at this node's last heartbeat, itself included (0 without Redis)",
+                      static_cast<double>(c.cluster_nodes.load(relaxed))));
   out.push_back(family("wshub_config_reloads_total", "configuration reloads (SIGHUP), by result", MetricType::Counter,
                        {sample(static_cast<double>(c.config_reloads.load(relaxed)), MetricType::Counter,
                                {{"result", "applied"}}),

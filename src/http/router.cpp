@@ -32,6 +32,18 @@ std::optional<hub::refusal_reason> refusal_for(status s) {
   }
 }
 
+// The one {parameter} of `route` in `path` (non-empty, without '/'), or nullopt when the path
+// is not of that route.
+std::optional<std::string_view> path_parameter(std::string_view path, std::string_view route) {
+  const auto open = route.find('{');
+  const auto prefix = route.substr(0, open), suffix = route.substr(route.find('}', open) + 1);
+  if (path.size() <= prefix.size() + suffix.size() || !path.starts_with(prefix) || !path.ends_with(suffix))
+    return std::nullopt;
+  const auto value = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+  if (value.find('/') != std::string_view::npos) return std::nullopt;
+  return value;
+}
+
 bool is_get(const request& req) { return req.method() == bhttp::verb::get || req.method() == bhttp::verb::head; }
 
 }  // namespace
@@ -73,8 +85,13 @@ void router::handle(const request& req, respond_fn respond, const request_contex
     if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
     return handlers::close_connection(s, req, path.substr(connection_prefix.size()), std::move(respond));
   }
+  if (const auto channel = path_parameter(path, "/api/tool/channels/{name}/presence")) {
+    if (!is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
+    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    return handlers::channel_presence(s, req, *channel, std::move(respond));
+  }
   const bool known = path == "/healthz" || path == "/api/tool/stats" || path == "/api/tool/messages" ||
-                     path == "/api/tool/connections" || path == "/" || path == "/tool/websocket" ||
+                     path == "/api/tool/connections" || path == "/api/tool/channels" || path == "/" || path == "/tool/websocket" ||
                      path.starts_with("/web/");
   if (known && !is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
   if (path == "/healthz") return respond(make_json(status::ok, R"({"status":"ok"})", req.version(), req.keep_alive()));
@@ -83,6 +100,10 @@ void router::handle(const request& req, respond_fn respond, const request_contex
   if (path == "/api/tool/connections") {
     if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
     return handlers::list_connections(s, req, std::move(respond));
+  }
+  if (path == "/api/tool/channels") {
+    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    return handlers::list_channels(s, req, std::move(respond));
   }
   if (path == "/" || path == "/tool/websocket") return respond(handlers::static_file(s, req, "index.html"));
   if (path.starts_with("/web/")) return respond(handlers::static_file(s, req, path.substr(5)));

@@ -389,6 +389,11 @@ void websocket_session<Stream>::on_command(const json& command) {
     const std::string channel = it != command.end() && it->is_string() ? it->get<std::string>() : std::string();
     if (!hub::valid_channel_name(channel))
       return send_error(ref, bad_parameter, "channel must be " + std::string(hub::channel_name_rule));
+    const auto presence_it = command.find("presence");
+    if (presence_it != command.end() && !presence_it->is_boolean())
+      return send_error(ref, bad_parameter, "presence must be true or false");
+    const bool presence = type == "subscribe" && presence_it != command.end() && presence_it->get<bool>();
+    if (presence && !v1_) return send_error(ref, bad_parameter, "presence frames need the wshub.v1 subprotocol");
     auto& channels = params_.channels;
     const auto pos = std::find(channels.begin(), channels.end(), channel);
     if (type == "subscribe" && pos == channels.end()) {
@@ -405,7 +410,10 @@ void websocket_session<Stream>::on_command(const json& command) {
       services_.hub.unsubscribe(id_, channel);
       channels.erase(pos);
     }
-    return send_control({{"type", "ack"}, {"ref", ref}, {"command", type}, {"channel", channel}});
+    json ack = {{"type", "ack"}, {"ref", ref}, {"command", type}, {"channel", channel}};
+    // Join and leave frames of the other connections on the channel, from now on.
+    if (presence) ack["presence"] = services_.hub.watch_presence(id_, channel);
+    return send_control(ack);
   }
   if (type == "resume") {
     const auto it = command.find("last_id");

@@ -104,14 +104,21 @@ describe('docs/asyncapi.yaml', { timeout: 5 * 60_000 }, () => {
       client.close();
     }
     // By hand: what the client never asks for (ping, the resume command, errors of unknown
-    // commands and of unsubscribing from nothing).
+    // commands and of unsubscribing from nothing, presence frames).
     const raw = new Recording(`${base.replace('http', 'ws')}/socket/system/message`, ['wshub.v1']);
     await new Promise((resolve, reject) => { raw.once('open', resolve); raw.once('error', reject); });
     raw.send(JSON.stringify({ type: 'ping', ref: 'p' }));
     raw.send(JSON.stringify({ type: 'resume', last_id: 0, ref: 7 }));
     raw.send(JSON.stringify({ type: 'unsubscribe', channel: 'nothing', ref: 8 }));
-    await eventually(() => received.filter((f) => f.type === 'pong' || f.ref === 7 || f.ref === 8).length >= 3,
+    raw.send(JSON.stringify({ type: 'subscribe', channel: 'news', presence: true, ref: 9 }));
+    await eventually(() => received.filter((f) => f.type === 'pong' || f.ref === 7 || f.ref === 8 || f.ref === 9).length >= 4,
       { what: 'the answers to the commands sent by hand' });
+    // Presence: another socket joins news and leaves.
+    const other = new Recording(`${base.replace('http', 'ws')}/socket/system/message?channel=news`, ['wshub.v1']);
+    await new Promise((resolve, reject) => { other.once('open', resolve); other.once('error', reject); });
+    await eventually(() => received.some((f) => f.type === 'join'), { what: 'a join frame' });
+    other.close();
+    await eventually(() => received.some((f) => f.type === 'leave'), { what: 'a leave frame' });
     raw.close();
 
     const types = new Set(received.map((f) => f.type));

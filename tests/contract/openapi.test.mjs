@@ -53,7 +53,7 @@ function documentedPath(paths, route) {
 
 /** A concrete path for a documented template, for probing. */
 function sample(template) {
-  return template.replace('{id}', '1').replace('{file}', 'app.js');
+  return template.replace('{id}', '1').replace('{file}', 'app.js').replace('{name}', 'news');
 }
 
 describe('docs/openapi.yaml', { timeout: 5 * 60_000 }, () => {
@@ -187,6 +187,18 @@ describe('docs/openapi.yaml', { timeout: 5 * 60_000 }, () => {
     assert.equal((await call('get', '/api/tool/connections', { url: '/api/tool/connections?limit=x', headers: admin })).status, 400);
     assert.equal((await call('get', '/api/tool/connections')).status, 401);
     assert.equal((await call('get', '/api/tool/connections', { headers: { 'X-API-Key': NEWS_KEY } })).status, 403);
+    // channels and presence, while that socket is on the channel system
+    const channels = (await call('get', '/api/tool/channels', { url: '/api/tool/channels?limit=10', headers: admin })).json();
+    assert.ok(channels.channels.some((c) => c.name === 'system'));
+    assert.equal((await call('get', '/api/tool/channels', { url: '/api/tool/channels?limit=0', headers: admin })).status, 400);
+    assert.equal((await call('get', '/api/tool/channels')).status, 401);
+    assert.equal((await call('get', '/api/tool/channels', { headers: { 'X-API-Key': NEWS_KEY } })).status, 403);
+    const presence = (await call('get', '/api/tool/channels/{name}/presence', { url: '/api/tool/channels/system/presence', headers: admin })).json();
+    assert.ok(presence.connections.some((c) => c.id === welcome.conn_id));
+    assert.equal((await call('get', '/api/tool/channels/{name}/presence', { url: '/api/tool/channels/system/presence?after=x', headers: admin })).status, 400);
+    assert.equal((await call('get', '/api/tool/channels/{name}/presence', { url: '/api/tool/channels/system/presence' })).status, 401);
+    assert.equal((await call('get', '/api/tool/channels/{name}/presence', { url: '/api/tool/channels/system/presence', headers: { 'X-API-Key': NEWS_KEY } })).status, 403);
+
     assert.equal((await call('delete', '/api/tool/connections/{id}', { url: `/api/tool/connections/${welcome.conn_id}`, headers: admin })).status, 200);
     assert.equal(await closed, 4001);
     assert.equal((await call('delete', '/api/tool/connections/{id}', { url: '/api/tool/connections/999999', headers: admin })).status, 404);

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/eventually.hpp"
 #include "support/test_clients.hpp"
 #include "support/test_server.hpp"
 
@@ -306,6 +307,138 @@ TEST_F(channels_test, the_connections_api_lists_and_closes_connections) {
   EXPECT_EQ(http_request(port(), "DELETE", "/api/tool/connections/999999").status, 404);
   EXPECT_EQ(http_request(port(), "DELETE", "/api/tool/connections/abc").status, 400);
   EXPECT_EQ(http_request(port(), "GET", "/api/tool/connections/1").status, 405);
+}
+
+}  // namespace
+}  // namespace wshub::test
+
+namespace wshub::test {
+namespace {
+
+// The channels and presence API (one node; tests/integration/cluster_test.cpp has several).
+class presence_test : public channels_test {
+ protected:
+  json get(const std::string& target, int want_status = 200, const std::map<std::string, std::string>& headers = {}) {
+    const auto reply = http_request(port(), "GET", target, {}, headers);
+    EXPECT_EQ(reply.status, want_status) << target << ": " << reply.body;
+    return json::parse(reply.body);
+  }
+};
+
+TEST_F(presence_test, channels_are_listed_with_subscriber_counts_in_name_order_and_paged) {
+  start();
+  auto ann = plain_client("?channel=news&user=ann");
+  auto bob = v1_client("?channel=news&channel=sport&user=bob");
+  auto other = plain_client("?channel=alerts");
+  json all;
+  ASSERT_TRUE(eventually([&] { return (all = get("/api/tool/channels"))["count"] == 3; })) << all.dump();
+  EXPECT_EQ(all["channels"], json::parse(R"([{"name":"alerts","subscribers":1},{"name":"news","subscribers":2},
+                                             {"name":"sport","subscribers":1}])"));
+  const auto first = get("/api/tool/channels?limit=2");
+  ASSERT_EQ(first["channels"].size(), 2u);
+  EXPECT_EQ(first["next_after"], "news");
+  const auto rest = get("/api/tool/channels?after=news");
+  EXPECT_EQ(rest["channels"], json::parse(R"([{"name":"sport","subscribers":1}])"));
+  EXPECT_EQ(get("/api/tool/channels?after=sport")["channels"], json::array());
+
+  // Subscriptions and closes move the counts.
+  bob->send_text(R"({"type":"subscribe","channel":"alerts","ref":1})");
+  EXPECT_EQ(next(*bob)["type"], "ack");
+  EXPECT_EQ(get("/api/tool/channels?limit=1")["channels"][0]["subscribers"], 2);
+  ann->close();
+  EXPECT_TRUE(eventually([&] { return get("/api/tool/channels?after=alerts&limit=1")["channels"][0]["subscribers"] == 1; }));
+
+  for (const auto* bad : {"/api/tool/channels?limit=0", "/api/tool/channels?limit=1001", "/api/tool/channels?bogus=1"})
+    EXPECT_EQ(get(bad, 400)["code"], 10103) << bad;
+  EXPECT_EQ(http_request(port(), "POST", "/api/tool/channels", "x").status, 405);
+}
+
+TEST_F(presence_test, presence_lists_the_connections_and_users_of_a_channel) {
+  start();
+  json welcome;
+  auto ann = v1_client("?channel=news&user=ann", &welcome);
+  auto bob1 = plain_client("?channel=news&user=bob");
+  auto bob2 = plain_client("?channel=news&channel=sport&user=bob");
+  auto anonymous = plain_client("?channel=news");
+  auto elsewhere = plain_client("?channel=sport&user=carl");
+  json p;
+  ASSERT_TRUE(eventually([&] { return (p = get("/api/tool/channels/news/presence"))["count"] == 4; })) << p.dump();
+  EXPECT_EQ(p["channel"], "news");
+  EXPECT_EQ(p["users"], json::parse(R"(["ann","bob"])"));
+  EXPECT_EQ(p["user_count"], 2);
+  ASSERT_EQ(p["connections"].size(), 4u);
+  EXPECT_EQ(p["connections"][0]["id"], welcome["conn_id"]) << "id order";
+  EXPECT_EQ(p["connections"][0]["user"], "ann");
+
+  const auto page = get("/api/tool/channels/news/presence?limit=3");
+  ASSERT_EQ(page["connections"].size(), 3u);
+  const auto rest = get("/api/tool/channels/news/presence?after=" + page["next_after"].dump());
+  ASSERT_EQ(rest["connections"].size(), 1u);
+  EXPECT_EQ(rest["count"], 4);
+
+  const auto nobody = get("/api/tool/channels/empty/presence");
+  EXPECT_EQ(nobody["count"], 0);
+  EXPECT_EQ(nobody["connections"], json::array());
+  EXPECT_EQ(get("/api/tool/channels/bad%20name/presence", 400)["code"], 10103);
+  EXPECT_EQ(get("/api/tool/channels/news/presence?after=x", 400)["code"], 10103);
+  ann->close();
+  EXPECT_TRUE(eventually([&] { return get("/api/tool/channels/news/presence")["users"] == json::parse(R"(["bob"])"); }));
+}
+
+TEST_F(presence_test, a_v1_socket_asks_for_join_and_leave_frames_of_a_channel) {
+  start();
+  auto watcher = v1_client("?user=watcher");
+  watcher->send_text(R"({"type":"subscribe","channel":"news","presence":true,"ref":1})");
+  const auto ack = next(*watcher);
+  EXPECT_EQ(ack["type"], "ack");
+  EXPECT_EQ(ack["presence"], true);
+
+  json welcome;
+  auto ann = v1_client("?channel=news&user=ann", &welcome);
+  const auto ann_id = welcome["conn_id"];
+  EXPECT_EQ(next(*watcher), (json{{"type", "join"}, {"channel", "news"}, {"conn_id", ann_id}, {"user", "ann"}}));
+  auto elsewhere = plain_client("?channel=sport&user=carl");  // another channel: no frame
+  auto bob = v1_client("?user=bob", &welcome);
+  const auto bob_id = welcome["conn_id"];
+  bob->send_text(R"({"type":"subscribe","channel":"news","ref":2})");
+  EXPECT_EQ(next(*watcher), (json{{"type", "join"}, {"channel", "news"}, {"conn_id", bob_id}, {"user", "bob"}}));
+  bob->send_text(R"({"type":"unsubscribe","channel":"news","ref":3})");
+  EXPECT_EQ(next(*watcher), (json{{"type", "leave"}, {"channel", "news"}, {"conn_id", bob_id}, {"user", "bob"}}));
+  ann->close();
+  EXPECT_EQ(next(*watcher), (json{{"type", "leave"}, {"channel", "news"}, {"conn_id", ann_id}, {"user", "ann"}}));
+
+  // After unsubscribing, the watcher hears nothing more: the next frame it reads is a message.
+  watcher->send_text(R"({"type":"unsubscribe","channel":"news","ref":4})");
+  EXPECT_EQ(next(*watcher)["type"], "ack");
+  auto late = plain_client("?channel=news&user=late");
+  publish(R"({"message":"marker"})");
+  EXPECT_EQ(next(*watcher)["message"], "marker");
+
+  // Bad requests: a non-boolean flag, and a plain socket.
+  bob->send_text(R"({"type":"subscribe","channel":"news","presence":"yes","ref":5})");
+  json answer;
+  do answer = next(*bob);  // after the acks of refs 2 and 3
+  while (answer["ref"] != 5);
+  EXPECT_EQ(answer["type"], "error");
+  auto plain = plain_client("?channel=news");
+  plain->send_text(R"({"type":"subscribe","channel":"news","presence":true})");
+  auto another = plain_client("?channel=news&user=another");
+  publish(R"({"message":"plain marker","channel":"news"})");
+  for (const auto& f : until_marker(*plain, "plain marker"))
+    EXPECT_NE(f.value("type", ""), "join") << "plain sockets get no presence frames: " << f.dump();
+}
+
+TEST_F(presence_test, channels_and_presence_need_an_admin_key_when_keys_are_configured) {
+  start([](app::config& cfg) {
+    cfg.security.publish_keys = {{"backend", "backend-secret-0123456789", {"*"}, false},
+                                 {"ops", "ops-secret-0123456789", {"*"}, true}};
+  });
+  auto ann = plain_client("?channel=news&user=ann");
+  for (const std::string target : {"/api/tool/channels", "/api/tool/channels/news/presence"}) {
+    get(target, 401);
+    get(target, 403, {{"X-API-Key", "backend-secret-0123456789"}});
+    get(target, 200, {{"X-API-Key", "ops-secret-0123456789"}});
+  }
 }
 
 }  // namespace

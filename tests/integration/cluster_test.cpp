@@ -166,6 +166,55 @@ TEST_F(cluster_test, stats_and_connections_count_the_whole_cluster_and_close_wor
   EXPECT_EQ(ids, std::vector<std::uint64_t>{everyone});  // the private one did not reach it
 }
 
+TEST_F(cluster_test, channels_and_presence_cover_every_node) {
+  auto& a = add_node("a");
+  auto& b = add_node("b");
+  json welcome_a, welcome_b;
+  auto on_a = v1_client(a.port(), "?channel=news&user=ann", &welcome_a);
+  auto on_b = v1_client(b.port(), "?channel=news&channel=sport&user=bob", &welcome_b);
+  auto also_b = std::make_unique<ws_client>(b.port());  // the default channel, system
+  json channels;
+  ASSERT_TRUE(eventually([&] {
+    channels = json::parse(http_request(a.port(), "GET", "/api/tool/channels").body);
+    return channels["count"] == 3 && channels["channels"][0]["subscribers"] == 2;
+  })) << channels.dump();
+  EXPECT_EQ(channels["channels"], json::parse(R"([{"name":"news","subscribers":2},{"name":"sport","subscribers":1},
+                                                  {"name":"system","subscribers":1}])"));
+  const auto page = json::parse(http_request(b.port(), "GET", "/api/tool/channels?after=news&limit=1").body);
+  EXPECT_EQ(page["channels"], json::parse(R"([{"name":"sport","subscribers":1}])")) << page.dump();
+
+  json presence;
+  ASSERT_TRUE(eventually([&] {
+    presence = json::parse(http_request(b.port(), "GET", "/api/tool/channels/news/presence").body);
+    return presence["count"] == 2;
+  })) << presence.dump();
+  EXPECT_EQ(presence["users"], json::parse(R"(["ann","bob"])"));
+  std::map<std::string, std::string> node_of;
+  for (const auto& c : presence["connections"]) node_of[c["user"]] = c["node"];
+  EXPECT_EQ(node_of, (std::map<std::string, std::string>{{"ann", "a"}, {"bob", "b"}}));
+
+  // A node that leaves takes its connections out of the lists.
+  nodes.back()->stop();
+  EXPECT_TRUE(eventually([&] {
+    return json::parse(http_request(a.port(), "GET", "/api/tool/channels/news/presence").body)["users"] ==
+           json::parse(R"(["ann"])");
+  }));
+}
+
+TEST_F(cluster_test, metrics_count_the_live_nodes_and_see_one_leave) {
+  auto& a = add_node("a");
+  add_node("b");
+  const auto nodes_line = [&](const std::string& want) {
+    return eventually([&] {
+      return http_request(a.port(), "GET", "/metrics").body.find("\nwshub_cluster_nodes " + want + "\n") != std::string::npos;
+    });
+  };
+  EXPECT_TRUE(nodes_line("2"));
+  EXPECT_NE(http_request(a.port(), "GET", "/metrics").body.find("\nwshub_redis_up 1\n"), std::string::npos);
+  nodes.back()->stop();  // b leaves the cluster
+  EXPECT_TRUE(nodes_line("1"));
+}
+
 TEST_F(cluster_test, redis_killed_and_restarted_mid_run_loses_no_acknowledged_message) {
   auto& a = add_node("a");
   auto& b = add_node("b");

@@ -326,3 +326,64 @@ TEST_F(hub_fixture, concurrent_fan_out_keeps_each_publishers_order) {
 }
 
 }  // namespace
+
+namespace {
+
+using wshub::hub::channel_count;
+
+TEST_F(hub_fixture, channel_counts_sum_every_shard_in_name_order_from_after) {
+  recording_subscriber s;
+  std::vector<conn_id> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(join(s, {i % 2 ? "odd" : "even", "all"}));  // spread over the shards
+  join(s, {"zebra"});
+  EXPECT_EQ(hub.channel_counts("", 10),
+            (std::vector<channel_count>{{"all", 40}, {"even", 20}, {"odd", 20}, {"zebra", 1}}));
+  EXPECT_EQ(hub.channel_counts("all", 2), (std::vector<channel_count>{{"even", 20}, {"odd", 20}}));
+  EXPECT_EQ(hub.channel_counts("zebra", 10), std::vector<channel_count>{});
+  hub.unsubscribe(ids[0], "all");
+  hub.leave(ids[1]);
+  EXPECT_EQ(hub.channel_counts("", 1), (std::vector<channel_count>{{"all", 38}}));
+}
+
+TEST_F(hub_fixture, channel_members_are_the_subscribers_in_id_order) {
+  recording_subscriber s;
+  const auto ann = hub.join(s, {"news"}, as_user("ann"));
+  join(s, {"sport"});
+  const auto bob = hub.join(s, {"sport"}, as_user("bob"));
+  hub.subscribe(bob, "news");
+  const auto members = hub.channel_members("news");
+  ASSERT_EQ(members.size(), 2u);
+  EXPECT_EQ(members[0].id, ann);
+  EXPECT_EQ(members[0].info.user, "ann");
+  EXPECT_EQ(members[1].id, bob);
+  EXPECT_EQ(members[1].channels, (std::vector<std::string>{"sport", "news"}));
+  EXPECT_TRUE(hub.channel_members("nobody").empty());
+}
+
+TEST_F(hub_fixture, presence_watchers_hear_joins_and_leaves_of_others_on_their_channel) {
+  recording_subscriber watcher, others;
+  const auto w = join(watcher, {"news"});
+  EXPECT_FALSE(hub.watch_presence(w, "sport")) << "a watch needs the subscription";
+  ASSERT_TRUE(hub.watch_presence(w, "news"));
+  const auto ann = hub.join(others, {"news", "sport"}, as_user("ann"));
+  join(others, {"sport"});
+  hub.subscribe(ann, "extra");
+  hub.unsubscribe(ann, "news");
+  const auto frames = watcher.frames();
+  ASSERT_EQ(frames.size(), 2u);
+  const auto id = std::to_string(ann);
+  EXPECT_EQ(frames[0]->text, R"({"channel":"news","conn_id":)" + id + R"(,"type":"join","user":"ann"})");
+  EXPECT_EQ(frames[1]->text, R"({"channel":"news","conn_id":)" + id + R"(,"type":"leave","user":"ann"})");
+  EXPECT_EQ(frames[0]->text_v1, frames[0]->text);
+  EXPECT_EQ(others.count(), 0u) << "only watchers get presence frames";
+
+  hub.unwatch_presence(w, "news");
+  hub.subscribe(ann, "news");
+  EXPECT_EQ(watcher.count(), 2u);
+  hub.watch_presence(w, "news");
+  hub.leave(w);  // ends its watch
+  hub.leave(ann);
+  EXPECT_EQ(watcher.count(), 2u);
+}
+
+}  // namespace

@@ -19,6 +19,10 @@ void history(const router_services& s, const request& req, respond_fn respond);
 void list_connections(const router_services& s, const request& req, respond_fn respond);
 // DELETE /api/tool/connections/{id}
 void close_connection(const router_services& s, const request& req, std::string_view id, respond_fn respond);
+// GET /api/tool/channels?after=&limit=: channels with their subscriber counts, cluster-wide.
+void list_channels(const router_services& s, const request& req, respond_fn respond);
+// GET /api/tool/channels/{name}/presence?after=&limit=: the connections and users on a channel.
+void channel_presence(const router_services& s, const request& req, std::string_view channel, respond_fn respond);
 // One entry of the connections list.
 nlohmann::json connection_json(const hub::connection_view& v, const std::string& node);
 // GET /api/tool/stats

@@ -39,6 +39,7 @@ struct counters {
   // Redis state for /readyz and /metrics, kept by the Redis back-end when one is configured.
   std::atomic<bool> redis_configured{false};
   std::atomic<bool> redis_reachable{false};
+  std::atomic<std::uint64_t> cluster_nodes{0};  // live nodes at the last heartbeat, this one included
 
   void refused(refusal_reason why) { refusals[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed); }
   std::uint64_t refusal_count(refusal_reason why) const {

@@ -47,6 +47,12 @@ struct connection_view {
   std::size_t queued_bytes = 0;
 };
 
+struct channel_count {
+  std::string name;
+  std::size_t subscribers = 0;
+  bool operator==(const channel_count&) const = default;
+};
+
 class hub {
  public:
   // Connection ids start at `first_id` (in a cluster each node has its own range).
@@ -76,6 +82,19 @@ class hub {
 
   // Up to `limit` connections in id order, starting after `after_id`.
   std::vector<connection_view> list(conn_id after_id, std::size_t limit) const;
+  // Presence frames, {"type":"join"|"leave","channel","conn_id","user"}, go to the connections that
+  // watch a channel whenever another connection subscribes to it (joining included) or stops
+  // (unsubscribing or leaving). A watch needs the subscription (false without it) and ends with
+  // unwatch_presence(), unsubscribe() or leave(). The frames are delivered after the joining or
+  // leaving connection's shard lock is released, each shard's lock in turn.
+  bool watch_presence(conn_id id, const std::string& channel);
+  void unwatch_presence(conn_id id, const std::string& channel);
+
+  // Up to `limit` channels with at least one subscriber, in name order, starting after `after`
+  // (byte order; "" for the first page), each with its number of subscribed connections.
+  std::vector<channel_count> channel_counts(const std::string& after, std::size_t limit) const;
+  // The connections subscribed to `channel`, in id order (queued_bytes left 0).
+  std::vector<connection_view> channel_members(const std::string& channel) const;
   // Closes connection `id` with `code`; false when it is not registered.
   bool close(conn_id id, std::uint16_t code, const std::string& reason);
   // Calls fn on every registered subscriber (under its shard's lock; fn must not call the hub).
@@ -85,15 +104,21 @@ class hub {
   struct member {
     subscriber* s = nullptr;
     std::vector<std::string> channels;
+    std::vector<std::string> watching;  // a subset of channels
     member_info info;
   };
+  using index = std::unordered_map<std::string, std::unordered_map<conn_id, subscriber*>>;
   struct shard {
     mutable std::mutex mutex;
-    // All three maps are guarded by `mutex`.
+    // All four maps are guarded by `mutex`.
     std::unordered_map<conn_id, member> members;
-    std::unordered_map<std::string, std::unordered_map<conn_id, subscriber*>> channels;
-    std::unordered_map<std::string, std::unordered_map<conn_id, subscriber*>> users;
+    index channels;
+    index users;
+    index watchers;  // channel -> the connections that watch its presence
   };
+  // No shard lock held: a join or leave frame for each of `channels` to their watchers (not `id`).
+  void announce(const char* type, conn_id id, const std::string& user, const std::vector<std::string>& channels);
+  bool unwatch_locked(shard& sh, member& m, conn_id id, const std::string& channel);
   shard& shard_of(conn_id id) const { return *shards_[id % shards_.size()]; }
   std::size_t fan_out_to_channels(shard& sh, const frame_ptr& f);
 
@@ -103,6 +128,7 @@ class hub {
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> subscriptions_{0};
   std::atomic<std::uint64_t> changes_{0};
+  std::atomic<std::size_t> watches_{0};  // 0: joins and leaves announce nothing, at no cost
 };
 
 }  // namespace wshub::hub
