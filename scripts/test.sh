@@ -27,10 +27,6 @@ echo "== debug build: unit, integration, browser, JS client and API contract tes
 cmake --preset dev >/dev/null
 cmake --build --preset dev -j"$jobs"
 ctest --preset dev -j"$jobs"
-# The servers of the tests run 2 I/O threads (strands); with one, sessions have no strand and the
-# write scheduler wakes them: run that path too.
-echo "== the same with one I/O thread"
-WSHUB_TEST_IO_THREADS=1 ctest --preset dev -j"$jobs" --label-exclude "browser|ops|fuzz"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: unit and integration tests"
 cmake --preset asan >/dev/null
@@ -44,7 +40,6 @@ echo "== ThreadSanitizer: unit, integration and reliability tests"
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j"$jobs" --target wshub wshub_unit_tests wshub_integration_tests wshub_reliability_tests wshub_cluster_tests
 ctest --preset tsan -j"$jobs" --label-exclude "browser|ops|bench|fuzz"
-WSHUB_TEST_IO_THREADS=1 ctest --preset tsan -j"$jobs" --label-exclude "browser|ops|bench|fuzz"
 
 echo "== fuzzing: the seed corpora and regression inputs, then a fixed-seed exploration of each fuzz target"
 cmake --preset fuzz >/dev/null

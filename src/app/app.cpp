@@ -11,8 +11,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "wshub/app/logging.hpp"
@@ -21,6 +21,7 @@
 #include "wshub/cache/memory_cache.hpp"
 #include "wshub/cluster/local_broker.hpp"
 #include "wshub/cluster/redis_cluster.hpp"
+#include "wshub/engine/workers.hpp"
 #include "wshub/http/handlers.hpp"
 #include "wshub/http/router.hpp"
 #include "wshub/http/static_files.hpp"
@@ -136,46 +137,58 @@ struct app::parts {
         origins(c.websocket.check_origin, c.websocket.allowed_origins),
         websocket{hub, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
         http{router,
-             websocket,
+             &websocket,
              origins,
              counters,
              logs.http,
              {c.http.header_limit, c.http.body_limit, c.http.request_timeout, c.http.keep_alive_timeout},
              {c.publish.default_channel, c.websocket.max_channels, c.websocket.user_from_query, c.security.require_token},
              tokens},
-        ioc(static_cast<int>(c.effective_io_threads())),
+        io(c.effective_io_threads()),
         limit(c.http.max_connections, c.http.max_connections_per_ip),
-        control(asio::make_strand(ioc)),
-        signals(control),
-        ticker(control),
-        shutdown_timer(control),
-        hangups(control),
-        watchdog_timer(control),
+        signals(io.first().ioc),
+        ticker(io.first().ioc),
+        shutdown_timer(io.first().ioc),
+        hangups(io.first().ioc),
+        watchdog_timer(io.first().ioc),
         config_reloader(c, std::move(source), {logs, origins, limit, counters}) {
-    if (c.effective_io_threads() == 1) {
-      writes = std::make_unique<ws::write_scheduler>(ioc);
-      websocket.writes = writes.get();
-      publisher.pace_answers([w = writes.get()](std::function<void()> then) { w->after_flushed(std::move(then)); },
-                             c.publish.answer_ahead);
-    }
     if (cluster) websocket.node = node_id;
+    std::vector<asio::io_context*> contexts;
+    for (std::size_t i = 0; i < io.size(); ++i) {
+      auto& w = io.at(i);
+      contexts.push_back(&w.ioc);
+      auto& s = *per_worker.emplace_back(std::make_unique<worker_services>(worker_services{websocket, http}));
+      s.websocket.writes = &w.writes;
+    }
+    for (auto& s : per_worker) s->http.websocket = &s->websocket;
+    // Answers are paced by the writes of every worker (publish.answer_ahead, counted across them).
+    publisher.pace_answers([this](std::function<void()> then) { io.after_flushed(std::move(then)); },
+                           c.publish.answer_ahead);
     if (!c.tls.cert.empty()) tls = make_tls_context(c.tls);
     const tcp::endpoint endpoint(asio::ip::make_address(c.listen.address), c.listen.port);
-    listener = std::make_shared<net::listener>(ioc, endpoint, logs.http, [this](tcp::socket&& socket) {
-      boost::system::error_code ec;
-      const auto remote = socket.remote_endpoint(ec);
-      auto [slot, refused] = limit.try_acquire(ec ? std::string() : remote.address().to_string());
-      // A refused connection is answered (503 or 429) at once and closed (net::http_session).
-      if (!slot) counters.refused(hub::refusal_reason::connection_limit);
-      if (tls)
-        std::make_shared<net::http_session<ws::tls_stream>>(ws::tls_stream(std::move(socket), *tls), http,
+    listener = std::make_shared<net::listener>(io.first().ioc, endpoint, logs.http,
+                                               [this](tcp::socket&& socket, std::size_t index) {
+                                                 accepted(std::move(socket), index);
+                                               },
+                                               std::move(contexts));
+  }
+
+  // On worker `index`'s thread, which `socket` is bound to: the worker makes its session.
+  void accepted(tcp::socket&& socket, std::size_t index) {
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    auto [slot, refused] = limit.try_acquire(ec ? std::string() : remote.address().to_string());
+    // A refused connection is answered (503 or 429) at once and closed (net::http_session).
+    if (!slot) counters.refused(hub::refusal_reason::connection_limit);
+    auto& services = per_worker[index]->http;
+    if (tls)
+      std::make_shared<net::http_session<ws::tls_stream>>(ws::tls_stream(std::move(socket), *tls), services,
+                                                          std::move(slot), refused)
+          ->run();
+    else
+      std::make_shared<net::http_session<ws::plain_stream>>(ws::plain_stream(std::move(socket)), services,
                                                             std::move(slot), refused)
-            ->run();
-      else
-        std::make_shared<net::http_session<ws::plain_stream>>(ws::plain_stream(std::move(socket)), http,
-                                                              std::move(slot), refused)
-            ->run();
-    }, c.effective_io_threads() > 1);
+          ->run();
   }
 
   config cfg;
@@ -188,7 +201,7 @@ struct app::parts {
   cluster::local_broker broker;
   publish::publisher publisher;
   std::unique_ptr<cluster::redis_cluster> cluster;  // set when cache.type is redis
-  asio::thread_pool blocking;  // store reads (history, resume), off the I/O threads
+  asio::thread_pool blocking;  // store reads (history, resume), off the workers
   http::static_files files;
   security::key_ring keys;
   security::rate_limiter key_rate;
@@ -196,15 +209,20 @@ struct app::parts {
   security::token_verifier tokens;
   http::router router;
   ws::live_origin_policy origins;  // replaced by a reload
-  ws::session_services websocket;
+  ws::session_services websocket;  // the template of every worker's services
   net::http_services http;
-  asio::io_context ioc;
-  std::unique_ptr<ws::write_scheduler> writes;  // only when one thread runs ioc
+  // Each worker's copy of the services, pointing to its write scheduler. Before `io`: sessions
+  // still queued in a worker's io_context when it is destroyed hold a reference to them.
+  struct worker_services {
+    ws::session_services websocket;
+    net::http_services http;
+  };
+  std::vector<std::unique_ptr<worker_services>> per_worker;
+  engine::workers io;
   std::unique_ptr<asio::ssl::context> tls;  // set when tls.cert and tls.key are
   hub::connection_limit limit;
-  // The timers and signal sets below are used only on this strand: with several I/O threads, a
-  // stop (which cancels them) must never run beside one of their handlers (which re-arms it).
-  asio::strand<asio::io_context::executor_type> control;
+  // The timers and signal sets below belong to the first worker: a stop (which cancels them)
+  // never runs beside one of their handlers (which re-arms it).
   asio::signal_set signals;
   asio::steady_timer ticker;          // once a second: message rate
   asio::steady_timer shutdown_timer;  // polls for sockets to drain while stopping
@@ -212,8 +230,7 @@ struct app::parts {
   asio::steady_timer watchdog_timer;  // systemd's watchdog pings
   reloader config_reloader;
   std::shared_ptr<net::listener> listener;
-  std::vector<std::thread> threads;  // start() and wait() only: the thread that runs the app
-  std::atomic<bool> started{false};   // set by start() before the I/O threads exist
+  std::atomic<bool> started{false};   // set by start() before the workers exist
   std::atomic<bool> stopping{false};
   std::uint64_t last_published = 0;  // ticker only
 
@@ -295,7 +312,7 @@ struct app::parts {
     ticker.cancel();
     watchdog_timer.cancel();
     logs.app->info("stopped");
-    ioc.stop();
+    io.stop();
   }
 };
 
@@ -314,12 +331,12 @@ void app::start() {
   p.listener->run();
   p.tick();
   if (const auto interval = watchdog_interval(); interval.count() > 0) p.ping_watchdog(interval);
-  // Logged and reported before the I/O threads start, so no handler (a SIGHUP reload swapping the
+  // Logged and reported before the workers start, so no handler (a SIGHUP reload swapping the
   // log file, a stop) can run before these lines are in every sink: a reader that sees "listening
   // on" may rotate the log file or signal at once.
   const auto n = p.cfg.effective_io_threads();
   const auto where = net::endpoint_text(p.listener->local_endpoint());
-  p.logs.app->info("wshub {} listening on {} ({} I/O threads, log {}, last id {})", WSHUB_VERSION, where, n,
+  p.logs.app->info("wshub {} listening on {} ({} workers, log {}, last id {})", WSHUB_VERSION, where, n,
                    p.cfg.store_path(), p.log->last_id());
   if (p.keys.empty() && !is_loopback_address(p.cfg.listen.address))
     p.logs.app->warn("publishing is open to anyone who can reach {} (security.open_publishing)", where);
@@ -330,19 +347,19 @@ void app::start() {
                      r.unix_socket.empty() ? r.host + ":" + std::to_string(r.port) : r.unix_socket);
   }
   notify_ready("listening on " + where);
-  for (unsigned i = 0; i < n; ++i) p.threads.emplace_back([&p] { p.ioc.run(); });
+  p.io.start();
 }
 
 void app::stop() {
   auto& p = *parts_;
   if (p.stopping.exchange(true)) return;
-  // Not `threads`: a stop may come from a signal handler on an I/O thread while start() is still
+  // Not `threads`: a stop may come from a signal handler on a worker while start() is still
   // making the others.
   if (!p.started) {  // never started
     p.log->stop();
     return;
   }
-  asio::post(p.control, [&p] {
+  asio::post(p.io.first().ioc, [&p] {
     notify_stopping();
     p.logs.app->info("stopping: closing {} sockets", p.hub.connection_count());
     p.listener->stop();
@@ -353,10 +370,7 @@ void app::stop() {
   });
 }
 
-void app::wait() {
-  for (auto& t : parts_->threads)
-    if (t.joinable()) t.join();
-}
+void app::wait() { parts_->io.join(); }
 
 int app::run() {
   auto& p = *parts_;

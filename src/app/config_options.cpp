@@ -201,7 +201,7 @@ std::vector<config_option> make_options() {
       text("listen.address", "IP address to listen on", [](C& c) -> auto& { return c.listen.address; }, ip_address),
       integer<std::uint16_t>("listen.port", "TCP port to listen on (0: any free port)",
                              [](C& c) -> auto& { return c.listen.port; }, 0, 65535),
-      integer<unsigned>("io_threads", "I/O threads (0: one per core)", [](C& c) -> auto& { return c.io_threads; }, 0, 256),
+      integer<unsigned>("io_threads", "workers: threads that each own their sockets (0: one per core)", [](C& c) -> auto& { return c.io_threads; }, 0, 256),
       text("data_dir", "folder for the message log; created when missing", [](C& c) -> auto& { return c.data_dir; }, not_empty),
       text("log.level", "trace, debug, info, warn, error, critical or off", [](C& c) -> auto& { return c.log.level; },
            one_of({"trace", "debug", "info", "warn", "error", "critical", "off"})),
@@ -260,7 +260,7 @@ std::vector<config_option> make_options() {
       text("publish.default_channel", "the channel of messages that name none",
            [](C& c) -> auto& { return c.publish.default_channel; }, channel_name),
       integer<std::size_t>("publish.answer_ahead",
-                           "with one I/O thread: publishes answered before their frames are written, at most; a "
+                           "publishes answered before their frames are written (on every worker), at most; a "
                            "publish past them is answered once its frames are (lower: less latency under a burst)",
                            [](C& c) -> auto& { return c.publish.answer_ahead; }, 0, 1024),
       text("store.path", "the SQLite message log (empty: <data_dir>/wshub.db)", [](C& c) -> auto& { return c.store.path; }),

@@ -240,7 +240,7 @@ void http_session<Stream>::upgrade() {
     }
   }
   beast::get_lowest_layer(stream_).expires_never();
-  std::make_shared<ws::websocket_session<Stream>>(std::move(stream_), services_.websocket, std::move(slot_),
+  std::make_shared<ws::websocket_session<Stream>>(std::move(stream_), *services_.websocket, std::move(slot_),
                                                   std::move(*params))
       ->run(parser_->release());
 }

@@ -8,8 +8,9 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
 namespace wshub::net {
@@ -18,14 +19,14 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 listener::listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::shared_ptr<spdlog::logger> log,
-                   on_accept_fn on_accept, bool strand_per_socket)
+                   on_accept_fn on_accept, std::vector<asio::io_context*> targets)
     : ioc_(ioc),
-      strand_(asio::make_strand(ioc)),
-      acceptor_(strand_),
-      retry_timer_(strand_),
+      acceptor_(ioc),
+      retry_timer_(ioc),
       log_(std::move(log)),
       on_accept_(std::move(on_accept)),
-      strand_per_socket_(strand_per_socket) {
+      targets_(std::move(targets)) {
+  if (targets_.empty()) targets_.push_back(&ioc_);
   boost::system::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -51,10 +52,10 @@ std::string endpoint_text(const tcp::endpoint& e) {
   return (e.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(e.port());
 }
 
-void listener::run() { asio::dispatch(strand_, [self = shared_from_this()] { self->do_accept(); }); }
+void listener::run() { asio::dispatch(ioc_, [self = shared_from_this()] { self->do_accept(); }); }
 
 void listener::stop() {
-  asio::dispatch(strand_, [self = shared_from_this()] {
+  asio::dispatch(ioc_, [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->retry_timer_.cancel();
     self->acceptor_.close(ignored);
@@ -63,12 +64,25 @@ void listener::stop() {
 
 void listener::do_accept() {
   if (!acceptor_.is_open()) return;
-  auto handler = boost::beast::bind_front_handler(&listener::on_accept, shared_from_this());
-  if (strand_per_socket_) acceptor_.async_accept(asio::make_strand(ioc_), std::move(handler));
-  else acceptor_.async_accept(ioc_.get_executor(), std::move(handler));
+  const auto index = next_;
+  next_ = (next_ + 1) % targets_.size();
+  auto& target = *targets_[index];
+  // The accepted socket is handed over on its worker's thread, and the next accept starts once it
+  // was: the loop never runs ahead of the workers with sockets that no session holds yet.
+  acceptor_.async_accept(target, asio::bind_executor(target, [self = shared_from_this(), index](
+                                                                  boost::system::error_code ec, tcp::socket socket) {
+    if (!ec) {
+      // Every write is a whole answer or a batch of whole frames: send it now. With Nagle on, a
+      // small write waits for the peer's (delayed) ACK of the previous one: 40 ms stalls on loopback.
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      self->on_accept_(std::move(socket), index);
+    }
+    asio::post(self->ioc_, [self, ec] { self->on_accept(ec); });
+  }));
 }
 
-void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
+void listener::on_accept(boost::system::error_code ec) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // stopped
   if (ec) {
     note_failure(ec);
@@ -85,11 +99,6 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
     log_->info("accepting again; {} more accept failures since the last warning", failures_);
     failures_ = 0;
   }
-  // Every write is a whole answer or a batch of whole frames: send it now. With Nagle on, a small
-  // write waits for the peer's (delayed) ACK of the previous one: 40 ms stalls on loopback.
-  boost::system::error_code ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
-  on_accept_(std::move(socket));
   do_accept();
 }
 

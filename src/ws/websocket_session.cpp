@@ -249,7 +249,7 @@ void websocket_session<Stream>::on_readable(beast::error_code ec) {
   }
 }
 
-// Strand only: what the peer sent, frame by frame.
+// Worker thread only: what the peer sent, frame by frame.
 template <class Stream>
 void websocket_session<Stream>::on_bytes(beast::error_code ec, std::string_view bytes) {
   if (ec) {
@@ -348,7 +348,7 @@ void websocket_session<Stream>::on_idle_tick(beast::error_code ec) {
   start_idle_timer();
 }
 
-// Strand only. Each ping gets its pong, but at most max_queued_pongs wait to be written: pings
+// Worker thread only. Each ping gets its pong, but at most max_queued_pongs wait to be written: pings
 // that come past them are answered by one pong with the latest one's payload once the others are
 // written (RFC 6455 5.5.3), so a ping flood costs a string copy per ping, not a frame.
 template <class Stream>
@@ -361,13 +361,13 @@ void websocket_session<Stream>::answer_ping(std::string payload) {
   send_protocol_frame(0xA, std::move(payload));
 }
 
-// Strand only: a ping or a pong (RFC 6455 5.5), queued like any frame for this socket.
+// Worker thread only: a ping or a pong (RFC 6455 5.5), queued like any frame for this socket.
 template <class Stream>
 void websocket_session<Stream>::send_protocol_frame(std::uint8_t opcode, std::string payload) {
   queue_own(make_protocol_frame(opcode, std::move(payload)));
 }
 
-// Strand only. A frame of this socket's own (an answer to its command, a ping, a pong): bounded
+// Worker thread only. A frame of this socket's own (an answer to its command, a ping, a pong): bounded
 // like everything else, not held back during a resume.
 template <class Stream>
 void websocket_session<Stream>::queue_own(hub::frame_ptr f) {
@@ -430,13 +430,13 @@ void websocket_session<Stream>::send_error(const json& ref, int code, const std:
   send_control({{"type", "error"}, {"ref", ref}, {"code", code}, {"message", message}});
 }
 
-// Strand only. Answers to this socket's own commands.
+// Worker thread only. Answers to this socket's own commands.
 template <class Stream>
 void websocket_session<Stream>::send_control(const json& frame) {
   queue_own(hub::make_control_frame(frame.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
-// Strand only. Replays the stored messages of this socket's channels after `after_id` a page at a
+// Worker thread only. Replays the stored messages of this socket's channels after `after_id` a page at a
 // time (the next page is read once the queue drains), then queues the live frames held meanwhile
 // that are newer than the last replayed id: no gap, no duplicate.
 template <class Stream>
@@ -515,20 +515,16 @@ void websocket_session<Stream>::release_held() {
   schedule_write_locked();
 }
 
-// queue_mutex_ held.
+// queue_mutex_ held. The worker's write scheduler wakes the write loop: when several messages
+// arrive before it gets there, they go out in one write.
 template <class Stream>
 void websocket_session<Stream>::schedule_write_locked() {
   if (write_scheduled_ || queue_.pending() == 0) return;
   write_scheduled_ = true;
-  if (services_.writes) {
-    services_.writes->add(std::shared_ptr<write_scheduler::client>(this->shared_from_this(), this));
-    return;
-  }
-  net::post(executor(), beast::bind_front_handler(&websocket_session<Stream>::do_write, this->shared_from_this()));
+  services_.writes->add(std::shared_ptr<write_scheduler::client>(this->shared_from_this(), this));
 }
 
-// On the I/O thread, woken by services_.writes (which exists only when one thread runs the I/O,
-// so this is the session's strand too).
+// On the session's worker thread, woken by services_.writes.
 template <class Stream>
 void websocket_session<Stream>::flush() {
   do_write();
@@ -551,7 +547,7 @@ void websocket_session<Stream>::finish() {
   if (services_.log->should_log(spdlog::level::debug)) services_.log->debug("conn {} closed: {}", id_, close_summary());
 }
 
-// Strand only: how the close went, with its codes, for the log.
+// Worker thread only: how the close went, with its codes, for the log.
 template <class Stream>
 std::string websocket_session<Stream>::close_summary() const {
   const auto sent = std::to_string(close_sent_);
@@ -617,7 +613,7 @@ std::size_t websocket_session<Stream>::queued_bytes() const {
   return queue_.bytes() + held_bytes_;
 }
 
-// Strand only. The write loop: every queued frame (up to max_batch_frames) in one gather write;
+// Worker thread only. The write loop: every queued frame (up to max_batch_frames) in one gather write;
 // when the queue drains, a close that waited for it, or the next replay page.
 template <class Stream>
 void websocket_session<Stream>::do_write() {
@@ -647,7 +643,7 @@ void websocket_session<Stream>::do_write() {
   }
 }
 
-// Strand only, writing_ set, batch_ not empty. Returns true when the batch was written (or the
+// Worker thread only, writing_ set, batch_ not empty. Returns true when the batch was written (or the
 // write failed) at once, false when an asynchronous write goes on and on_write will follow.
 // On plain TCP the batch goes to the non-blocking socket right away: the kernel takes all of it
 // unless the peer is slow, and then no asynchronous operation is needed; the rest, if any, is
@@ -681,7 +677,7 @@ void websocket_session<Stream>::on_write(beast::error_code ec, std::size_t bytes
   if (written(ec, bytes)) do_write();
 }
 
-// Strand only: the batch in flight is done. Returns false when the socket failed or the close
+// Worker thread only: the batch in flight is done. Returns false when the socket failed or the close
 // frame went out (nothing more is written then).
 template <class Stream>
 bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
@@ -719,7 +715,7 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
   return true;
 }
 
-// Strand only. Stops taking frames, lets the frame in flight finish, then sends the close frame;
+// Worker thread only. Stops taking frames, lets the frame in flight finish, then sends the close frame;
 // the socket closes when the peer's close arrives. A peer that does not complete the close
 // within close_timeout is cut.
 template <class Stream>
@@ -751,7 +747,7 @@ void websocket_session<Stream>::on_close_timeout(beast::error_code ec) {
   cut();
 }
 
-// Strand only: closes the socket; the pending read fails and ends the session.
+// Worker thread only: closes the socket; the pending read fails and ends the session.
 template <class Stream>
 void websocket_session<Stream>::cut() {
   if (!handshake_ && !stream_) return;  // the upgrade failed: nothing is open

@@ -78,7 +78,7 @@ TEST_F(publish_test, concurrent_publishers_are_seen_in_id_order_by_everyone) {
   EXPECT_EQ(seen_a, seen_b);
 }
 
-// publish.answer_ahead 0 with one I/O thread: a publish is answered only once its frame has been
+// publish.answer_ahead 0 with one worker: a publish is answered only once its frame has been
 // written to every socket (more sockets than the write scheduler wakes in one slice). On loopback
 // a written frame is in the reader's kernel buffer when the write returns, so each subscriber
 // must hold its frame, unread, the moment the answer arrives.

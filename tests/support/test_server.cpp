@@ -164,9 +164,9 @@ app::config test_config(const fs::path& data_dir) {
   app::config cfg;
   cfg.listen.port = 0;
   cfg.data_dir = data_dir.string();
-  // 2 by default (strands); WSHUB_TEST_IO_THREADS=1 runs the suite on the single-thread path.
-  const char* threads = std::getenv("WSHUB_TEST_IO_THREADS");
-  cfg.io_threads = threads && std::string_view(threads) == "1" ? 1 : 2;
+  // Two workers: every test crosses workers (sockets alternate between them); the engine tests
+  // also run one and three.
+  cfg.io_threads = 2;
   cfg.log.level = std::getenv("WSHUB_TEST_LOG") ? std::getenv("WSHUB_TEST_LOG") : "warn";
   cfg.store.synchronous = "normal";
   cfg.shutdown_timeout = std::chrono::seconds(5);

@@ -27,7 +27,7 @@ class temp_dir {
   std::filesystem::path path_;
 };
 
-// Test defaults: any free port, a data folder of its own, two I/O threads, quiet logs.
+// Test defaults: any free port, a data folder of its own, two workers, quiet logs.
 app::config test_config(const std::filesystem::path& data_dir);
 
 class running_app {
@@ -36,7 +36,7 @@ class running_app {
   ~running_app();
   std::uint16_t port() const { return port_; }
   app::app& get() { return *app_; }
-  // Graceful stop; returns when the I/O threads have ended.
+  // Graceful stop; returns when the workers have ended.
   void stop();
 
  private:

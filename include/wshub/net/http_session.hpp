@@ -29,7 +29,7 @@ struct http_settings {
 // Shared by all HTTP sessions; owned by the app.
 struct http_services {
   const http::router& router;
-  ws::session_services& websocket;
+  ws::session_services* websocket;  // never null
   const ws::live_origin_policy& origins;
   hub::counters& counters;
   std::shared_ptr<spdlog::logger> log;
@@ -71,15 +71,15 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   Stream stream_;
   // Every byte read and not yet parsed: the header being read, a chunk-size line with its
   // extensions, a trailer block. Capped at settings.header_limit, so none of them can hold more.
-  boost::beast::flat_buffer buffer_;  // strand only
+  boost::beast::flat_buffer buffer_;  // worker thread only
   http_services& services_;
   hub::connection_limit::slot slot_;
   hub::connection_limit::refusal refused_;
   bool counted_refusal_ = false;  // holds one of the max_refusals_in_flight
   std::string remote_ip_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;  // strand only
-  bool first_request_ = true;     // strand only
-  bool request_started_ = false;  // strand only: a byte of the current request has arrived
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;  // worker thread only
+  bool first_request_ = true;     // worker thread only
+  bool request_started_ = false;  // worker thread only: a byte of the current request has arrived
 };
 
 extern template class http_session<ws::plain_stream>;

@@ -4,15 +4,16 @@
 // reserve, so clients learn at once instead of waiting in the backlog; it logs that at most once
 // every accept_warning_interval.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <spdlog/logger.h>
 
 namespace wshub::net {
@@ -22,15 +23,16 @@ std::string endpoint_text(const boost::asio::ip::tcp::endpoint& e);
 
 class listener : public std::enable_shared_from_this<listener> {
  public:
-  using on_accept_fn = std::function<void(boost::asio::ip::tcp::socket&&)>;
+  // Called on the thread of targets[index] with a socket bound to that io_context.
+  using on_accept_fn = std::function<void(boost::asio::ip::tcp::socket&&, std::size_t index)>;
 
   // Binds and listens; when it cannot (start-up only), throws std::runtime_error saying
-  // "cannot listen on ADDRESS:PORT: <reason>".
-  // With `strand_per_socket`, each accepted socket gets its own strand of `ioc`: needed when
-  // several threads run `ioc`. With one thread, every handler is already serialized and the
-  // sockets use `ioc`'s executor directly (no strand queue per handler).
+  // "cannot listen on ADDRESS:PORT: <reason>". The accept loop runs on `ioc` (one thread);
+  // accepted sockets go to `targets` in turn (round robin), so the workers get the same number
+  // of connections within one.
   listener(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& endpoint,
-           std::shared_ptr<spdlog::logger> log, on_accept_fn on_accept, bool strand_per_socket = true);
+           std::shared_ptr<spdlog::logger> log, on_accept_fn on_accept,
+           std::vector<boost::asio::io_context*> targets);
 
   ~listener();
   listener(const listener&) = delete;
@@ -45,23 +47,24 @@ class listener : public std::enable_shared_from_this<listener> {
 
  private:
   void do_accept();
-  void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+  // The accept loop's thread, after the accepted socket (if any) was handed over.
+  void on_accept(boost::system::error_code ec);
   // Out of descriptors: frees the reserve, accepts the waiting connection, closes it, takes the
   // reserve back. False when there was nothing to close or the reserve could not be used.
   bool shed_one();
   void note_failure(const boost::system::error_code& ec);
 
   boost::asio::io_context& ioc_;
-  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
-  boost::asio::ip::tcp::acceptor acceptor_;  // strand_ only
-  boost::asio::steady_timer retry_timer_;    // strand_ only
+  boost::asio::ip::tcp::acceptor acceptor_;  // ioc_'s thread only
+  boost::asio::steady_timer retry_timer_;    // ioc_'s thread only
   boost::asio::ip::tcp::endpoint local_endpoint_;
   std::shared_ptr<spdlog::logger> log_;
   on_accept_fn on_accept_;
-  bool strand_per_socket_;
-  int spare_fd_ = -1;  // strand_ only: an open /dev/null, freed only to shed a connection
-  std::uint64_t failures_ = 0;  // strand_ only: accept failures and shed connections since the last warning
-  std::chrono::steady_clock::time_point last_warning_;  // strand_ only
+  std::vector<boost::asio::io_context*> targets_;
+  std::size_t next_ = 0;  // ioc_'s thread only: the target of the next accepted socket
+  int spare_fd_ = -1;  // ioc_'s thread only: an open /dev/null, freed only to shed a connection
+  std::uint64_t failures_ = 0;  // ioc_'s thread only: accept failures and shed connections since the last warning
+  std::chrono::steady_clock::time_point last_warning_;  // ioc_'s thread only
 };
 
 }  // namespace wshub::net

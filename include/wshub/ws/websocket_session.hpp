@@ -72,7 +72,8 @@ struct session_services {
   // Runs blocking work (store reads) off the I/O threads.
   std::function<void(std::function<void()>)> run_blocking;
   session_settings settings;
-  // Set when one thread runs the I/O: wakes write loops in slices instead of a post per frame.
+  // The session's worker's scheduler (never null once a session runs): wakes write loops in
+  // slices instead of a post per frame.
   write_scheduler* writes = nullptr;
   // This node's id in a cluster (sent in the wshub.v1 welcome frame); empty on a single node.
   std::string node{};
@@ -150,35 +151,35 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   boost::asio::any_io_executor executor();
 
   std::unique_ptr<handshake_stream> handshake_;  // until the 101 is written; then stream_
-  std::optional<layer> stream_;                  // strand only
+  std::optional<layer> stream_;                  // worker thread only
   session_services& services_;
   hub::connection_limit::slot slot_;
-  connect_params params_;                  // strand only; params_.channels is this socket's list
-  frame_reader reader_;                    // strand only
-  boost::asio::steady_timer idle_timer_;   // strand only: keep-alive pings, idle cut
-  std::unique_ptr<boost::asio::steady_timer> close_timer_;  // strand only; made by begin_close
-  std::unique_ptr<char[]> tls_buffer_;     // strand only; TLS reads need a buffer while they wait
+  connect_params params_;                  // worker thread only; params_.channels is this socket's list
+  frame_reader reader_;                    // worker thread only
+  boost::asio::steady_timer idle_timer_;   // worker thread only: keep-alive pings, idle cut
+  std::unique_ptr<boost::asio::steady_timer> close_timer_;  // worker thread only; made by begin_close
+  std::unique_ptr<char[]> tls_buffer_;     // worker thread only; TLS reads need a buffer while they wait
   bool v1_ = false;                        // set before the accept, then read-only
   std::string remote_;
   hub::conn_id id_ = 0;
-  bool joined_ = false;                        // strand only; in the hub from run() until finish()
-  bool accepted_ = false;                      // strand only: the handshake is done
-  bool deflate_ = false;                       // strand only: permessage-deflate was negotiated
+  bool joined_ = false;                        // worker thread only; in the hub from run() until finish()
+  bool accepted_ = false;                      // worker thread only: the handshake is done
+  bool deflate_ = false;                       // worker thread only: permessage-deflate was negotiated
   std::size_t deflate_from_ = never_deflate;   // set before the accept, then read-only: see frame_buffers
-  bool heard_ = false;                         // strand only: bytes came since the last idle tick
-  bool pinged_ = false;                        // strand only: a keep-alive ping is unanswered
-  std::uint8_t pongs_queued_ = 0;              // strand only: pongs waiting to be written
-  std::unique_ptr<std::string> next_pong_;     // strand only: the latest ping's payload, pinged meanwhile
-  hub::frame_ptr close_pending_;               // strand only: the close frame, sent once the queue drains
-  bool close_started_ = false;                 // strand only: the close frame is written or being written
-  bool peer_done_ = false;                     // strand only: the peer closed or broke the protocol
-  bool peer_closed_first_ = false;             // strand only: the peer's close came before ours
-  bool cut_ = false;                           // strand only: cut() closed the socket
-  std::uint16_t close_sent_ = 0;               // strand only: the code of our close frame, 0 if none
-  std::uint16_t close_received_ = 0;           // strand only: the code of the peer's close frame, 0 if none
-  bool writing_ = false;                       // strand only: a write is in flight on the socket
-  bool write_failed_ = false;                  // strand only: the socket cannot be written any more
-  std::vector<hub::frame_ptr> batch_;          // strand only: the frames being written
+  bool heard_ = false;                         // worker thread only: bytes came since the last idle tick
+  bool pinged_ = false;                        // worker thread only: a keep-alive ping is unanswered
+  std::uint8_t pongs_queued_ = 0;              // worker thread only: pongs waiting to be written
+  std::unique_ptr<std::string> next_pong_;     // worker thread only: the latest ping's payload, pinged meanwhile
+  hub::frame_ptr close_pending_;               // worker thread only: the close frame, sent once the queue drains
+  bool close_started_ = false;                 // worker thread only: the close frame is written or being written
+  bool peer_done_ = false;                     // worker thread only: the peer closed or broke the protocol
+  bool peer_closed_first_ = false;             // worker thread only: the peer's close came before ours
+  bool cut_ = false;                           // worker thread only: cut() closed the socket
+  std::uint16_t close_sent_ = 0;               // worker thread only: the code of our close frame, 0 if none
+  std::uint16_t close_received_ = 0;           // worker thread only: the code of the peer's close frame, 0 if none
+  bool writing_ = false;                       // worker thread only: a write is in flight on the socket
+  bool write_failed_ = false;                  // worker thread only: the socket cannot be written any more
+  std::vector<hub::frame_ptr> batch_;          // worker thread only: the frames being written
 
   struct replay_state {
     std::vector<std::string> channels;
@@ -187,7 +188,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
     bool page_pending = false;   // a page is being read, or waits for the queue to drain
     std::string ref_json;        // the resume command's ref, as JSON ("" for ?last_id)
   };
-  std::unique_ptr<replay_state> replay_;  // strand only: a resume is running
+  std::unique_ptr<replay_state> replay_;  // worker thread only: a resume is running
 
   mutable std::mutex queue_mutex_;
   outbound_queue queue_;           // guarded by queue_mutex_

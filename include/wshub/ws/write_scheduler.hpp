@@ -1,5 +1,6 @@
 #pragma once
-// Starts the write loops of sessions that have new frames, for an io_context run by one thread.
+// Starts the write loops of sessions that have new frames, for one worker's io_context (run by
+// one thread).
 //
 // Fan-out runs on the store's writer thread. Posting one handler per recipient puts a whole
 // fan-out ahead of everything else the I/O thread has to do, the next publish request included,
