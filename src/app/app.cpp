@@ -34,6 +34,7 @@
 #include "wshub/security/rate_limiter.hpp"
 #include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
+#include "wshub/util/host_name.hpp"
 #include "wshub/ws/origin_policy.hpp"
 #include "wshub/ws/websocket_session.hpp"
 
@@ -132,13 +133,17 @@ struct app::parts {
         ip_rate(c.security.publish_rate_per_ip, c.security.publish_burst),
         tokens(c.security.jwt_hs256_secret, read_text_file(c.security.jwt_rs256_public_key_file)),
         router({publisher, hub, counters, *log, files, logs.http, run_blocking(),
-                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels},
-                &keys, &key_rate, &ip_rate, cluster.get()}),
+                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels,
+                 c.security.require_token, c.security.public_metrics, c.http.cors_origins},
+                &keys, &key_rate, &ip_rate, &tokens, cluster.get()}),
         origins(c.websocket.check_origin, c.websocket.allowed_origins),
+        hosts(util::is_loopback_host(c.listen.address), c.http.allowed_hosts),
         websocket{hub, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
         http{router,
              &websocket,
              origins,
+             hosts,
+             {},
              counters,
              logs.http,
              {c.http.header_limit, c.http.body_limit, c.http.request_timeout, c.http.keep_alive_timeout},
@@ -153,6 +158,8 @@ struct app::parts {
         watchdog_timer(io.first().ioc),
         config_reloader(c, std::move(source), {logs, origins, limit, counters}) {
     if (cluster) websocket.node = node_id;
+    if (tokens.enabled())
+      websocket.verify_token = [this](std::string_view token, std::string& error) { return tokens.verify(token, error); };
     std::vector<asio::io_context*> contexts;
     for (std::size_t i = 0; i < io.size(); ++i) {
       auto& w = io.at(i);
@@ -171,6 +178,8 @@ struct app::parts {
                                                  accepted(std::move(socket), index);
                                                },
                                                std::move(contexts));
+    http.site = {tls != nullptr, endpoint.address().is_loopback(), listener->local_endpoint().port()};
+    for (auto& w : per_worker) w->http.site = http.site;
   }
 
   // On worker `index`'s thread, which `socket` is bound to: the worker makes its session.
@@ -209,6 +218,7 @@ struct app::parts {
   security::token_verifier tokens;
   http::router router;
   ws::live_origin_policy origins;  // replaced by a reload
+  http::host_policy hosts;
   ws::session_services websocket;  // the template of every worker's services
   net::http_services http;
   // Each worker's copy of the services, pointing to its write scheduler. Before `io`: sessions
@@ -338,7 +348,7 @@ void app::start() {
   const auto where = net::endpoint_text(p.listener->local_endpoint());
   p.logs.app->info("wshub {} listening on {} ({} workers, log {}, last id {})", WSHUB_VERSION, where, n,
                    p.cfg.store_path(), p.log->last_id());
-  if (p.keys.empty() && !is_loopback_address(p.cfg.listen.address))
+  if (p.keys.empty() && !util::is_loopback_host(p.cfg.listen.address))
     p.logs.app->warn("publishing is open to anyone who can reach {} (security.open_publishing)", where);
   if (p.keys.empty()) p.logs.app->info("no publish keys: publishing is open on loopback");
   if (p.cluster) {

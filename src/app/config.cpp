@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "config_options.hpp"
+#include "wshub/util/host_name.hpp"
 
 extern char** environ;
 
@@ -177,15 +178,11 @@ command_line parse_arguments(const std::vector<std::string>& args, const std::ma
   return parse_command_line(static_cast<int>(argv.size()), argv.data(), environment);
 }
 
-bool is_loopback_address(const std::string& address) {
-  return address.rfind("127.", 0) == 0 || address == "::1" || address == "localhost";
-}
-
 void validate(const config& cfg) {
   if (cfg.tls.cert.empty() != cfg.tls.key.empty())
     throw config_error(cfg.tls.cert.empty() ? "tls.cert" : "tls.key", "tls.cert and tls.key go together");
   const auto& s = cfg.security;
-  if (s.publish_keys.empty() && !s.open_publishing && !is_loopback_address(cfg.listen.address))
+  if (s.publish_keys.empty() && !s.open_publishing && !util::is_loopback_host(cfg.listen.address))
     throw config_error("security.publish_keys",
                        "publishing would be open to other hosts on " + cfg.listen.address +
                            ": configure publish keys, or set security.open_publishing to true on purpose");

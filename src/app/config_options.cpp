@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "wshub/hub/channel_name.hpp"
+#include "wshub/util/host_name.hpp"
 
 namespace wshub::app {
 namespace {
@@ -180,6 +181,17 @@ void origin(const std::string& key, const std::string& value) {
   if (!ok) invalid(key, "'" + value + "' is not an origin like https://example.com or http://localhost:8080");
 }
 
+// A host name without a port (what http.allowed_hosts compares with the Host header), or "*".
+void host_name(const std::string& key, const std::string& value) {
+  const auto h = util::split_host_port(value);
+  if (value != "*" && (!h || h->port || h->host != value))
+    invalid(key, "'" + value + "' is not a lower-case host name without a port, like wshub.example.com, or \"*\"");
+}
+
+void origin_or_any(const std::string& key, const std::string& value) {
+  if (value != "*") origin(key, value);
+}
+
 void channel_name(const std::string& key, const std::string& value) {
   if (!hub::valid_channel_name(value)) invalid(key, "must be 1-128 characters of letters, digits, '_', '-', '.', ':'");
 }
@@ -224,6 +236,13 @@ std::vector<config_option> make_options() {
                            [](C& c) -> auto& { return c.http.max_connections_per_ip; }, 0, 10'000'000),
       text("http.web_dir", "serve the toolbox page from this folder instead of the embedded copy (the JS client, wshub.js, stays embedded unless the folder has one)",
            [](C& c) -> auto& { return c.http.web_dir; }),
+      list("http.allowed_hosts",
+           "host names the Host header may carry besides localhost, 127.0.0.0/8 and [::1] (\"*\": any); on a loopback "
+           "listen address other names are refused (421), elsewhere any name passes while this is empty",
+           [](C& c) -> auto& { return c.http.allowed_hosts; }, host_name),
+      list("http.cors_origins",
+           "origins whose pages may call /api/tool/* from the browser (CORS), e.g. https://app.example.com; \"*\": any",
+           [](C& c) -> auto& { return c.http.cors_origins; }, origin_or_any),
       seconds("websocket.handshake_timeout", "time allowed for the upgrade and for the closing handshake",
               [](C& c) -> auto& { return c.websocket.handshake_timeout; }, 1, 600),
       integer<std::size_t>("websocket.read_buffer_size", "bytes read from a socket at a time (an idle plain socket holds no read buffer; a TLS socket holds this much)",
@@ -285,6 +304,9 @@ std::vector<config_option> make_options() {
            [](C& c) -> auto& { return c.security.jwt_rs256_public_key_file; }),
       boolean("security.require_token", "refuse WebSocket upgrades without a valid token",
               [](C& c) -> auto& { return c.security.require_token; }),
+      boolean("security.public_metrics",
+              "serve /api/tool/stats and /metrics without an admin key when publish keys are configured",
+              [](C& c) -> auto& { return c.security.public_metrics; }),
       number("security.publish_rate_per_key", "publishes per second per key (0: unlimited); more get 429",
              [](C& c) -> auto& { return c.security.publish_rate_per_key; }, 0, 1e9),
       number("security.publish_rate_per_ip", "publishes per second per client address (0: unlimited); more get 429",

@@ -1,5 +1,6 @@
 #include <nlohmann/json.hpp>
 
+#include "wshub/http/access.hpp"
 #include "wshub/http/handlers.hpp"
 #include "wshub/hub/channel_name.hpp"
 #include "wshub/util/query_string.hpp"
@@ -37,6 +38,7 @@ void history(const router_services& s, const request& req, respond_fn respond) {
       limit = static_cast<std::size_t>(*n);
     }
   }
+  if (auto refused = authorize_read(s, req, channel)) return respond(std::move(*refused));
   // SQLite is read on the blocking pool; the answer goes back through `respond`.
   s.run_blocking([&store = s.store, channel, after, limit, version, keep_alive, respond = std::move(respond)] {
     auto page = store.read_after({channel}, after, limit + 1);

@@ -101,12 +101,6 @@ std::string metrics_text(const hub::counters& counters, const hub::hub& hub, con
 
 response metrics_response(const request& req, const hub::counters& counters, const hub::hub& hub,
                           const store::message_log& store) {
-  if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
-    auto res = make_error({status::method_not_allowed, codes::method_not_allowed, "method not allowed; use GET, HEAD"},
-                          req.version(), req.keep_alive());
-    res.set(bhttp::field::allow, "GET, HEAD");
-    return res;
-  }
   response res{status::ok, req.version()};
   res.set(bhttp::field::server, "wshub/" WSHUB_VERSION);
   res.set(bhttp::field::content_type, metrics_content_type);

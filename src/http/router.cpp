@@ -4,6 +4,7 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include "wshub/http/access.hpp"
 #include "wshub/http/handlers.hpp"
 #include "wshub/http/metrics_page.hpp"
 #include "wshub/http/readiness.hpp"
@@ -48,16 +49,29 @@ bool is_get(const request& req) { return req.method() == bhttp::verb::get || req
 
 }  // namespace
 
-router::router(router_services services) : services_(std::move(services)) {}
+router::router(router_services services) : services_(std::move(services)), cors_(services_.settings.cors_origins) {}
 
-void router::handle(const request& req, respond_fn respond, const request_context& ctx) const {
+void router::handle(const request& req, respond_fn respond, const request_context& context) const {
+  auto ctx = context;
+  const auto path = util::path_of(req.target());
+  if (cors_policy::covers(path)) {
+    const auto origin = req[bhttp::field::origin];
+    if (cors_.allows(origin)) {
+      if (req.method() == bhttp::verb::options) return respond(cors_.preflight(req));
+      ctx.origin_allowed = true;
+    }
+    if (cors_.enabled())
+      respond = [this, inner = std::move(respond), origin = std::string(origin)](response res) {
+        cors_.decorate(res, origin);
+        inner(std::move(res));
+      };
+  }
   // HEAD: every route answers as for GET, then the body goes; Content-Length stays.
   if (req.method() == bhttp::verb::head)
     respond = [inner = std::move(respond)](response res) {
       res.body().clear();
       inner(std::move(res));
     };
-  const auto path = util::path_of(req.target());
   // Refused API requests are counted by reason (the upgrade path counts its own refusals).
   if (path.starts_with("/api/"))
     respond = [inner = std::move(respond), &counters = services_.counters](response res) {
@@ -77,17 +91,21 @@ void router::handle(const request& req, respond_fn respond, const request_contex
     res.set(bhttp::field::connection, req.keep_alive() ? "Upgrade, keep-alive" : "Upgrade, close");
     return respond(std::move(res));
   }
-  if (path == "/metrics") return respond(metrics_response(req, services_.counters, services_.hub, services_.store));
+  if (path == "/metrics") {
+    if (!is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
+    if (auto refused = require_metrics_access(s, req)) return respond(std::move(*refused));
+    return respond(metrics_response(req, services_.counters, services_.hub, services_.store));
+  }
   if (path == "/readyz") return respond(readiness_response(req, services_.counters, services_.store));
   constexpr std::string_view connection_prefix = "/api/tool/connections/";
   if (path.starts_with(connection_prefix)) {
     if (req.method() != bhttp::verb::delete_) return respond(method_not_allowed(req, "DELETE"));
-    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
     return handlers::close_connection(s, req, path.substr(connection_prefix.size()), std::move(respond));
   }
   if (const auto channel = path_parameter(path, "/api/tool/channels/{name}/presence")) {
     if (!is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
-    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
     return handlers::channel_presence(s, req, *channel, std::move(respond));
   }
   const bool known = path == "/healthz" || path == "/api/tool/stats" || path == "/api/tool/messages" ||
@@ -95,14 +113,17 @@ void router::handle(const request& req, respond_fn respond, const request_contex
                      path.starts_with("/web/");
   if (known && !is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
   if (path == "/healthz") return respond(make_json(status::ok, R"({"status":"ok"})", req.version(), req.keep_alive()));
-  if (path == "/api/tool/stats") return respond(handlers::stats(s, req));
+  if (path == "/api/tool/stats") {
+    if (auto refused = require_metrics_access(s, req)) return respond(std::move(*refused));
+    return respond(handlers::stats(s, req));
+  }
   if (path == "/api/tool/messages") return handlers::history(s, req, std::move(respond));
   if (path == "/api/tool/connections") {
-    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
     return handlers::list_connections(s, req, std::move(respond));
   }
   if (path == "/api/tool/channels") {
-    if (auto refused = handlers::require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
     return handlers::list_channels(s, req, std::move(respond));
   }
   if (path == "/" || path == "/tool/websocket") return respond(handlers::static_file(s, req, "index.html"));

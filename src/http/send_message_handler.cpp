@@ -3,6 +3,7 @@
 #include <boost/beast/http/field.hpp>
 #include <nlohmann/json.hpp>
 
+#include "wshub/http/access.hpp"
 #include "wshub/http/handlers.hpp"
 #include "wshub/http/publish_form.hpp"
 #include "wshub/hub/channel_name.hpp"
@@ -29,28 +30,12 @@ std::vector<std::string> channels_of(const publish_fields& f, const std::string&
   return out;
 }
 
-response unauthorized(const request& req, std::string message) {
-  auto res = make_error({status::unauthorized, codes::authorization, std::move(message)}, req.version(), req.keep_alive());
-  res.set(bhttp::field::www_authenticate, R"(Bearer realm="wshub")");
-  return res;
-}
-
 // Zero when allowed; else the wait before the caller may try again.
 std::chrono::milliseconds rate_wait(security::rate_limiter* limiter, const std::string& who) {
   return limiter && !who.empty() ? limiter->take(who) : std::chrono::milliseconds(0);
 }
 
 }  // namespace
-
-std::optional<response> require_admin(const router_services& s, const request& req) {
-  if (!s.keys || s.keys->empty()) return std::nullopt;
-  const auto* key = s.keys->find(security::presented_key(req[bhttp::field::authorization], req["X-API-Key"]));
-  if (!key) return unauthorized(req, "a valid admin key is required");
-  if (!key->admin)
-    return make_error({status::forbidden, codes::authorization, "the key '" + key->name + "' is not an admin key"},
-                      req.version(), req.keep_alive());
-  return std::nullopt;
-}
 
 void send_message(const router_services& s, const request& req, const request_context& ctx, respond_fn respond) {
   const auto version = req.version();
@@ -60,8 +45,12 @@ void send_message(const router_services& s, const request& req, const request_co
   };
   const security::publish_key* key = nullptr;
   if (s.keys && !s.keys->empty()) {
-    key = s.keys->find(security::presented_key(req[bhttp::field::authorization], req["X-API-Key"]));
+    key = presented_publish_key(s, req);
     if (!key) return respond(unauthorized(req, "a valid publish key is required"));
+  } else if (!ctx.origin_allowed) {
+    // Open publishing: a page of another site (a plain HTML form needs no CORS) may not publish.
+    return fail(status::forbidden, codes::authorization,
+                "publishing from the origin '" + std::string(req[bhttp::field::origin]) + "' is not allowed");
   }
   publish_fields fields;
   if (auto e = parse_publish_fields(req[bhttp::field::content_type], req.body(), util::query_of(req.target()), fields))
@@ -111,7 +100,10 @@ void send_message(const router_services& s, const request& req, const request_co
   }
   p.body = std::move(*fields.message);
 
-  s.publisher.publish(std::move(p), [respond = std::move(respond), version, keep_alive,
+  // Who is online is for admin keys to know: a targeted publish by another key is not told
+  // whether its target was reached.
+  const bool tell_recipients = !key || key->admin || (p.to_conn == 0 && p.to_user.empty());
+  s.publisher.publish(std::move(p), [respond = std::move(respond), version, keep_alive, tell_recipients,
                                      log = s.log](const publish::publish_result& r) {
     if (r.error == store::log_errc::overloaded) {
       auto res = make_error({status::service_unavailable, codes::too_many_requests,
@@ -133,7 +125,8 @@ void send_message(const router_services& s, const request& req, const request_co
                                  "the message could not be stored: " + r.error.message()},
                                 version, keep_alive));
     }
-    const nlohmann::json body = {{"status", "OK"}, {"id", r.id}, {"recipients", r.recipients}};
+    nlohmann::json body = {{"status", "OK"}, {"id", r.id}};
+    if (tell_recipients) body["recipients"] = r.recipients;
     respond(make_json(status::ok, body.dump(), version, keep_alive));
   });
 }

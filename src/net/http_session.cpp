@@ -179,6 +179,11 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
   }
 
   const auto& req = parser_->get();
+  if (!services_.hosts.allows(req[bhttp::field::host]))
+    return write(http::make_error({http::status::misdirected_request, http::codes::misdirected_request,
+                                   "this server does not serve the host '" + std::string(req[bhttp::field::host]) +
+                                       "' (http.allowed_hosts)"},
+                                  req.version(), false));
   const auto target = req.target();
   if (target.substr(0, target.find('?')) == http::websocket_path && beast::websocket::is_upgrade(req))
     return upgrade();
@@ -188,7 +193,8 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
       [self = this->shared_from_this()](http::response res) {
         asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
       },
-      http::request_context{remote_ip_});
+      http::request_context{remote_ip_, services_.origins.allows(req[bhttp::field::origin], req[bhttp::field::host],
+                                                                  services_.site)});
 }
 
 // Answered before any request arrives (the answer does not depend on it), so a refused client
@@ -207,7 +213,7 @@ void http_session<Stream>::refuse() {
 template <class Stream>
 void http_session<Stream>::upgrade() {
   const auto& req = parser_->get();
-  if (!services_.origins.allows(req[bhttp::field::origin], req[bhttp::field::host])) {
+  if (!services_.origins.allows(req[bhttp::field::origin], req[bhttp::field::host], services_.site)) {
     services_.counters.refused(hub::refusal_reason::origin);
     services_.log->info("refused a WebSocket upgrade from origin '{}'", std::string(req[bhttp::field::origin]));
     return write(http::make_error(
@@ -229,6 +235,7 @@ void http_session<Stream>::upgrade() {
       }
       params->user = claims->user;
       params->allowed_channels = claims->channels;
+      params->token_expires_at = claims->expires_at;
       if (claims->channels)
         for (const auto& c : params->channels)
           if (std::find(claims->channels->begin(), claims->channels->end(), c) == claims->channels->end()) {

@@ -1,5 +1,7 @@
 #include "wshub/security/token_verifier.hpp"
 
+#include <chrono>
+
 #include <jwt/jwt.hpp>
 
 #include "wshub/util/header_list.hpp"
@@ -32,16 +34,41 @@ std::optional<token_claims> token_verifier::verify(std::string_view token, std::
       error = "invalid token: " + ec.message();
       return std::nullopt;
     }
+    if (decoded.header().create_json_obj().contains("crit")) {
+      error = "invalid token: it names critical header extensions (crit) that wshub does not understand";
+      return std::nullopt;
+    }
     const auto& payload = decoded.payload().create_json_obj();
-    if (!payload.contains("exp") || !payload["exp"].is_number_integer()) {
+    if (!payload.contains("exp")) {
       error = "invalid token: it has no expiry (exp)";
+      return std::nullopt;
+    }
+    for (const char* name : {"exp", "nbf", "iat"}) {
+      if (!payload.contains(name)) continue;
+      const auto& v = payload[name];
+      const bool in_range = v.is_number_unsigned() && v.get<std::uint64_t>() <= static_cast<std::uint64_t>(max_time);
+      if (!in_range) {
+        error = std::string("invalid token: ") + name + " must be a whole number of seconds between 0 and " +
+                std::to_string(max_time);
+        return std::nullopt;
+      }
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto expires_at = payload["exp"].get<std::int64_t>();
+    if (expires_at <= now) {
+      error = "invalid token: it has expired";
+      return std::nullopt;
+    }
+    if (payload.contains("nbf") && payload["nbf"].get<std::int64_t>() > now) {
+      error = "invalid token: it is not valid yet (nbf)";
       return std::nullopt;
     }
     if (!payload.contains("sub") || !payload["sub"].is_string() || payload["sub"].get<std::string>().empty()) {
       error = "invalid token: it names no user (sub)";
       return std::nullopt;
     }
-    token_claims claims{payload["sub"].get<std::string>(), std::nullopt};
+    token_claims claims{payload["sub"].get<std::string>(), std::nullopt, expires_at};
     if (payload.contains("channels")) {
       if (!payload["channels"].is_array()) {
         error = "invalid token: channels must be a list";

@@ -2,53 +2,65 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
+
+#include "wshub/util/host_name.hpp"
 
 namespace wshub::ws {
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+struct parsed_origin {
+  std::string scheme;  // lower case
+  util::host_and_port where;
+  std::uint16_t port = 0;  // the explicit port, else the scheme's default (0 when it has none)
+};
+
+std::uint16_t default_port(std::string_view scheme) {
+  if (scheme == "http" || scheme == "ws") return 80;
+  if (scheme == "https" || scheme == "wss") return 443;
+  return 0;
+}
+
+// "scheme://host[:port]"; nullopt when it is not that shape (the opaque origin "null" included).
+std::optional<parsed_origin> parse_origin(std::string_view origin) {
+  const auto sep = origin.find("://");
+  if (sep == std::string_view::npos || sep == 0) return std::nullopt;
+  parsed_origin out;
+  out.scheme.resize(sep);
+  std::transform(origin.begin(), origin.begin() + sep, out.scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  auto where = util::split_host_port(origin.substr(sep + 3));
+  if (!where) return std::nullopt;
+  out.where = std::move(*where);
+  out.port = out.where.port.value_or(default_port(out.scheme));
   return out;
 }
 
-// host[:port] without the scheme's default port, lower case.
-std::string strip_default_port(std::string_view scheme, std::string_view host_port) {
-  std::string hp = lower(host_port);
-  const bool secure = scheme == "https" || scheme == "wss";
-  const std::string default_port = secure ? ":443" : ":80";
-  if (hp.size() > default_port.size() && hp.ends_with(default_port) && hp.back() != ']')
-    hp.resize(hp.size() - default_port.size());
-  return hp;
-}
-
-// "scheme://host[:port]" -> normalized origin; "" when it is not that shape.
-std::string normalize_origin(std::string_view origin) {
-  const auto sep = origin.find("://");
-  if (sep == std::string_view::npos || sep == 0) return {};
-  const auto scheme = lower(origin.substr(0, sep));
-  auto rest = origin.substr(sep + 3);
-  if (rest.empty() || rest.find_first_of("/?#@ ") != std::string_view::npos) return {};
-  return scheme + "://" + strip_default_port(scheme, rest);
+// One spelling per origin: lower case, the port written only when it is not the default.
+std::string normalized(const parsed_origin& o) {
+  auto text = o.scheme + "://" + o.where.host;
+  if (o.port != default_port(o.scheme)) text += ":" + std::to_string(o.port);
+  return text;
 }
 
 }  // namespace
 
 origin_policy::origin_policy(bool check, std::vector<std::string> allowed) : check_(check) {
   for (const auto& a : allowed)
-    if (auto n = normalize_origin(a); !n.empty()) allowed_.push_back(std::move(n));
+    if (const auto o = parse_origin(a)) allowed_.push_back(normalized(*o));
 }
 
-bool origin_policy::allows(std::string_view origin, std::string_view host) const {
+bool origin_policy::allows(std::string_view origin, std::string_view host, const listener_site& site) const {
   if (!check_ || origin.empty()) return true;
-  const auto normalized = normalize_origin(origin);
-  if (normalized.empty()) return false;  // includes the opaque origin "null"
-  if (std::find(allowed_.begin(), allowed_.end(), normalized) != allowed_.end()) return true;
-  const auto sep = normalized.find("://");
-  const auto scheme = normalized.substr(0, sep);
-  const auto origin_host = normalized.substr(sep + 3);
-  // The page and the socket share a scheme family: an http page opens ws, an https page wss.
-  return !host.empty() && origin_host == strip_default_port(scheme, host);
+  const auto o = parse_origin(origin);
+  if (!o) return false;
+  if (std::find(allowed_.begin(), allowed_.end(), normalized(*o)) != allowed_.end()) return true;
+  // A page of this site: an http page opens ws, an https page wss; nothing else is a page of ours.
+  if (o->scheme != (site.tls ? "https" : "http")) return false;
+  if (const auto h = util::split_host_port(host))
+    if (h->host == o->where.host && h->port.value_or(default_port(o->scheme)) == o->port) return true;
+  // On loopback every loopback name reaches the same listener: localhost:9999 and 127.0.0.1:9999
+  // are one site.
+  return site.loopback && util::is_loopback_host(o->where.host) && o->port == site.port;
 }
 
 }  // namespace wshub::ws

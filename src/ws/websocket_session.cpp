@@ -1,5 +1,6 @@
 #include "wshub/ws/websocket_session.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include <boost/asio/bind_allocator.hpp>
@@ -108,6 +109,7 @@ websocket_session<Stream>::websocket_session(Stream&& stream, session_services& 
       remote_(remote_of(socket())),
       queue_(services.settings.max_queue_bytes) {
   std::string().swap(params_.token);  // checked at the upgrade; a JWT's bytes need not live on
+  allowed_channels_ = std::exchange(params_.allowed_channels, std::nullopt);
 }
 
 template <class Stream>
@@ -299,16 +301,14 @@ void websocket_session<Stream>::on_message(frame_reader::event message) {
   on_text(message.payload);
 }
 
+// A plain socket gets only message frames, so what it sends is read and dropped (as go-gin-api
+// did); commands need wshub.v1.
 template <class Stream>
 void websocket_session<Stream>::on_text(const std::string& text) {
+  if (!v1_) return services_.log->debug("conn {} ignored a text frame (plain sockets send no commands)", id_);
   const auto command = json::parse(text, nullptr, false);
-  if (command.is_object() && command.contains("type") && command["type"].is_string()) {
-    on_command(command);
-  } else if (v1_) {
-    send_error(json(), unknown_command, "commands are JSON objects with a \"type\"");
-  } else {
-    services_.log->debug("conn {} ignored a text frame that is not a command", id_);  // as go-gin-api did
-  }
+  if (command.is_object() && command.contains("type") && command["type"].is_string()) return on_command(command);
+  send_error(json(), unknown_command, "commands are JSON objects with a \"type\"");
 }
 
 // The peer's close frame: the close handshake ends here if ours went out first, else ours
@@ -327,14 +327,38 @@ void websocket_session<Stream>::on_peer_close(std::uint16_t code) {
 // cut after idle_timeout without one.
 template <class Stream>
 void websocket_session<Stream>::start_idle_timer() {
-  idle_timer_.expires_after(services_.settings.idle_timeout / 2);
+  idle_due_ = std::chrono::steady_clock::now() + services_.settings.idle_timeout / 2;
+  arm_idle_timer();
+}
+
+// Strand only. One timer serves the keep-alive and the token's expiry: it wakes at whichever
+// comes first. Re-arming cancels the wait in progress (its handler sees operation_aborted).
+template <class Stream>
+void websocket_session<Stream>::arm_idle_timer() {
+  auto at = idle_due_;
+  if (const auto expires = token_expires_at())
+    at = std::min(at, std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                              *expires - std::chrono::system_clock::now()));
+  idle_timer_.expires_at(at);
   idle_timer_.async_wait(
       exactly_allocated(beast::bind_front_handler(&websocket_session<Stream>::on_idle_tick, this->shared_from_this())));
+}
+
+// Strand only: when the token the socket presented (or refreshed) expires; nullopt without one.
+template <class Stream>
+std::optional<std::chrono::system_clock::time_point> websocket_session<Stream>::token_expires_at() const {
+  if (!params_.token_expires_at) return std::nullopt;
+  return std::chrono::system_clock::time_point(std::chrono::seconds(*params_.token_expires_at));
 }
 
 template <class Stream>
 void websocket_session<Stream>::on_idle_tick(beast::error_code ec) {
   if (ec || !joined_) return;
+  if (const auto expires = token_expires_at(); expires && std::chrono::system_clock::now() >= *expires) {
+    services_.log->debug("conn {}: its token expired", id_);
+    return begin_close(close_token_expired, "token expired");
+  }
+  if (std::chrono::steady_clock::now() < idle_due_) return arm_idle_timer();  // woke for a token since refreshed
   if (heard_) {
     heard_ = false;
     pinged_ = false;
@@ -397,9 +421,13 @@ void websocket_session<Stream>::on_command(const json& command) {
     auto& channels = params_.channels;
     const auto pos = std::find(channels.begin(), channels.end(), channel);
     if (type == "subscribe" && pos == channels.end()) {
-      const auto& allowed = params_.allowed_channels;
-      if (allowed && std::find(allowed->begin(), allowed->end(), channel) == allowed->end())
-        return send_error(ref, forbidden, "the token does not allow channel " + channel);
+      bool allowed = true;
+      {
+        std::lock_guard lock(queue_mutex_);
+        const auto& a = allowed_channels_;
+        allowed = !a || std::find(a->begin(), a->end(), channel) != a->end();
+      }
+      if (!allowed) return send_error(ref, forbidden, "the token does not allow channel " + channel);
       if (channels.size() >= services_.settings.max_channels)
         return send_error(ref, too_many_channels,
                           "at most " + std::to_string(services_.settings.max_channels) + " channels per connection");
@@ -422,7 +450,35 @@ void websocket_session<Stream>::on_command(const json& command) {
     return start_replay(it->get<std::uint64_t>(), ref);
   }
   if (type == "ping") return send_control({{"type", "pong"}, {"ref", ref}});
+  if (type == "refresh") return refresh_token(command, ref);
   send_error(ref, unknown_command, "unknown command type '" + type + "'");
+}
+
+// Strand only. {"type":"refresh","token":JWT}: the new token replaces the socket's own, which
+// then closes at the new one's `exp`. It must name the same user and allow every channel the
+// socket is subscribed to; its `channels` claim limits later subscriptions and targeted frames.
+template <class Stream>
+void websocket_session<Stream>::refresh_token(const json& command, const json& ref) {
+  const auto it = command.find("token");
+  if (it == command.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+    return send_error(ref, bad_parameter, "token must be a non-empty string");
+  if (!params_.token_expires_at || !services_.verify_token)
+    return send_error(ref, forbidden, "this connection has no token to refresh");
+  std::string problem;
+  const auto claims = services_.verify_token(it->get_ref<const std::string&>(), problem);
+  if (!claims) return send_error(ref, forbidden, problem);
+  if (claims->user != params_.user) return send_error(ref, forbidden, "the new token is for another user");
+  if (claims->channels)
+    for (const auto& c : params_.channels)
+      if (std::find(claims->channels->begin(), claims->channels->end(), c) == claims->channels->end())
+        return send_error(ref, forbidden, "the new token does not allow channel " + c + ", which this connection uses");
+  {
+    std::lock_guard lock(queue_mutex_);
+    allowed_channels_ = claims->channels;
+  }
+  params_.token_expires_at = claims->expires_at;
+  arm_idle_timer();
+  send_control({{"type", "ack"}, {"ref", ref}, {"command", "refresh"}, {"exp", claims->expires_at}});
 }
 
 template <class Stream>
@@ -565,6 +621,11 @@ bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
   std::unique_lock lock(queue_mutex_);
   if (refusing_) return false;
   if (f->id != 0 && f->id <= replayed_up_to_) return true;  // already sent by a replay
+  if ((f->to_conn != 0 || !f->to_user.empty()) && allowed_channels_ &&
+      std::none_of(f->channels.begin(), f->channels.end(), [&](const std::string& c) {
+        return std::find(allowed_channels_->begin(), allowed_channels_->end(), c) != allowed_channels_->end();
+      }))
+    return false;  // targeted at this socket on a channel its token does not allow
   if (holding_) {
     const auto size = f->text.size();
     if (held_.empty() || held_bytes_ + size <= services_.settings.max_queue_bytes) {

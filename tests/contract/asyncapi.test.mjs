@@ -19,10 +19,6 @@ import { eventually, startServer, stopServer, killServer, wshubBin } from '../su
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SPEC = path.join(ROOT, 'docs', 'asyncapi.yaml');
 
-// Commands the client sends with a fallback until the server documents them: `refresh` (a
-// server that answers 10208 gets a reconnection with the new token instead).
-const NOT_YET_SERVED = new Set(['refresh']);
-
 describe('docs/asyncapi.yaml', { timeout: 5 * 60_000 }, () => {
   let doc;
   const sent = new Map();      // frame type -> payload schema, frames the server sends
@@ -71,7 +67,6 @@ describe('docs/asyncapi.yaml', { timeout: 5 * 60_000 }, () => {
   it('documents the frame types the JS client handles and the commands it sends', () => {
     assert.deepEqual([...SERVER_FRAME_TYPES].sort(), [...sent.keys()].sort(), 'frames the server sends = frames the client knows');
     for (const c of CLIENT_COMMANDS) {
-      if (NOT_YET_SERVED.has(c)) continue;
       assert.ok(commands.has(c), `the client sends '${c}', which docs/asyncapi.yaml does not describe`);
     }
   });

@@ -116,7 +116,7 @@ TEST_F(hostile_clients_test, slowloris_connections_are_cut_at_the_request_timeou
   std::vector<int> fds;
   for (int i = 0; i < connections; ++i) {
     fds.push_back(connect_loopback(port()));
-    send_all(fds.back(), "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    send_all(fds.back(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\n");
   }
   const auto opened = steady::now();
   std::atomic<int> cut{0}, answered{0};
@@ -158,11 +158,11 @@ TEST_F(hostile_clients_test, slowloris_connections_are_cut_at_the_request_timeou
 // Content-Length, or once a chunked body passes the limit), a message past
 // publish.max_message_bytes 413; each a JSON error, while others publish undisturbed.
 TEST_F(hostile_clients_test, oversized_headers_and_bodies_are_refused_with_431_and_413) {
-  const std::string start = "POST /api/tool/send_message HTTP/1.1\r\nHost: x\r\n";
-  EXPECT_EQ(status_and_code(exchange(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'h') +
+  const std::string start = "POST /api/tool/send_message HTTP/1.1\r\nHost: localhost\r\n";
+  EXPECT_EQ(status_and_code(exchange(port(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + std::string(64 * 1024, 'h') +
                                                  "\r\n\r\n")),
             std::make_pair(431, 10205));
-  std::string many = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  std::string many = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n";
   for (int i = 0; i < 300; ++i) many += "X-H" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
   EXPECT_EQ(status_and_code(exchange(port(), many + "\r\n")), std::make_pair(431, 10205));
   EXPECT_EQ(status_and_code(exchange(port(), start + "Content-Type: application/x-www-form-urlencoded\r\n"
@@ -181,7 +181,7 @@ TEST_F(hostile_clients_test, oversized_headers_and_bodies_are_refused_with_431_a
   constexpr int rounds = 50;  // per attacker, each refused with the right status
   attack a;
   a.start(4, [&](attack& self, int i) {
-    const std::string oversized = i % 2 ? "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(16 * 1024, 'h') + "\r\n\r\n"
+    const std::string oversized = i % 2 ? "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + std::string(16 * 1024, 'h') + "\r\n\r\n"
                                         : chunked + "0\r\n\r\n";
     const int expected = i % 2 ? 431 : 413;
     for (int n = 0; n < rounds && self.running(); ++n) {
@@ -488,7 +488,7 @@ TEST_F(hostile_clients_test, abrupt_resets_are_forgotten) {
           ws.reset();
         } else if (kind == 1) {  // half an upgrade
           const int fd = connect_loopback(port());
-          send_all(fd, "GET /socket/system/message HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConn");
+          send_all(fd, "GET /socket/system/message HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConn");
           reset_and_close(fd);
         } else {  // half a frame
           raw_ws ws(port());

@@ -97,7 +97,7 @@ TEST(hostile_http_test, requests_that_break_rfc9112_framing_get_400_and_change_n
   temp_dir dir;
   running_app server(test_config(dir.path()));
   const std::string form = "Content-Type: application/x-www-form-urlencoded\r\n";
-  const std::string post = "POST /api/tool/send_message HTTP/1.1\r\nHost: x\r\n" + form;
+  const std::string post = "POST /api/tool/send_message HTTP/1.1\r\nHost: localhost\r\n" + form;
   const std::string chunked_body = "10\r\nmessage=smuggled\r\n0\r\n\r\n";
   const std::pair<std::string, std::string> refused[] = {
       {"Transfer-Encoding gzip with Content-Length",
@@ -117,7 +117,7 @@ TEST(hostile_http_test, requests_that_break_rfc9112_framing_get_400_and_change_n
       {"obs-fold in a header", post + "X-Folded: a\r\n b\r\nContent-Length: 16\r\n\r\nmessage=smuggled"},
       {"obs-fold with a tab", post + "Content-Length:\r\n\t16\r\n\r\nmessage=smuggled"},
       {"whitespace before the first header",
-       "POST /api/tool/send_message HTTP/1.1\r\n Host: x\r\n" + form + "Content-Length: 16\r\n\r\nmessage=smuggled"},
+       "POST /api/tool/send_message HTTP/1.1\r\n Host: localhost\r\n" + form + "Content-Length: 16\r\n\r\nmessage=smuggled"},
   };
   for (const auto& [name, bytes] : refused) {
     const auto raw = exchange(server.port(), bytes);
@@ -144,7 +144,7 @@ TEST(hostile_http_test, a_kept_alive_connections_next_request_gets_the_request_t
   cfg.http.keep_alive_timeout = 120s;
   running_app server(cfg);
   const int fd = connect_loopback(server.port(), 60s);
-  ASSERT_TRUE(send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(send_all(fd, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"));
   std::string in;
   char buf[4096];
   while (in.find("{\"status\":\"ok\"}") == std::string::npos) {
@@ -217,7 +217,7 @@ TEST(hostile_http_memory_test, endless_chunk_lines_extensions_and_trailers_are_c
   ASSERT_EQ(well_behaved_round(port, "calm", 5), "");  // warms the paths the attack takes
   const long rss_before = status_kb(server.pid(), "VmRSS");
 
-  const std::string head = "POST /api/tool/send_message HTTP/1.1\r\nHost: x\r\n"
+  const std::string head = "POST /api/tool/send_message HTTP/1.1\r\nHost: localhost\r\n"
                            "Content-Type: application/x-www-form-urlencoded\r\n";
   const std::string chunked = head + "Transfer-Encoding: chunked\r\n\r\n";
   struct kind {
@@ -296,7 +296,7 @@ TEST(hostile_http_memory_test, silent_connections_beyond_the_limits_are_answered
   // One more, that asks: the refusal is a JSON 429 and the connection closes.
   {
     const auto started = steady::now();
-    const auto raw = exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 60s);
+    const auto raw = exchange(port, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 60s);
     EXPECT_EQ(status_and_code(raw), std::make_pair(429, 10102)) << raw;
     EXPECT_NE(raw.find("Retry-After: 1"), std::string::npos) << raw;
     EXPECT_LT(std::chrono::duration<double>(steady::now() - started).count(), 30.0);

@@ -196,7 +196,7 @@ TEST_F(publish_test, bad_requests_get_the_right_status_and_change_nothing) {
   EXPECT_EQ(server->get().counters().published.load(), 0u) << "a bad request stored a message";
 
   // Headers over the limit (431) and a request that is not HTTP (400), on raw sockets.
-  const auto huge_header = raw_exchange(port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'h') +
+  const auto huge_header = raw_exchange(port(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + std::string(4000, 'h') +
                                                     "\r\n\r\n");
   EXPECT_EQ(huge_header.substr(0, 12), "HTTP/1.1 431") << huge_header;
   EXPECT_NE(huge_header.find("\"code\":10205"), std::string::npos);
@@ -210,7 +210,7 @@ TEST_F(publish_test, bad_requests_get_the_right_status_and_change_nothing) {
 }
 
 TEST_F(publish_test, keep_alive_serves_several_requests_on_one_connection) {
-  const std::string two = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string two = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
   const auto answer = raw_exchange(port(), two);
   std::size_t count = 0;
   for (auto pos = answer.find("HTTP/1.1 200"); pos != std::string::npos; pos = answer.find("HTTP/1.1 200", pos + 1)) ++count;
@@ -219,7 +219,7 @@ TEST_F(publish_test, keep_alive_serves_several_requests_on_one_connection) {
 
 TEST_F(publish_test, expect_100_continue_is_answered_before_the_body) {
   const auto answer = raw_exchange(
-      port(), "POST /api/tool/send_message HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+      port(), "POST /api/tool/send_message HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
               "Content-Length: 13\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nmessage=hello");
   EXPECT_EQ(answer.substr(0, 25), "HTTP/1.1 100 Continue\r\n\r\n") << answer;
   EXPECT_NE(answer.find("HTTP/1.1 200 OK"), std::string::npos) << answer;

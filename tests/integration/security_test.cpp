@@ -1,53 +1,18 @@
 // Publish keys, connection tokens, limits and hostile paths, against the real server.
 #include <gtest/gtest.h>
 
-#include <openssl/hmac.h>
-
 #include <boost/system/system_error.hpp>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "support/test_clients.hpp"
 #include "support/test_server.hpp"
+#include "support/tokens.hpp"
 
 namespace wshub::test {
 namespace {
 
 using json = nlohmann::json;
-
-const std::string jwt_secret = "a-test-secret-that-is-long-enough-for-hs256";
-
-std::string base64url(const std::string& in) {
-  static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  unsigned value = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    value = (value << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      out += table[(value >> (bits - 6)) & 63];
-      bits -= 6;
-    }
-  }
-  if (bits > 0) out += table[(value << (6 - bits)) & 63];
-  return out;
-}
-
-// A token built independently of the server's JWT library, so the test checks the format too.
-std::string make_token(const json& claims, const std::string& secret = jwt_secret, const std::string& alg = "HS256") {
-  const auto head = base64url(json{{"alg", alg}, {"typ", "JWT"}}.dump()) + "." + base64url(claims.dump());
-  if (alg == "none") return head + ".";
-  unsigned char mac[32];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(head.data()),
-       head.size(), mac, &len);
-  return head + "." + base64url(std::string(reinterpret_cast<const char*>(mac), len));
-}
-
-std::int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 class security_test : public ::testing::Test {
  protected:
@@ -198,8 +163,8 @@ TEST_F(security_test, a_token_gives_the_user_and_limits_subscriptions) {
   EXPECT_EQ(reply["code"], 10104);
   c.send_text(R"({"type":"subscribe","channel":"alerts","ref":2})");
   EXPECT_EQ(json::parse(*c.read())["type"], "ack");
-  // Targeted delivery by the token's user.
-  ASSERT_EQ(publish_with({}, "message=for+carol&to_user=carol").status, 200);
+  // Targeted delivery by the token's user, on a channel the token allows.
+  ASSERT_EQ(publish_with({}, "message=for+carol&to_user=carol&channel=news").status, 200);
   EXPECT_EQ(json::parse(*c.read())["message"], "for carol");
 }
 

@@ -162,9 +162,10 @@ std::string ws_client::close_reason() const { return std::string(ws_->reason().r
 int try_upgrade(std::uint16_t port, const std::map<std::string, std::string>& headers, const std::string& target) {
   asio::io_context ioc;
   auto s = connect(ioc, port);
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+  std::string req = "GET " + target + " HTTP/1.1\r\n";
+  if (!headers.contains("Host")) req += "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+  req += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
   for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
   req += "\r\n";
   asio::write(s, asio::buffer(req));

@@ -75,7 +75,8 @@ nlohmann::json next_json(ws_client& c);
 std::unique_ptr<ws_client> v1_client(std::uint16_t port, const std::string& query = "",
                                      nlohmann::json* welcome = nullptr);
 
-// An upgrade attempt that returns the HTTP status the server answered (101 on success).
+// An upgrade attempt that returns the HTTP status the server answered (101 on success). Host is
+// 127.0.0.1:<port> unless `headers` name one.
 int try_upgrade(std::uint16_t port, const std::map<std::string, std::string>& headers,
                 const std::string& target = "/socket/system/message");
 

@@ -36,6 +36,8 @@ struct config {
     std::size_t max_connections = 10'000;
     std::size_t max_connections_per_ip = 0;  // 0: no per-address limit
     std::string web_dir;  // empty: the pages embedded in the binary
+    std::vector<std::string> allowed_hosts;  // Host names served besides the loopback names; "*": any
+    std::vector<std::string> cors_origins;   // origins answered with CORS headers on /api/tool/*; "*": any
     bool operator==(const http_section&) const = default;
   } http;
   struct websocket_section {
@@ -82,6 +84,7 @@ struct config {
     std::string jwt_hs256_secret;
     std::string jwt_rs256_public_key_file;
     bool require_token = false;
+    bool public_metrics = false;  // /api/tool/stats and /metrics without an admin key
     double publish_rate_per_key = 0;  // messages per second; 0: unlimited
     double publish_rate_per_ip = 0;
     double publish_burst = 20;
@@ -144,7 +147,6 @@ command_line parse_command_line(int argc, const char* const argv[],
 command_line parse_arguments(const std::vector<std::string>& args, const std::map<std::string, std::string>& environment);
 // Rules between keys (e.g. publishing on a non-loopback address needs keys). Throws config_error.
 void validate(const config& cfg);
-bool is_loopback_address(const std::string& address);
 // Applies a JSON document (the config file format) on top of `cfg`. Throws config_error.
 void apply_json_text(config& cfg, const std::string& text, const std::string& origin);
 // The configuration as a document of the config file's shape (every key, pretty-printed), with

@@ -27,6 +27,7 @@ inline constexpr int unsupported_media = 10204;   // 415
 inline constexpr int header_too_large = 10205;    // 431
 inline constexpr int upgrade_required = 10206;    // 426
 inline constexpr int bad_request = 10207;         // 400: malformed HTTP
+inline constexpr int misdirected_request = 10212; // 421: a Host this server does not serve
 }  // namespace codes
 
 struct error {

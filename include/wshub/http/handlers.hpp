@@ -1,6 +1,5 @@
 #pragma once
 // The route handlers: each answers one request through `respond`, exactly once.
-#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -10,10 +9,7 @@ namespace wshub::http::handlers {
 
 // POST /api/tool/send_message
 void send_message(const router_services& s, const request& req, const request_context& ctx, respond_fn respond);
-// When publish keys are configured, the connections API needs an admin key: the 401 or 403
-// response for a request without one, nullopt when it may go on.
-std::optional<response> require_admin(const router_services& s, const request& req);
-// GET /api/tool/messages?channel=&after=&limit=
+// GET /api/tool/messages?channel=&after=&limit= (authorize_read first)
 void history(const router_services& s, const request& req, respond_fn respond);
 // GET /api/tool/connections?after=&limit=
 void list_connections(const router_services& s, const request& req, respond_fn respond);

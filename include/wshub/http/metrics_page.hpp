@@ -15,7 +15,7 @@ inline constexpr const char* metrics_content_type = "text/plain; version=0.0.4; 
 // The whole page. Any thread; takes no lock that a publish or a delivery takes.
 std::string metrics_text(const hub::counters& counters, const hub::hub& hub, const store::message_log& store);
 
-// GET and HEAD answer the page; other methods 405.
+// The page, for a GET or HEAD (the router answers other methods 405).
 response metrics_response(const request& req, const hub::counters& counters, const hub::hub& hub,
                           const store::message_log& store);
 

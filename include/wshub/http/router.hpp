@@ -7,6 +7,7 @@
 
 #include <spdlog/logger.h>
 
+#include "wshub/http/cors.hpp"
 #include "wshub/http/error.hpp"
 #include "wshub/http/static_files.hpp"
 #include "wshub/hub/counters.hpp"
@@ -14,6 +15,7 @@
 #include "wshub/publish/publisher.hpp"
 #include "wshub/security/key_ring.hpp"
 #include "wshub/security/rate_limiter.hpp"
+#include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
 
 namespace wshub::http {
@@ -25,6 +27,9 @@ struct router_settings {
   std::string username = "system";
   std::string default_channel = "system";
   std::size_t max_channels = 64;  // channels of one published message at most
+  bool require_token = false;     // sockets must present a token: reads are protected too
+  bool public_metrics = false;    // stats and metrics need no admin key
+  std::vector<std::string> cors_origins{};  // exact origins, or "*"
 };
 
 struct router_services {
@@ -41,6 +46,8 @@ struct router_services {
   const security::key_ring* keys = nullptr;
   security::rate_limiter* key_rate = nullptr;
   security::rate_limiter* ip_rate = nullptr;
+  // Connection tokens, also accepted for reading history; null: none.
+  const security::token_verifier* tokens = nullptr;
   // A cluster through Redis; null on a single node.
   cluster::redis_cluster* cluster = nullptr;
 };
@@ -48,6 +55,9 @@ struct router_services {
 // What the router knows of the connection a request came on.
 struct request_context {
   std::string remote_ip;
+  // The Origin header is absent, of this site, or in websocket.allowed_origins (or origins are
+  // not checked). The router also counts an origin of http.cors_origins as allowed.
+  bool origin_allowed = true;
 };
 
 // Called exactly once per request, from any thread.
@@ -60,6 +70,7 @@ class router {
 
  private:
   router_services services_;
+  cors_policy cors_;
 };
 
 }  // namespace wshub::http

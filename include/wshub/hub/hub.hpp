@@ -24,7 +24,8 @@ class subscriber {
  public:
   virtual ~subscriber() = default;
   // Called from any thread, possibly concurrently; must not block. Returns true when the frame
-  // was queued, false when the subscriber refused it (closing, or too slow).
+  // was queued, false when the subscriber refused it (closing, too slow, or a targeted frame on a
+  // channel it may not use).
   virtual bool deliver(const frame_ptr& f) = 0;
   // Any thread, never blocks: close gracefully with this WebSocket close code.
   virtual void close(std::uint16_t code, const std::string& reason) = 0;

@@ -11,6 +11,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <spdlog/logger.h>
 
+#include "wshub/http/host_policy.hpp"
 #include "wshub/http/router.hpp"
 #include "wshub/hub/connection_limit.hpp"
 #include "wshub/security/token_verifier.hpp"
@@ -31,6 +32,8 @@ struct http_services {
   const http::router& router;
   ws::session_services* websocket;  // never null
   const ws::live_origin_policy& origins;
+  const http::host_policy& hosts;
+  ws::listener_site site;  // set once the listener is bound
   hub::counters& counters;
   std::shared_ptr<spdlog::logger> log;
   http_settings settings;

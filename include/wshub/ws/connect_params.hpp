@@ -14,6 +14,7 @@ struct connect_params {
   std::string user;                      // from a token, or ?user= when the settings trust it
   std::string token;                     // ?token=, checked by the caller
   std::optional<std::vector<std::string>> allowed_channels;  // set by a token that limits them
+  std::optional<std::int64_t> token_expires_at;  // the token's `exp` (seconds since the epoch), if one was checked
 };
 
 struct connect_rules {

@@ -20,8 +20,8 @@ class live_origin_policy {
   live_origin_policy& operator=(const live_origin_policy&) = delete;
 
   // Any thread: origin_policy::allows() of the policy in force when called.
-  bool allows(std::string_view origin, std::string_view host) const {
-    return current_.load(std::memory_order_acquire)->allows(origin, host);
+  bool allows(std::string_view origin, std::string_view host, const listener_site& site) const {
+    return current_.load(std::memory_order_acquire)->allows(origin, host, site);
   }
 
   // Any thread: upgrades checked after this returns use `next`; checks in progress finish with

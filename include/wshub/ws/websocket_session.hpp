@@ -22,6 +22,7 @@
 #include "wshub/cache/cache.hpp"
 #include "wshub/hub/connection_limit.hpp"
 #include "wshub/hub/hub.hpp"
+#include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
 #include "wshub/ws/connect_params.hpp"
 #include "wshub/ws/frame_buffers.hpp"
@@ -47,6 +48,7 @@ struct session_layer<plain_stream> {
 
 inline constexpr const char* protocol_v1 = "wshub.v1";
 inline constexpr std::uint16_t close_by_operator = 4001;
+inline constexpr std::uint16_t close_token_expired = 4003;
 
 struct session_settings {
   std::chrono::seconds handshake_timeout{5};
@@ -77,6 +79,9 @@ struct session_services {
   write_scheduler* writes = nullptr;
   // This node's id in a cluster (sent in the wshub.v1 welcome frame); empty on a single node.
   std::string node{};
+  // Checks a token a socket sends to refresh its own (security::token_verifier::verify); empty
+  // when tokens are not configured.
+  std::function<std::optional<security::token_claims>(std::string_view token, std::string& error)> verify_token{};
 };
 
 // Stream is plain_stream or tls_stream (both instantiated in the source).
@@ -121,7 +126,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void on_text(const std::string& text);
   void on_peer_close(std::uint16_t code);
   void start_idle_timer();
+  void arm_idle_timer();
   void on_idle_tick(boost::beast::error_code ec);
+  std::optional<std::chrono::system_clock::time_point> token_expires_at() const;
+  void refresh_token(const nlohmann::json& command, const nlohmann::json& ref);
   void send_protocol_frame(std::uint8_t opcode, std::string payload);
   void queue_own(hub::frame_ptr f);
   void answer_ping(std::string payload);
@@ -155,8 +163,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   session_services& services_;
   hub::connection_limit::slot slot_;
   connect_params params_;                  // worker thread only; params_.channels is this socket's list
+                                           // (its allowed_channels moved to allowed_channels_)
   frame_reader reader_;                    // worker thread only
-  boost::asio::steady_timer idle_timer_;   // worker thread only: keep-alive pings, idle cut
+  boost::asio::steady_timer idle_timer_;   // worker thread only: keep-alive pings, idle cut, token expiry
+  std::chrono::steady_clock::time_point idle_due_;  // worker thread only: the next keep-alive tick
   std::unique_ptr<boost::asio::steady_timer> close_timer_;  // worker thread only; made by begin_close
   std::unique_ptr<char[]> tls_buffer_;     // worker thread only; TLS reads need a buffer while they wait
   bool v1_ = false;                        // set before the accept, then read-only
@@ -198,6 +208,9 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   std::vector<hub::frame_ptr> held_;  // guarded by queue_mutex_
   std::size_t held_bytes_ = 0;       // guarded by queue_mutex_
   std::uint64_t replayed_up_to_ = 0;  // guarded by queue_mutex_: live frames up to here are dropped
+  // Guarded by queue_mutex_: the channels this socket's token allows (nullopt: any). A targeted
+  // frame reaches the socket only when one of its channels is allowed.
+  std::optional<std::vector<std::string>> allowed_channels_;
 };
 
 extern template class websocket_session<plain_stream>;
