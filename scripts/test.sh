@@ -38,8 +38,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 # server child processes shows as its exit code 66, which those tests check.
 echo "== ThreadSanitizer: unit, integration and reliability tests"
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan -j"$jobs" --target wshub wshub_unit_tests wshub_integration_tests wshub_reliability_tests wshub_cluster_tests
-ctest --preset tsan -j"$jobs" --label-exclude "browser|ops|bench|fuzz"
+# The JavaScript client and contract tests check the protocol, not threads: they run in the debug
+# and ASan stages.
+cmake --build --preset tsan -j"$jobs" --target wshub wshub_unit_tests wshub_integration_tests wshub_reliability_tests \
+  wshub_cluster_tests wshub_monitoring_tests
+ctest --preset tsan -j"$jobs" --label-exclude "browser|ops|bench|fuzz|client|contract"
 
 echo "== fuzzing: the seed corpora and regression inputs, then a fixed-seed exploration of each fuzz target"
 cmake --preset fuzz >/dev/null

@@ -120,7 +120,7 @@ struct app::parts {
       : cfg(c),
         logs(make_loggers(c.log)),
         log(open_log(c)),
-        cache(c.cache.recent_per_channel),
+        cache({c.cache.recent_per_channel, c.cache.memory.max_bytes, c.cache.memory.max_channels}, log->last_id()),
         node_id(node_id_from(c)),
         hub(counters, 16, first_connection_id(c, node_id)),
         broker(hub),
@@ -135,7 +135,7 @@ struct app::parts {
         router({publisher, hub, counters, *log, files, logs.http, run_blocking(),
                 {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels,
                  c.security.require_token, c.security.public_metrics, c.http.cors_origins},
-                &keys, &key_rate, &ip_rate, &tokens, cluster.get()}),
+                &keys, &key_rate, &ip_rate, &tokens, cluster.get(), &cache}),
         origins(c.websocket.check_origin, c.websocket.allowed_origins),
         hosts(util::is_loopback_host(c.listen.address), c.http.allowed_hosts),
         websocket{hub, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
@@ -403,5 +403,6 @@ bool app::reload() { return parts_->config_reloader.reload(); }
 tcp::endpoint app::endpoint() const { return parts_->listener->local_endpoint(); }
 const hub::counters& app::counters() const { return parts_->counters; }
 std::size_t app::connection_count() const { return parts_->hub.connection_count(); }
+cache::memory_cache::stats app::cache_stats() const { return parts_->cache.current(); }
 
 }  // namespace wshub::app

@@ -65,6 +65,8 @@ json parse_string_value(const config_option& o, const std::string& text) {
         return json::parse(text);
       } catch (const json::parse_error& e) {
         throw config_error(o.key, "must be JSON: " + parse_error_text(e));
+      } catch (const json::exception& e) {  // e.g. a number too large for a double
+        throw config_error(o.key, std::string("must be JSON: ") + e.what());
       }
     }
     case value_kind::list: {
@@ -117,6 +119,8 @@ void apply_json_text(config& cfg, const std::string& text, const std::string& or
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
     throw config_error("config", origin + " is not valid JSON: " + parse_error_text(e));
+  } catch (const json::exception& e) {  // e.g. a number too large for a double
+    throw config_error("config", origin + " is not valid JSON: " + e.what());
   }
   if (!doc.is_object()) throw config_error("config", origin + " must hold a JSON object");
   apply_object(cfg, doc, "");

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <random>
 
+#include "wshub/util/bounded_json.hpp"
+
 namespace wshub::cluster {
 namespace {
 
@@ -84,7 +86,7 @@ bool decode(const redisReply* entry, sequenced_message& out) {
     if (name == "m") payload = reply_string(fields->element[i + 1]);
     if (name == "ts") ts = reply_string(fields->element[i + 1]);
   }
-  const auto j = json::parse(payload, nullptr, false);
+  const auto j = util::parse_bounded_json(payload);
   if (!j.is_object()) return false;
   try {
     auto& m = out.message;
@@ -189,7 +191,7 @@ void redis_cluster::fetch_connections(std::function<void(std::error_code, json)>
     for (std::size_t i = 0; i < names.size(); ++i) {
       auto r = link.next_reply();
       if (!r) return done(cluster_errc::unreachable, json::array());
-      const auto list = json::parse(reply_string(r.get()), nullptr, false);
+      const auto list = util::parse_bounded_json(reply_string(r.get()));
       if (list.is_array())
         for (const auto& c : list) all.push_back(c);
     }
@@ -336,7 +338,7 @@ void redis_cluster::heartbeat() {
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     auto r = link.next_reply();
     if (!r) return;
-    const auto j = json::parse(reply_string(r.get()), nullptr, false);
+    const auto j = util::parse_bounded_json(reply_string(r.get()));
     if (!j.is_object()) continue;
     node_stats s;
     s.node = j.value("node", nodes[i]);

@@ -1,55 +1,53 @@
 #include <nlohmann/json.hpp>
 
+#include "wshub/cache/cached_log.hpp"
 #include "wshub/http/access.hpp"
 #include "wshub/http/handlers.hpp"
-#include "wshub/hub/channel_name.hpp"
-#include "wshub/util/query_string.hpp"
-#include "wshub/ws/connect_params.hpp"
+#include "wshub/http/history_query.hpp"
 
 namespace wshub::http::handlers {
-
 namespace {
-constexpr std::size_t default_page = 100;
-constexpr std::size_t max_page = 1000;
+
+// The request for the page after `q`'s, starting past `cursor`.
+std::string next_page(const history_query& q, std::uint64_t cursor) {
+  std::string target = "/api/tool/messages?channel=" + q.channel;  // channel names need no escaping
+  if (q.newest_first) {
+    target += "&order=desc&before=" + std::to_string(cursor);
+    if (q.after != 0) target += "&after=" + std::to_string(q.after);
+  } else {
+    target += "&after=" + std::to_string(cursor);
+    if (q.before) target += "&before=" + std::to_string(*q.before);
+  }
+  return target + "&limit=" + std::to_string(q.limit);
+}
+
 }  // namespace
 
 void history(const router_services& s, const request& req, respond_fn respond) {
   const auto version = req.version();
   const auto keep_alive = req.keep_alive();
-  auto bad = [&](std::string message) {
-    respond(make_error({status::bad_request, codes::bad_parameter, std::move(message)}, version, keep_alive));
-  };
-  const auto params = util::parse_query_string(util::query_of(req.target()));
-  if (!params) return bad("the query string is malformed");
-  std::string channel = s.settings.default_channel;
-  std::uint64_t after = 0;
-  std::size_t limit = default_page;
-  for (const auto& [name, value] : *params) {
-    if (name == "channel") {
-      if (!hub::valid_channel_name(value)) return bad("channel must be " + std::string(hub::channel_name_rule));
-      channel = value;
-    } else if (name == "after") {
-      const auto id = ws::parse_id(value);
-      if (!id) return bad("after must be a message id");
-      after = *id;
-    } else if (name == "limit") {
-      const auto n = ws::parse_id(value);
-      if (!n || *n == 0 || *n > max_page) return bad("limit must be between 1 and " + std::to_string(max_page));
-      limit = static_cast<std::size_t>(*n);
-    }
-  }
-  if (auto refused = authorize_read(s, req, channel)) return respond(std::move(*refused));
-  // SQLite is read on the blocking pool; the answer goes back through `respond`.
-  s.run_blocking([&store = s.store, channel, after, limit, version, keep_alive, respond = std::move(respond)] {
-    auto page = store.read_after({channel}, after, limit + 1);
-    const bool has_more = page.size() > limit;
-    if (has_more) page.resize(limit);
+  std::string error;
+  const auto parsed = parse_history_query(req.target(), s.settings.default_channel, error);
+  if (!parsed) return respond(make_error({status::bad_request, codes::bad_parameter, error}, version, keep_alive));
+  if (auto refused = authorize_read(s, req, parsed->channel)) return respond(std::move(*refused));
+  // The cache answers when the page is in memory; else SQLite, read on the blocking pool. The
+  // answer goes back through `respond`.
+  s.run_blocking([log = cache::cached_log(s.store, s.cache), q = *parsed, version, keep_alive,
+                  respond = std::move(respond)] {
+    auto page = log.read_range(q.channel, q.after, q.before.value_or(UINT64_MAX), q.limit + 1, q.newest_first);
+    const bool has_more = page.size() > q.limit;
+    if (has_more) page.resize(q.limit);
     // Each entry is the same JSON object a socket receives for that message.
-    std::string body = R"({"channel":)" + nlohmann::json(channel).dump() + R"(,"messages":[)";
-    for (std::size_t i = 0; i < page.size(); ++i) body += (i ? "," : "") + hub::encode_message_json(page[i]);
-    body += R"(],"next_after":)" + std::to_string(page.empty() ? after : page.back().id) +
-            R"(,"has_more":)" + (has_more ? "true" : "false") + "}";
-    respond(make_json(status::ok, body, version, keep_alive));
+    std::string body = R"({"channel":)" + nlohmann::json(q.channel).dump() + R"(,"order":")" +
+                       (q.newest_first ? "desc" : "asc") + R"(","messages":[)";
+    for (std::size_t i = 0; i < page.size(); ++i) body += (i ? "," : "") + page[i]->text;
+    body += R"(],"has_more":)" + std::string(has_more ? "true" : "false");
+    if (q.newest_first)
+      body += R"(,"next_before":)" + (page.empty() ? std::string("null") : std::to_string(page.back()->id));
+    else
+      body += R"(,"next_after":)" + std::to_string(page.empty() ? q.after : page.back()->id);
+    body += R"(,"next":)" + (has_more ? nlohmann::json(next_page(q, page.back()->id)).dump() : std::string("null"));
+    respond(make_json(status::ok, body + "}", version, keep_alive));
   });
 }
 

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
+#include "wshub/util/bounded_json.hpp"
 #include "wshub/util/query_string.hpp"
 
 namespace wshub::http {
@@ -24,26 +26,55 @@ std::string_view trim(std::string_view s) {
 
 error bad(std::string message) { return error{status::bad_request, codes::bad_parameter, std::move(message)}; }
 
-// Sets a field from a name=value pair, only where the body has not set it yet.
-void take(publish_fields& out, std::string_view name, std::string value) {
-  if (name == "message" && !out.message) out.message = std::move(value);
-  else if (name == "channel" && !out.channel) out.channel = std::move(value);
-  else if (name == "to_conn" && !out.to_conn) out.to_conn = std::move(value);
-  else if (name == "to_user" && !out.to_user) out.to_user = std::move(value);
-  else if (name == "channels" || name == "channels[]") {
-    std::size_t start = 0;
-    while (start <= value.size()) {
-      const auto comma = std::min(value.find(',', start), value.size());
-      if (comma > start) out.channels.push_back(value.substr(start, comma - start));
-      start = comma + 1;
+// Collects the fields of one source (the body, or the query). Channel names are kept once each
+// and collecting stops past max_channels of them.
+class field_reader {
+ public:
+  field_reader(publish_fields& out, std::size_t max_channels) : out_(out), max_channels_(max_channels) {}
+
+  bool channels_full() const { return out_.channels.size() > max_channels_; }
+
+  void add_channel(std::string name) {
+    if (channels_full()) return;
+    if (seen_.insert(name).second) out_.channels.push_back(std::move(name));
+  }
+
+  // Sets a field from a name=value pair, only where the body has not set it yet.
+  void take(std::string_view name, std::string value) {
+    if (name == "message" && !out_.message) out_.message = std::move(value);
+    else if (name == "channel" && !out_.channel) out_.channel = std::move(value);
+    else if (name == "to_conn" && !out_.to_conn) out_.to_conn = std::move(value);
+    else if (name == "to_user" && !out_.to_user) out_.to_user = std::move(value);
+    else if (name == "channels" || name == "channels[]") {
+      std::size_t start = 0;
+      while (start <= value.size() && !channels_full()) {
+        const auto comma = std::min(value.find(',', start), value.size());
+        if (comma > start) add_channel(value.substr(start, comma - start));
+        start = comma + 1;
+      }
     }
   }
-}
 
-std::optional<error> parse_urlencoded(std::string_view text, publish_fields& out) {
-  auto params = util::parse_query_string(text);
-  if (!params) return bad("the form is not valid application/x-www-form-urlencoded");
-  for (auto& [name, value] : *params) take(out, name, std::move(value));
+  publish_fields& out() { return out_; }
+  std::size_t max_channels() const { return max_channels_; }
+
+ private:
+  publish_fields& out_;
+  const std::size_t max_channels_;
+  std::unordered_set<std::string> seen_;
+};
+
+// Pairs past this many are not decoded: every field but `channels` is read once, and `channels`
+// needs at most max_channels + 1 names.
+std::size_t max_form_params(std::size_t max_channels) { return max_channels + 16; }
+
+// `what` names the text in errors: "the form" or "the query string".
+std::optional<error> parse_urlencoded(std::string_view text, field_reader& fields, const std::string& what) {
+  const auto max_params = max_form_params(fields.max_channels());
+  auto params = util::parse_query_string(text, max_params);
+  if (!params) return bad(what + " is not valid application/x-www-form-urlencoded");
+  if (params->size() > max_params) return bad(what + " has more than " + std::to_string(max_params) + " fields");
+  for (auto& [name, value] : *params) fields.take(name, std::move(value));
   return std::nullopt;
 }
 
@@ -65,7 +96,7 @@ std::string header_parameter(std::string_view header, std::string_view name) {
   return {};
 }
 
-std::optional<error> parse_multipart(std::string_view content_type, std::string_view body, publish_fields& out) {
+std::optional<error> parse_multipart(std::string_view content_type, std::string_view body, field_reader& fields) {
   const auto boundary = header_parameter(content_type, "boundary");
   if (boundary.empty() || boundary.size() > 200) return bad("multipart/form-data needs a boundary");
   const std::string delimiter = "--" + boundary;
@@ -96,20 +127,23 @@ std::optional<error> parse_multipart(std::string_view content_type, std::string_
       }
       line_start = line_end + 2;
     }
-    if (!has_filename && !name.empty()) take(out, name, std::string(body.substr(content_start, next - content_start)));
+    if (!has_filename && !name.empty()) fields.take(name, std::string(body.substr(content_start, next - content_start)));
+    if (fields.channels_full()) return std::nullopt;  // refused by the caller
     pos = next + 2;
   }
 }
 
-std::optional<error> parse_json(std::string_view body, publish_fields& out) {
-  const auto doc = nlohmann::json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return bad("the body is not a JSON object");
+std::optional<error> parse_json(std::string_view body, field_reader& fields) {
+  const auto doc = util::parse_bounded_json(body);
+  if (doc.is_discarded() || !doc.is_object())
+    return bad("the body is not a JSON object nested at most " + std::to_string(util::max_json_depth) + " levels deep");
   for (const char* name : {"message", "channel", "to_user"}) {
     const auto it = doc.find(name);
     if (it == doc.end() || it->is_null()) continue;
     if (!it->is_string()) return bad(std::string("'") + name + "' must be a string");
-    take(out, name, it->get<std::string>());
+    fields.take(name, it->get<std::string>());
   }
+  auto& out = fields.out();
   if (const auto it = doc.find("to_conn"); it != doc.end() && !it->is_null()) {
     if (it->is_number_unsigned()) out.to_conn = std::to_string(it->get<std::uint64_t>());
     else if (it->is_string()) out.to_conn = it->get<std::string>();
@@ -120,7 +154,8 @@ std::optional<error> parse_json(std::string_view body, publish_fields& out) {
     for (const auto& c : *it) {
       if (!c.is_string()) return bad("'channels' must be a list of channel names");
       if (c.get_ref<const std::string&>().empty()) return bad("'channels' holds an empty channel name");
-      out.channels.push_back(c.get<std::string>());
+      fields.add_channel(c.get<std::string>());
+      if (fields.channels_full()) break;  // refused by the caller
     }
   }
   return std::nullopt;
@@ -129,18 +164,20 @@ std::optional<error> parse_json(std::string_view body, publish_fields& out) {
 }  // namespace
 
 std::optional<error> parse_publish_fields(std::string_view content_type, std::string_view body,
-                                          std::string_view query, publish_fields& out) {
+                                          std::string_view query, publish_fields& out, std::size_t max_channels) {
   const auto media = lower(trim(content_type.substr(0, content_type.find(';'))));
   std::optional<error> failure;
-  if (media == "application/x-www-form-urlencoded") failure = parse_urlencoded(body, out);
-  else if (media == "multipart/form-data") failure = parse_multipart(content_type, body, out);
-  else if (media == "application/json") failure = parse_json(body, out);
+  field_reader fields(out, max_channels);
+  if (media == "application/x-www-form-urlencoded") failure = parse_urlencoded(body, fields, "the form");
+  else if (media == "multipart/form-data") failure = parse_multipart(content_type, body, fields);
+  else if (media == "application/json") failure = parse_json(body, fields);
   else if (!body.empty())
     return error{status::unsupported_media_type, codes::unsupported_media,
                  "Content-Type must be application/x-www-form-urlencoded, multipart/form-data or application/json"};
   if (failure) return failure;
   publish_fields from_query;
-  if (parse_urlencoded(query, from_query)) return bad("the query string is malformed");
+  field_reader query_fields(from_query, max_channels);
+  if (auto e = parse_urlencoded(query, query_fields, "the query string")) return e;
   // The query only fills what the body left unset.
   if (!out.message) out.message = std::move(from_query.message);
   if (!out.channel) out.channel = std::move(from_query.channel);

@@ -17,15 +17,14 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-// The channels a message goes to: `channel` first, then `channels`, without repeats; the
-// default channel when neither is given.
-std::vector<std::string> channels_of(const publish_fields& f, const std::string& default_channel) {
+// The channels a message goes to: `channel` first, then `channels` (already without repeats),
+// without repeats; the default channel when neither is given.
+std::vector<std::string> channels_of(publish_fields& f, const std::string& default_channel) {
   std::vector<std::string> out;
-  auto add = [&](const std::string& c) {
-    if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
-  };
-  if (f.channel) add(*f.channel);
-  for (const auto& c : f.channels) add(c);
+  out.reserve(f.channels.size() + 1);
+  if (f.channel) out.push_back(std::move(*f.channel));
+  for (auto& c : f.channels)
+    if (out.empty() || c != out.front()) out.push_back(std::move(c));
   if (out.empty()) out.push_back(default_channel);
   return out;
 }
@@ -53,7 +52,8 @@ void send_message(const router_services& s, const request& req, const request_co
                 "publishing from the origin '" + std::string(req[bhttp::field::origin]) + "' is not allowed");
   }
   publish_fields fields;
-  if (auto e = parse_publish_fields(req[bhttp::field::content_type], req.body(), util::query_of(req.target()), fields))
+  if (auto e = parse_publish_fields(req[bhttp::field::content_type], req.body(), util::query_of(req.target()), fields,
+                                    s.settings.max_channels))
     return respond(make_error(*e, version, keep_alive));
   if (!fields.message || fields.message->empty()) return fail(status::bad_request, codes::bad_parameter, "message is required");
   if (fields.message->size() > s.settings.max_message_bytes)
@@ -63,12 +63,12 @@ void send_message(const router_services& s, const request& req, const request_co
 
   publish::publish_request p;
   p.channels = channels_of(fields, s.settings.default_channel);
-  for (const auto& c : p.channels)
-    if (!hub::valid_channel_name(c))
-      return fail(status::bad_request, codes::bad_parameter, "channel must be " + std::string(hub::channel_name_rule));
   if (p.channels.size() > s.settings.max_channels)
     return fail(status::bad_request, codes::bad_parameter,
                 "at most " + std::to_string(s.settings.max_channels) + " channels per message");
+  for (const auto& c : p.channels)
+    if (!hub::valid_channel_name(c))
+      return fail(status::bad_request, codes::bad_parameter, "channel must be " + std::string(hub::channel_name_rule));
   if (fields.to_conn && fields.to_user)
     return fail(status::bad_request, codes::bad_parameter, "give to_conn or to_user, not both");
   if (fields.to_conn) {

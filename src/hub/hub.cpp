@@ -213,20 +213,27 @@ std::size_t hub::connection_count() const { return connections_.load(std::memory
 std::size_t hub::subscription_count() const { return subscriptions_.load(std::memory_order_relaxed); }
 
 std::vector<connection_view> hub::list(conn_id after_id, std::size_t limit) const {
-  std::vector<connection_view> out;
+  // Ids first (no copies of the members), then only the page's members: a page costs one pass
+  // over the ids, whatever the page.
+  std::vector<conn_id> ids;
   for (const auto& sh : shards_) {
     std::lock_guard lock(sh->mutex);
-    for (const auto& [id, m] : sh->members)
-      if (id > after_id) out.push_back(connection_view{id, m.info, m.channels, 0});
+    for (const auto& entry : sh->members)
+      if (entry.first > after_id) ids.push_back(entry.first);
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-  if (out.size() > limit) out.resize(limit);
-  // Queued bytes in a second pass, so the first one stays a plain copy under each lock.
-  for (auto& v : out) {
-    auto& sh = shard_of(v.id);
+  if (ids.size() > limit) {
+    std::nth_element(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(limit), ids.end());
+    ids.resize(limit);
+  }
+  std::sort(ids.begin(), ids.end());
+  std::vector<connection_view> out;
+  out.reserve(ids.size());
+  for (const auto id : ids) {
+    auto& sh = shard_of(id);
     std::lock_guard lock(sh.mutex);
-    const auto it = sh.members.find(v.id);
-    if (it != sh.members.end()) v.queued_bytes = it->second.s->queued_bytes();
+    const auto it = sh.members.find(id);
+    if (it != sh.members.end())
+      out.push_back(connection_view{id, it->second.info, it->second.channels, it->second.s->queued_bytes()});
   }
   return out;
 }

@@ -102,6 +102,8 @@ message_log::message_log(log_settings settings) : settings_(std::move(settings))
   // table.
   last_id_ = query_u64(writer_db_, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name='messages'), 0)");
   last_ts_ms_ = static_cast<std::int64_t>(query_u64(writer_db_, "SELECT COALESCE(MAX(ts), 0) FROM messages"));
+  const auto oldest = query_u64(writer_db_, "SELECT COALESCE(MIN(id), 0) FROM messages");
+  oldest_kept_ = oldest != 0 ? oldest : last_id_ + 1;
   writer_thread_ = std::thread([this] { writer_loop(); });
 }
 
@@ -225,6 +227,9 @@ std::error_code message_log::write_batch(std::vector<pending>& batch) {
     }
   }
   if (!exec(writer_db_, "COMMIT")) return fail();
+  // The log held nothing: its oldest message is now this batch's first.
+  if (oldest_kept_.load(std::memory_order_relaxed) > last_id_.load(std::memory_order_relaxed))
+    oldest_kept_.store(batch.front().message.id, std::memory_order_release);
   last_ts_ms_ = newest_ts;
   last_id_.store(batch.back().message.id, std::memory_order_release);
   return {};
@@ -252,7 +257,31 @@ void message_log::apply_retention(std::int64_t now) {
     sqlite3_step(del.get());
   }
   exec(writer_db_, "COMMIT");
+  const auto oldest = query_u64(writer_db_, "SELECT COALESCE(MIN(id), 0) FROM messages");
+  oldest_kept_.store(oldest != 0 ? oldest : last + 1, std::memory_order_release);
 }
+
+namespace {
+
+// The columns "m.id, m.ts, m.channel, m.channels, m.username, m.body" of the current row.
+hub::message read_message(sqlite3_stmt* q) {
+  hub::message m;
+  m.id = static_cast<std::uint64_t>(sqlite3_column_int64(q, 0));
+  m.ts_ms = sqlite3_column_int64(q, 1);
+  const auto all = column_text(q, 3);
+  if (!all.empty()) {
+    const auto parsed = nlohmann::json::parse(all, nullptr, false);
+    if (parsed.is_array())
+      for (const auto& c : parsed)
+        if (c.is_string()) m.channels.push_back(c.get<std::string>());
+  }
+  if (m.channels.empty()) m.channels = {column_text(q, 2)};
+  m.username = column_text(q, 4);
+  m.body = column_text(q, 5);
+  return m;
+}
+
+}  // namespace
 
 std::vector<hub::message> message_log::read_after(const std::vector<std::string>& channels,
                                                   std::uint64_t after_id, std::size_t limit,
@@ -268,24 +297,7 @@ std::vector<hub::message> message_log::read_after(const std::vector<std::string>
     bind_text(q.get(), 1, channel);
     sqlite3_bind_int64(q.get(), 2, static_cast<sqlite3_int64>(after_id));
     sqlite3_bind_int64(q.get(), 3, static_cast<sqlite3_int64>(limit));
-    while (sqlite3_step(q.get()) == SQLITE_ROW) {
-      hub::message m;
-      m.id = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0));
-      m.ts_ms = sqlite3_column_int64(q.get(), 1);
-      const auto all = column_text(q.get(), 3);
-      if (all.empty()) {
-        m.channels = {column_text(q.get(), 2)};
-      } else {
-        const auto parsed = nlohmann::json::parse(all, nullptr, false);
-        if (parsed.is_array())
-          for (const auto& c : parsed)
-            if (c.is_string()) m.channels.push_back(c.get<std::string>());
-        if (m.channels.empty()) m.channels = {column_text(q.get(), 2)};
-      }
-      m.username = column_text(q.get(), 4);
-      m.body = column_text(q.get(), 5);
-      merged.push_back(std::move(m));
-    }
+    while (sqlite3_step(q.get()) == SQLITE_ROW) merged.push_back(read_message(q.get()));
     sqlite3_reset(q.get());
   }
   std::sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
@@ -298,16 +310,39 @@ std::vector<hub::message> message_log::read_after(const std::vector<std::string>
   return merged;
 }
 
+std::vector<hub::message> message_log::read_range(const std::string& channel, std::uint64_t after_id,
+                                                  std::uint64_t before_id, std::size_t limit, bool newest_first) const {
+  std::vector<hub::message> out;
+  if (before_id <= after_id + 1 || limit == 0) return out;
+  std::lock_guard lock(reader_mutex_);
+  statement q(reader_db_, newest_first
+                              ? "SELECT m.id, m.ts, m.channel, m.channels, m.username, m.body FROM message_channels c"
+                                " JOIN messages m ON m.id = c.id WHERE c.channel = ? AND c.id > ? AND c.id < ?"
+                                " ORDER BY c.id DESC LIMIT ?"
+                              : "SELECT m.id, m.ts, m.channel, m.channels, m.username, m.body FROM message_channels c"
+                                " JOIN messages m ON m.id = c.id WHERE c.channel = ? AND c.id > ? AND c.id < ?"
+                                " ORDER BY c.id LIMIT ?");
+  if (!q) return out;
+  bind_text(q.get(), 1, channel);
+  sqlite3_bind_int64(q.get(), 2, static_cast<sqlite3_int64>(after_id));
+  // Ids are at most 2^63 - 1: a larger bound reads as "no bound".
+  sqlite3_bind_int64(q.get(), 3, static_cast<sqlite3_int64>(std::min<std::uint64_t>(before_id, INT64_MAX)));
+  sqlite3_bind_int64(q.get(), 4, static_cast<sqlite3_int64>(std::min<std::size_t>(limit, INT64_MAX)));
+  while (sqlite3_step(q.get()) == SQLITE_ROW) out.push_back(read_message(q.get()));
+  return out;
+}
+
+bool message_log::complete_after(std::uint64_t after_id, std::uint64_t oldest_kept, std::uint64_t last_id) {
+  if (after_id > last_id) return false;  // an id this log never gave out
+  // Retention keeps a suffix of ids: everything after after_id is there when the oldest kept id
+  // is at most after_id + 1, or when nothing newer was ever stored.
+  return after_id == last_id || oldest_kept <= after_id + 1;
+}
+
 message_log::resume_plan message_log::plan_resume(const std::vector<std::string>& channels, std::uint64_t after_id,
                                                   std::size_t max_messages) const {
-  resume_plan plan{after_id, true};
+  resume_plan plan{after_id, complete_after(after_id, oldest_kept(), last_id())};
   std::lock_guard lock(reader_mutex_);
-  // Retention keeps a suffix of ids: anything after after_id is complete when the oldest kept
-  // id is at most after_id + 1 (or nothing newer was ever stored).
-  const auto first = query_u64(reader_db_, "SELECT COALESCE(MIN(id), 0) FROM messages");
-  const auto last = last_id();
-  if (after_id > last) plan.recovered = false;  // an id this log never gave out
-  else if (after_id < last && (first == 0 || first > after_id + 1)) plan.recovered = false;
   // The newest max_messages ids after after_id, across the channels; skip older ones.
   statement q(reader_db_, "SELECT id FROM message_channels WHERE channel = ? AND id > ? ORDER BY id DESC LIMIT ?");
   std::vector<std::uint64_t> ids;

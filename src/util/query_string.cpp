@@ -8,7 +8,7 @@
 
 namespace wshub::util {
 
-std::optional<query_params> parse_query_string(std::string_view text) {
+std::optional<query_params> parse_query_string(std::string_view text, std::size_t max_params) {
   query_params out;
   if (text.empty()) return out;
   // Boost.URL 1.81's parse_query reads its input up to a NUL (seen under AddressSanitizer with
@@ -31,7 +31,10 @@ std::optional<query_params> parse_query_string(std::string_view text) {
   if (!boost::urls::parse_query(query)) return std::nullopt;
   boost::urls::encoding_opts opts;
   opts.space_as_plus = true;
-  for (const auto& p : boost::urls::params_view(query, opts)) out.emplace_back(p.key, p.value);
+  for (const auto& p : boost::urls::params_view(query, opts)) {
+    out.emplace_back(p.key, p.value);
+    if (out.size() > max_params) break;
+  }
   return out;
 }
 

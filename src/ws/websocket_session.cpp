@@ -12,6 +12,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
+#include "wshub/util/bounded_json.hpp"
 #include "wshub/util/utf8.hpp"
 #include "wshub/hub/channel_name.hpp"
 #include "wshub/util/header_list.hpp"
@@ -35,6 +36,12 @@ constexpr int not_subscribed = 10210;
 constexpr int resume_running = 10211;
 
 constexpr std::size_t replay_page_messages = 256;
+constexpr std::size_t max_ref_bytes = 128;
+
+// A command's `ref` is echoed in its answer: absent (null), an integer, or a short string.
+bool valid_ref(const json& ref) {
+  return ref.is_null() || ref.is_number_integer() || (ref.is_string() && ref.get_ref<const std::string&>().size() <= max_ref_bytes);
+}
 // Frames per gather write: 2 buffers each, and Asio passes at most 64 buffers to one sendmsg.
 constexpr std::size_t max_batch_frames = 32;
 
@@ -306,9 +313,11 @@ void websocket_session<Stream>::on_message(frame_reader::event message) {
 template <class Stream>
 void websocket_session<Stream>::on_text(const std::string& text) {
   if (!v1_) return services_.log->debug("conn {} ignored a text frame (plain sockets send no commands)", id_);
-  const auto command = json::parse(text, nullptr, false);
+  const auto command = util::parse_bounded_json(text);
   if (command.is_object() && command.contains("type") && command["type"].is_string()) return on_command(command);
-  send_error(json(), unknown_command, "commands are JSON objects with a \"type\"");
+  send_error(json(), unknown_command,
+             "commands are JSON objects with a \"type\", nested at most " + std::to_string(util::max_json_depth) +
+                 " levels deep");
 }
 
 // The peer's close frame: the close handshake ends here if ours went out first, else ours
@@ -407,7 +416,11 @@ void websocket_session<Stream>::queue_own(hub::frame_ptr f) {
 template <class Stream>
 void websocket_session<Stream>::on_command(const json& command) {
   const auto& type = command["type"].get_ref<const std::string&>();
-  const json ref = command.contains("ref") ? command["ref"] : json();
+  const auto ref_it = command.find("ref");
+  if (ref_it != command.end() && !valid_ref(*ref_it))
+    return send_error(json(), bad_parameter,
+                      "ref must be an integer or a string of at most " + std::to_string(max_ref_bytes) + " bytes");
+  const json ref = ref_it != command.end() ? *ref_it : json();
   if (type == "subscribe" || type == "unsubscribe") {
     const auto it = command.find("channel");
     const std::string channel = it != command.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -445,8 +458,8 @@ void websocket_session<Stream>::on_command(const json& command) {
   }
   if (type == "resume") {
     const auto it = command.find("last_id");
-    if (it == command.end() || !it->is_number_unsigned())
-      return send_error(ref, bad_parameter, "last_id must be a message id");
+    if (it == command.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() > max_id)
+      return send_error(ref, bad_parameter, "last_id must be a message id (0 to 2^63-1)");
     return start_replay(it->get<std::uint64_t>(), ref);
   }
   if (type == "ping") return send_control({{"type", "pong"}, {"ref", ref}});
@@ -506,9 +519,9 @@ void websocket_session<Stream>::start_replay(std::uint64_t after_id, const json&
   }
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
   services_.run_blocking([self = this->shared_from_this(), channels = params_.channels, after_id, page_bytes] {
-    auto& store = self->services_.store;
-    const auto plan = store.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
-    auto page = store.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
+    const auto log = self->replay_log();
+    const auto plan = log.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
+    auto page = log.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
     net::post(self->executor(), [self, plan, page = std::move(page)]() mutable {
       if (!self->replay_) return;
       self->replay_->cursor = plan.start_after;
@@ -523,20 +536,26 @@ void websocket_session<Stream>::request_replay_page() {
   replay_->page_pending = true;
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
   services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after = replay_->cursor, page_bytes] {
-    auto page = self->services_.store.read_after(channels, after, replay_page_messages, page_bytes);
+    auto page = self->replay_log().read_after(channels, after, replay_page_messages, page_bytes);
     net::post(self->executor(), [self, page = std::move(page)]() mutable { self->on_replay_page(std::move(page)); });
   });
 }
 
+// Any thread: resume reads, from the cache when the range is in memory.
 template <class Stream>
-void websocket_session<Stream>::on_replay_page(std::vector<hub::message> page) {
+cache::cached_log websocket_session<Stream>::replay_log() const {
+  return cache::cached_log(services_.store, &services_.cache);
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_replay_page(std::vector<hub::frame_ptr> page) {
   if (!replay_ || close_pending_ || close_started_) return;
   replay_->page_pending = false;
   if (page.empty()) return finish_replay();
   std::lock_guard lock(queue_mutex_);
   if (refusing_) return;
-  for (const auto& m : page) queue_.push_unbounded(hub::make_frame(m));
-  replay_->cursor = page.back().id;
+  replay_->cursor = page.back()->id;
+  for (auto& f : page) queue_.push_unbounded(std::move(f));
   schedule_write_locked();  // do_write asks for the next page when the queue drains
 }
 

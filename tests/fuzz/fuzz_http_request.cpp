@@ -76,7 +76,7 @@ struct services {
   wshub::hub::counters counters;
   wshub::hub::hub hub{counters};
   wshub::cluster::local_broker broker{hub};
-  wshub::cache::memory_cache cache{100};
+  wshub::cache::memory_cache cache{{100}, 0};
   wshub::store::message_log log{store_settings(dir)};
   wshub::publish::publisher publisher{log, cache, broker, counters};
   http::static_files files{""};

@@ -36,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto body = input;
 
   wshub::http::publish_fields fields;
-  const auto error = wshub::http::parse_publish_fields(content_type, body, query, fields);
+  const auto error = wshub::http::parse_publish_fields(content_type, body, query, fields, 64);
   if (error) {
     const bool bad_request = error->http_status == wshub::http::status::bad_request &&
                              error->code == wshub::http::codes::bad_parameter;

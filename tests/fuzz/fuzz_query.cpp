@@ -4,7 +4,7 @@
 // Properties: no crash or sanitizer report; a parsed query survives a round trip (every pair
 // percent-encoded again parses back to the same pairs); accepted connect parameters hold only
 // valid, distinct channels, at most max_channels of them; parse_id accepts exactly the decimal
-// numbers that fit in 64 bits.
+// numbers from 0 to 2^63-1 (the ids SQLite can hold).
 #include <charconv>
 #include <string>
 
@@ -40,8 +40,8 @@ void check_id(std::string_view text) {
   if (!digits) return require(!id, "parse_id accepts only digits");
   std::uint64_t expected = 0;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), expected);
-  const bool fits = ec == std::errc() && ptr == text.data() + text.size();
-  require(id.has_value() == fits, "parse_id accepts every decimal that fits in 64 bits");
+  const bool fits = ec == std::errc() && ptr == text.data() + text.size() && expected <= wshub::ws::max_id;
+  require(id.has_value() == fits, "parse_id accepts every decimal from 0 to 2^63-1");
   if (id) require(*id == expected, "parse_id reads the number");
 }
 

@@ -14,6 +14,7 @@
 // once the client is done; what it sends is well-formed: an HTTP error is JSON with a code; after
 // a 101, unmasked frames whose text messages are JSON objects, a close code from the documented
 // set, and nothing after the close frame.
+#include <cstdlib>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -167,10 +168,13 @@ std::string_view check_http_response(std::string_view in, bool head, bool& upgra
   const int status = std::atoi(std::string(in.substr(9, 3)).c_str());
   upgraded = status == 101;
   if (status >= 400 && !head) {  // an answer to HEAD has no body
-    const auto body_start = end + 4;
-    const auto body_end = in.find("HTTP/1.", body_start);  // a pipelined answer may follow
-    const auto doc = json::parse(in.substr(body_start, body_end == std::string_view::npos ? in.npos : body_end - body_start),
-                                 nullptr, false);
+    // The body is Content-Length bytes (a pipelined answer may follow, and a message may itself
+    // say "HTTP/1.1").
+    const auto header = in.substr(0, end);
+    const auto at = header.find("\r\nContent-Length: ");
+    require(at != std::string_view::npos, "an HTTP error has a Content-Length");
+    const auto length = std::strtoul(std::string(header.substr(at + 18, 12)).c_str(), nullptr, 10);
+    const auto doc = json::parse(in.substr(end + 4, length), nullptr, false);
     require(doc.is_object() && doc.contains("code") && doc.contains("message"), "an HTTP error is JSON with a code");
   }
   return in.substr(end + 4);

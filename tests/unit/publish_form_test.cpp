@@ -19,7 +19,7 @@ struct parsed {
 
 parsed parse(std::string_view content_type, std::string_view body, std::string_view query = {}) {
   parsed p;
-  p.error = http::parse_publish_fields(content_type, body, query, p.fields);
+  p.error = http::parse_publish_fields(content_type, body, query, p.fields, 64);
   return p;
 }
 

@@ -107,7 +107,7 @@ class router_fixture : public ::testing::Test {
   wshub::hub::counters counters_;
   wshub::hub::hub hub_{counters_};
   wshub::cluster::local_broker broker_{hub_};
-  wshub::cache::memory_cache cache_{100};
+  wshub::cache::memory_cache cache_{{100}, 0};
   std::unique_ptr<wshub::store::message_log> log_ =
       std::make_unique<wshub::store::message_log>(log_settings_in(dir_));
   wshub::publish::publisher publisher_{*log_, cache_, broker_, counters_};

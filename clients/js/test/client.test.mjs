@@ -266,7 +266,9 @@ describe('wshub JS client against a real server', { timeout: 5 * 60_000 }, () =>
     sockets[0].resume();
 
     const last = acked[acked.length - 1];
-    await eventually(() => client.lastId >= last, { timeout: 60_000, what: `the client to reach id ${last}` });
+    // The server sends the resume frame after the replayed messages: wait for both.
+    await eventually(() => client.lastId >= last && seen.resumes.length >= 1,
+      { timeout: 60_000, what: `the client to reach id ${last} and report its resume` });
     client.close();
     assert.ok(seen.states.some((s) => s.state === 'reconnecting' && s.code === 1008), 'the close was 1008');
     assert.ok(sockets.length >= 2, 'a new socket after the close');

@@ -7,6 +7,7 @@
 
 #include "wshub/app/config.hpp"
 #include "wshub/app/config_source.hpp"
+#include "wshub/cache/memory_cache.hpp"
 #include "wshub/hub/counters.hpp"
 
 namespace wshub::app {
@@ -37,6 +38,8 @@ class app {
   boost::asio::ip::tcp::endpoint endpoint() const;
   const hub::counters& counters() const;
   std::size_t connection_count() const;
+  // What the in-memory cache of recent messages holds, and how many reads it answered.
+  cache::memory_cache::stats cache_stats() const;
 
  private:
   struct parts;

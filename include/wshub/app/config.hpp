@@ -93,6 +93,11 @@ struct config {
   struct cache_section {
     std::string type = "memory";  // memory: one node; redis: a cluster of nodes through Redis
     std::size_t recent_per_channel = 100;
+    struct memory_section {
+      std::size_t max_bytes = 64 * 1024 * 1024;
+      std::size_t max_channels = 10'000;
+      bool operator==(const memory_section&) const = default;
+    } memory;
     struct redis_section {
       std::string host = "127.0.0.1";
       std::uint16_t port = 6379;

@@ -9,7 +9,7 @@ namespace wshub::http::handlers {
 
 // POST /api/tool/send_message
 void send_message(const router_services& s, const request& req, const request_context& ctx, respond_fn respond);
-// GET /api/tool/messages?channel=&after=&limit= (authorize_read first)
+// GET /api/tool/messages?channel=&after=&before=&limit=&order= (authorize_read first)
 void history(const router_services& s, const request& req, respond_fn respond);
 // GET /api/tool/connections?after=&limit=
 void list_connections(const router_services& s, const request& req, respond_fn respond);

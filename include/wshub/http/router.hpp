@@ -7,6 +7,7 @@
 
 #include <spdlog/logger.h>
 
+#include "wshub/cache/cache.hpp"
 #include "wshub/http/cors.hpp"
 #include "wshub/http/error.hpp"
 #include "wshub/http/static_files.hpp"
@@ -50,6 +51,8 @@ struct router_services {
   const security::token_verifier* tokens = nullptr;
   // A cluster through Redis; null on a single node.
   cluster::redis_cluster* cluster = nullptr;
+  // The newest messages in memory (history reads them first); null: the store answers all.
+  const cache::cache* cache = nullptr;
 };
 
 // What the router knows of the connection a request came on.

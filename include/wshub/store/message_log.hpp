@@ -66,6 +66,11 @@ class message_log {
   std::vector<hub::message> read_after(const std::vector<std::string>& channels, std::uint64_t after_id,
                                        std::size_t limit, std::size_t max_bytes = SIZE_MAX) const;
 
+  // Untargeted messages of `channel` with after_id < id < before_id, at most `limit` of them: the
+  // oldest in id order, or (newest_first) the newest, newest first. Blocking, like read_after.
+  std::vector<hub::message> read_range(const std::string& channel, std::uint64_t after_id, std::uint64_t before_id,
+                                       std::size_t limit, bool newest_first) const;
+
   // Where a client that saw everything up to `after_id` resumes. `start_after` is after_id, or a
   // later id when more than `max_messages` are missing (the oldest are skipped). `recovered` is
   // true when nothing the client missed is skipped or already deleted by retention. Blocking.
@@ -77,6 +82,13 @@ class message_log {
                           std::size_t max_messages) const;
 
   std::uint64_t last_id() const;
+  // Any thread: the smallest id the log may still hold (retention deletes a prefix of ids): its
+  // oldest message's id, or last_id() + 1 when it holds none.
+  std::uint64_t oldest_kept() const { return oldest_kept_.load(std::memory_order_acquire); }
+  // Whether a client that saw everything up to `after_id` can get everything after it (no id it
+  // missed is past retention, and the id is one this log gave out), given `oldest_kept` and
+  // `last_id` read by the caller.
+  static bool complete_after(std::uint64_t after_id, std::uint64_t oldest_kept, std::uint64_t last_id);
   // Any thread: false when the last group commit failed (disk full, read-only, locked), true
   // again after the next one succeeds.
   bool writable() const { return writable_.load(std::memory_order_relaxed); }
@@ -110,6 +122,7 @@ class message_log {
   std::int64_t last_ts_ms_ = 0;              // writer thread only
   std::int64_t last_retention_ms_ = 0;       // writer thread only
   std::atomic<std::uint64_t> last_id_{0};
+  std::atomic<std::uint64_t> oldest_kept_{1};  // written by the writer thread (and the constructor)
   std::atomic<bool> writable_{true};
   std::thread writer_thread_;
 };

@@ -29,7 +29,10 @@ struct connect_rules {
 std::optional<connect_params> parse_connect_params(std::string_view target, const connect_rules& rules,
                                                    std::string& error);
 
-// A decimal id with no sign or spaces; nullopt otherwise.
+// Ids (messages, connections) are SQLite integers: never above 2^63 - 1.
+inline constexpr std::uint64_t max_id = 0x7FFF'FFFF'FFFF'FFFFull;
+
+// A decimal id from 0 to max_id with no sign or spaces; nullopt otherwise (also on overflow).
 std::optional<std::uint64_t> parse_id(std::string_view text);
 
 }  // namespace wshub::ws

@@ -20,6 +20,7 @@
 #include <spdlog/logger.h>
 
 #include "wshub/cache/cache.hpp"
+#include "wshub/cache/cached_log.hpp"
 #include "wshub/hub/connection_limit.hpp"
 #include "wshub/hub/hub.hpp"
 #include "wshub/security/token_verifier.hpp"
@@ -138,7 +139,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void send_error(const nlohmann::json& ref, int code, const std::string& message);
   void start_replay(std::uint64_t after_id, const nlohmann::json& ref);
   void request_replay_page();
-  void on_replay_page(std::vector<hub::message> page);
+  void on_replay_page(std::vector<hub::frame_ptr> page);
+  cache::cached_log replay_log() const;
   void finish_replay();
   void release_held();
   void schedule_write_locked();
