@@ -72,12 +72,12 @@ void router::handle(const request& req, respond_fn respond, const request_contex
       res.body().clear();
       inner(std::move(res));
     };
-  // Refused API requests are counted by reason (the upgrade path counts its own refusals).
-  if (path.starts_with("/api/"))
-    respond = [inner = std::move(respond), &counters = services_.counters](response res) {
-      if (const auto why = refusal_for(res.result())) counters.refused(*why);
-      inner(std::move(res));
-    };
+  // Refused requests are counted by reason, on every path (upgrades never reach the router: the
+  // upgrade path counts its own refusals).
+  respond = [inner = std::move(respond), &counters = services_.counters](response res) {
+    if (const auto why = refusal_for(res.result())) counters.refused(*why);
+    inner(std::move(res));
+  };
   const auto& s = services_;
   if (path == "/api/tool/send_message") {
     if (req.method() != bhttp::verb::post) return respond(method_not_allowed(req, "POST"));

@@ -86,11 +86,14 @@ TEST_F(security_test, every_refusal_is_counted_by_reason_in_metrics_and_stats) {
   EXPECT_EQ(publish_with(backend, "message=first").status, 200);
   EXPECT_EQ(publish_with(backend, "message=second").status, 429);
   EXPECT_EQ(http_request(port(), "GET", "/healthz", "", {{"X-Padding", std::string(4096, 'p')}}).status, 431);
+  EXPECT_EQ(http_request(port(), "GET", "/metrics").status, 401);  // outside /api/ as well
+  EXPECT_EQ(http_request(port(), "GET", "/metrics", "", backend).status, 403);
 
-  const std::map<std::string, int> expected{{"unauthorized", 1}, {"forbidden", 2}, {"too_large", 1},
+  const std::map<std::string, int> expected{{"unauthorized", 2}, {"forbidden", 3}, {"too_large", 1},
                                             {"rate_limited", 1},  {"headers_too_large", 1}, {"origin", 0}};
-  const auto metrics = http_request(port(), "GET", "/metrics").body;
-  const auto stats = json::parse(http_request(port(), "GET", "/api/tool/stats").body);
+  const std::map<std::string, std::string> admin{{"X-API-Key", "operator-key-0123456789"}};
+  const auto metrics = http_request(port(), "GET", "/metrics", "", admin).body;
+  const auto stats = json::parse(http_request(port(), "GET", "/api/tool/stats", "", admin).body);
   for (const auto& [reason, count] : expected) {
     const auto line = "wshub_refusals_total{reason=\"" + reason + "\"} " + std::to_string(count) + "\n";
     EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
