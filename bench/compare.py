@@ -39,7 +39,11 @@ SCENARIOS = {
     "idle-19k": ["idle", "--sockets", "19000", "--duration", "3"],
     "publish-8": ["publish", "--publishers", "8", "--duration", "5", "--size", "100"],
     "connect-10k": ["connect", "--sockets", "10000"],
+    # A fixed load: 100 messages/s to 1,000 sockets (100k deliveries/s) for 10 s; what it costs.
+    "steady-1k": ["fanout", "--sockets", "1000", "--messages", "1000", "--size", "100", "--rate", "100"],
 }
+# Scenarios whose first argument is "fanout" but whose headline is the cost of a fixed load.
+STEADY = ("steady-1k",)
 
 # What the summary shows per scenario: (JSON key, label, how runs are combined). "median" rows get
 # ratios wshub / peer; "max" rows (losses, failures) show the worst run; "info" rows have no ratio.
@@ -57,12 +61,19 @@ METRICS = {
                 ("post_p50_ms", "POST p50 ms", "median"), ("post_p99_ms", "POST p99 ms", "median"),
                 ("server_us_per_publish", "server CPU µs per publish (lower is better)", "median"),
                 ("refused", "refused, worst run", "max")],
+    "steady": [("server_cpu_share", "server busy share of one core (lower is better)", "median"),
+               ("server_us_per_delivery", "server CPU µs per delivery (lower is better)", "median"),
+               ("latency_p99_ms", "publish→receive p99 ms", "median"),
+               ("deliveries_per_s", "deliveries/s", "info"),
+               ("lost", "lost, worst run", "max"), ("out_of_order", "out of order, worst run", "max")],
     "connect": [("connects_per_s", "connects/s (higher is better)", "median"),
                 ("connect_p99_ms", "connect p99 ms", "median"),
                 ("connect_failed", "failed connects, worst run", "max")],
 }
 
 PEERS = ("gorilla", "node")
+# Ratios between wshub configurations, shown when both are run: (numerator, denominator).
+CONFIG_RATIOS = (("wshub-default", "wshub-1t-free"), ("wshub-2t", "wshub"))
 
 
 def scenario_args(name, scale):
@@ -72,6 +83,11 @@ def scenario_args(name, scale):
         if a in ("--sockets", "--messages") and scale > 1:
             out[i + 1] = str(max(1, int(out[i + 1]) // scale))
     return out
+
+
+def kind_of(scenario):
+    """Which METRICS rows a scenario's summary shows."""
+    return "steady" if scenario in STEADY else SCENARIOS[scenario][0]
 
 
 def die(msg):
@@ -131,6 +147,10 @@ class Server:
 WSHUB_VARIANTS = {
     "wshub": (["--io_threads", "1"], "0"),
     "wshub-2t": (["--io_threads", "2"], "0,1"),  # 2 I/O threads on 2 cores; the generator is not pinned
+    # The default configuration (io_threads 0: the default rule) and one worker, both with the
+    # server and the generator free on every core: what a user gets as documented.
+    "wshub-default": ([], "0,1"),
+    "wshub-1t-free": (["--io_threads", "1"], "0,1"),
     "wshub-normal": (["--io_threads", "1", "--store.synchronous", "normal"], "0"),
     # publish.answer_ahead: 0 answers every publish once its frames are written; 1024 answers
     # as soon as it is stored, however many frames wait (the latency / batching trade-off).
@@ -215,19 +235,19 @@ def fmt(v):
 def summarize(results, servers, scenarios):
     lines = []
     peers = [p for p in PEERS if p in servers]
-    header = ["scenario", "metric"] + servers + [f"wshub ÷ {p}" for p in peers]
+    pairs = [(a, b) for a, b in CONFIG_RATIOS if a in servers and b in servers]
+    header = ["scenario", "metric"] + servers + [f"wshub ÷ {p}" for p in peers] + [f"{a} ÷ {b}" for a, b in pairs]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for sc in scenarios:
-        kind = SCENARIOS[sc][0]
-        for key, label, how in METRICS[kind]:
+        for key, label, how in METRICS[kind_of(sc)]:
             vals = {}
             for s in servers:
                 xs = [r[key] for r in results if r["server"] == s and r["name"] == sc and r.get(key) is not None]
                 vals[s] = (max(xs) if how == "max" else statistics.median(xs)) if xs else None
             row = [sc, label] + [fmt(vals[s]) for s in servers]
-            for p in peers:
-                w, v = vals.get("wshub"), vals.get(p)
+            for a, b in [("wshub", p) for p in peers] + pairs:
+                w, v = vals.get(a), vals.get(b)
                 row.append(f"{w / v:.2f}×" if how == "median" and w is not None and v else "")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -239,7 +259,8 @@ def main():
                     help="folder with wshub and wshub-bench (build/release)")
     ap.add_argument("--peers", type=Path, default=REPO.parent / "shared" / "peers", help="the peer servers (read-only)")
     ap.add_argument("--servers", default="wshub,gorilla,node,wshub-2t",
-                    help="wshub (1 I/O thread, CPU 0), wshub-2t (2 I/O threads, CPUs 0-1), "
+                    help="wshub (1 I/O thread, CPU 0), wshub-2t (2 I/O threads, CPUs 0-1), wshub-default "
+                         "(default io_threads, CPUs 0-1), wshub-1t-free (1 I/O thread, CPUs 0-1), "
                          "wshub-normal (store.synchronous normal), gorilla, node")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="from: " + ", ".join(SCENARIOS))
     ap.add_argument("--runs", type=int, default=3)
@@ -277,7 +298,7 @@ def main():
                         results.append(r)
                         raw.write(json.dumps(r) + "\n")
                         raw.flush()
-                        key = METRICS[SCENARIOS[sc][0]][0][0]
+                        key = METRICS[kind_of(sc)][0][0]
                         print(f"run {run} {sc:12} {s:9} {key} {fmt(r.get(key))}"
                               f"{'' if r['ok'] else '  (not clean: ' + r.get('first_error', 'see results') + ')'}",
                               flush=True)

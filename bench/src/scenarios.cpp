@@ -299,6 +299,11 @@ int run_scenario(const options& o) {
     const double cpu = *server_cpu1 - *server_cpu0;
     rep.field("server_cpu_s", cpu, 2);
     std::string text = "cpu " + fixed(cpu, 2) + " s";
+    if (window_s > 0) {
+      // Busy share of one core over the publish window: at a fixed --rate, the cost of the load.
+      rep.field("server_cpu_share", cpu / window_s, 3);
+      text += " (" + fixed(cpu / window_s * 100, 0) + "% of one core)";
+    }
     if (work > 0) {
       const double us = cpu * 1e6 / static_cast<double>(work);
       rep.field(o.scenario == scenario_kind::publish && o.sockets == 0 ? "server_us_per_publish" : "server_us_per_delivery", us, 3);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -68,6 +69,26 @@ std::string column_text(sqlite3_stmt* stmt, int col) {
   return data ? std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt, col))) : std::string();
 }
 
+// Steps a statement that returns no row and resets it.
+bool run(sqlite3_stmt* stmt) {
+  const bool done = sqlite3_step(stmt) == SQLITE_DONE;
+  sqlite3_reset(stmt);
+  return done;
+}
+
+// A row's channels: the JSON array in column `all` when it has several, else column `primary`.
+std::vector<std::string> channels_of(sqlite3_stmt* row, int primary, int all) {
+  std::vector<std::string> channels;
+  if (const auto text = column_text(row, all); !text.empty()) {
+    const auto parsed = nlohmann::json::parse(text, nullptr, false);
+    if (parsed.is_array())
+      for (const auto& c : parsed)
+        if (c.is_string()) channels.push_back(c.get<std::string>());
+  }
+  if (channels.empty()) channels.push_back(column_text(row, primary));
+  return channels;
+}
+
 std::uint64_t query_u64(sqlite3* db, const char* sql) {
   statement stmt(db, sql);
   if (!stmt || sqlite3_step(stmt.get()) != SQLITE_ROW) return 0;
@@ -86,22 +107,33 @@ std::error_code make_error_code(log_errc e) { return {static_cast<int>(e), log_c
 message_log::message_log(log_settings settings) : settings_(std::move(settings)) {
   writer_db_ = open_db(settings_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   const char* sync = settings_.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
-  if (!exec(writer_db_, "PRAGMA journal_mode=WAL") || !exec(writer_db_, sync)) {
-    std::string text = sqlite3_errmsg(writer_db_);
-    sqlite3_close(writer_db_);
-    throw store_error("cannot configure message log " + settings_.path + ": " + text);
-  }
   try {
+    if (!exec(writer_db_, "PRAGMA journal_mode=WAL") || !exec(writer_db_, sync))
+      throw store_error("cannot configure message log " + settings_.path + ": " + sqlite3_errmsg(writer_db_));
     migrate(writer_db_);
+    // Persistent: kept for the life of the log, so no commit parses SQL.
+    const std::pair<sqlite3_stmt**, const char*> writer_statements[] = {
+        {&begin_, "BEGIN IMMEDIATE"},
+        {&commit_, "COMMIT"},
+        {&rollback_, "ROLLBACK"},
+        {&insert_,
+         "INSERT INTO messages(ts, channel, channels, to_conn, to_user, username, body, id) VALUES(?,?,?,?,?,?,?,?)"},
+        {&index_, "INSERT INTO message_channels(channel, id) VALUES(?,?)"},
+    };
+    for (const auto& [stmt, sql] : writer_statements)
+      if (sqlite3_prepare_v3(writer_db_, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, nullptr) != SQLITE_OK)
+        throw store_error("cannot prepare the message log's statements: " + std::string(sqlite3_errmsg(writer_db_)));
     reader_db_ = open_db(settings_.path, SQLITE_OPEN_READONLY);
   } catch (...) {
+    for (auto* stmt : {begin_, commit_, rollback_, insert_, index_}) sqlite3_finalize(stmt);
     sqlite3_close(writer_db_);
     throw;
   }
-  // sqlite_sequence keeps the highest id ever used, so ids continue after retention empties the
-  // table.
-  last_id_ = query_u64(writer_db_, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name='messages'), 0)");
-  last_ts_ms_ = static_cast<std::int64_t>(query_u64(writer_db_, "SELECT COALESCE(MAX(ts), 0) FROM messages"));
+  // Every id up to the newest row's, or up to what retention deleted, was given out: ids continue
+  // after retention emptied the table.
+  last_id_ = std::max(query_u64(writer_db_, "SELECT COALESCE(MAX(id), 0) FROM messages"),
+                      query_u64(writer_db_, "SELECT value FROM log_state WHERE name = 'retired_through'"));
+  last_ts_ms_ = static_cast<std::int64_t>(query_u64(writer_db_, "SELECT ts FROM messages ORDER BY id DESC LIMIT 1"));
   const auto oldest = query_u64(writer_db_, "SELECT COALESCE(MIN(id), 0) FROM messages");
   oldest_kept_ = oldest != 0 ? oldest : last_id_ + 1;
   writer_thread_ = std::thread([this] { writer_loop(); });
@@ -109,36 +141,40 @@ message_log::message_log(log_settings settings) : settings_(std::move(settings))
 
 message_log::~message_log() {
   stop();
-  sqlite3_finalize(insert_);
-  sqlite3_finalize(index_);
+  for (auto* stmt : {begin_, commit_, rollback_, insert_, index_}) sqlite3_finalize(stmt);
   sqlite3_close(reader_db_);
   sqlite3_close(writer_db_);
 }
 
 std::error_code message_log::append(hub::message m, durable_handler on_durable) {
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return log_errc::stopped;
     if (m.channels.empty()) return log_errc::write_failed;  // every message has a channel
     if (queue_.size() >= settings_.max_pending) return log_errc::overloaded;
     queue_.push_back(pending{std::move(m), std::move(on_durable)});
+    wake = std::exchange(writer_idle_, false);
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
   return {};
 }
 
 std::error_code message_log::append_group(std::vector<hub::message> group, durable_handler on_durable) {
   if (group.empty()) return {};
+  const bool sequenced = group.front().id != 0;
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return log_errc::stopped;
     for (const auto& m : group)
-      if (m.channels.empty() || m.id == 0) return log_errc::write_failed;
+      if (m.channels.empty() || (m.id != 0) != sequenced) return log_errc::write_failed;
     if (!queue_.empty() && queue_.size() + group.size() > settings_.max_pending) return log_errc::overloaded;
     for (std::size_t i = 0; i < group.size(); ++i)
-      queue_.push_back(pending{std::move(group[i]), on_durable, i + 1 == group.size(), true});
+      queue_.push_back(pending{std::move(group[i]), on_durable, i + 1 == group.size(), sequenced});
+    wake = std::exchange(writer_idle_, false);
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
   return {};
 }
 
@@ -155,88 +191,84 @@ void message_log::stop() {
 }
 
 void message_log::writer_loop() {
-  std::vector<pending> batch;
+  std::vector<pending> taken;  // swapped with queue_: both keep their capacity
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything is committed
-      batch.clear();
-      while (!queue_.empty() && (batch.size() < settings_.batch_max || !batch.back().ends_group)) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      if (queue_.empty() && !stopping_) {
+        writer_idle_ = true;  // the next append wakes us; the ones after it do not notify
+        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        writer_idle_ = false;
       }
+      if (queue_.empty()) return;  // stopping, and everything is committed
+      taken.swap(queue_);
     }
-    const auto ec = write_batch(batch);
-    writable_.store(!ec, std::memory_order_relaxed);
-    for (auto& p : batch) p.on_durable(ec, p.message);
-    apply_retention(last_ts_ms_);
+    // Commits of at most batch_max messages, each group whole.
+    for (std::size_t first = 0; first < taken.size();) {
+      std::size_t last = first + 1;
+      while (last < taken.size() && (last - first < settings_.batch_max || !taken[last - 1].ends_group)) ++last;
+      const auto ec = write_batch(taken.data() + first, taken.data() + last);
+      writable_.store(!ec, std::memory_order_relaxed);
+      for (auto* p = taken.data() + first; p != taken.data() + last; ++p) p->on_durable(ec, p->message);
+      apply_retention(last_ts_ms_);
+      first = last;
+    }
+    taken.clear();
   }
 }
 
-// One transaction for the whole batch: either every message gets its id or none does.
-std::error_code message_log::write_batch(std::vector<pending>& batch) {
-  // Prepared once, on first use, and kept: preparing costs more than inserting a row.
-  if (!insert_)
-    sqlite3_prepare_v3(writer_db_,
-                       "INSERT INTO messages(ts, channel, channels, username, body, to_conn, to_user, id)"
-                       " VALUES(?,?,?,?,?,?,?,?)",
-                       -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr);
-  if (!index_)
-    sqlite3_prepare_v3(writer_db_, "INSERT INTO message_channels(channel, id) VALUES(?,?)", -1,
-                       SQLITE_PREPARE_PERSISTENT, &index_, nullptr);
-  if (!insert_ || !index_ || !exec(writer_db_, "BEGIN IMMEDIATE")) return log_errc::write_failed;
-  sqlite3_stmt* const insert = insert_;
-  sqlite3_stmt* const index = index_;
+std::error_code message_log::write_batch(pending* first, pending* last) {
+  if (!run(begin_)) return log_errc::write_failed;
   auto fail = [&] {
-    sqlite3_reset(insert);
-    sqlite3_reset(index);
-    exec(writer_db_, "ROLLBACK");
-    for (auto& q : batch)
-      if (!q.sequenced) q.message.id = 0;  // the ids this batch handed out are void
+    sqlite3_reset(insert_);
+    sqlite3_reset(index_);
+    run(rollback_);
+    for (auto* p = first; p != last; ++p)
+      if (!p->sequenced) p->message.id = 0;  // the ids this batch handed out are void
     return make_error_code(log_errc::write_failed);
   };
   std::int64_t ts = std::max(now_ms(), last_ts_ms_);  // never earlier than an older message
   std::int64_t newest_ts = ts;
-  for (auto& p : batch) {
-    auto& m = p.message;
-    const bool sequenced = p.sequenced;  // id and ts given by the cluster
-    if (!sequenced) m.ts_ms = ts;
+  std::uint64_t next_id = last_id_.load(std::memory_order_relaxed) + 1;
+  std::string all;
+  for (auto* p = first; p != last; ++p) {
+    auto& m = p->message;
+    if (p->sequenced) {  // id and ts given by the cluster
+      next_id = m.id + 1;
+    } else {
+      m.id = next_id++;
+      m.ts_ms = ts;
+    }
     newest_ts = std::max(newest_ts, m.ts_ms);
-    const std::string& primary = m.channels.front();
-    const std::string all = m.channels.size() > 1 ? nlohmann::json(m.channels).dump() : std::string();
-    sqlite3_bind_int64(insert, 1, m.ts_ms);
-    bind_text(insert, 2, primary);
-    if (all.empty()) sqlite3_bind_null(insert, 3);
-    else bind_text(insert, 3, all);
-    bind_text(insert, 4, m.username);
-    bind_text(insert, 5, m.body);
-    sqlite3_bind_int64(insert, 6, static_cast<sqlite3_int64>(m.to_conn));
-    bind_text(insert, 7, m.to_user);
-    if (sequenced) sqlite3_bind_int64(insert, 8, static_cast<sqlite3_int64>(m.id));
-    else sqlite3_bind_null(insert, 8);
-    if (sqlite3_step(insert) != SQLITE_DONE) return fail();
-    sqlite3_reset(insert);
-    m.id = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(writer_db_));
+    all = m.channels.size() > 1 ? nlohmann::json(m.channels).dump() : std::string();
+    sqlite3_bind_int64(insert_, 1, m.ts_ms);
+    bind_text(insert_, 2, m.channels.front());
+    if (all.empty()) sqlite3_bind_null(insert_, 3);
+    else bind_text(insert_, 3, all);
+    sqlite3_bind_int64(insert_, 4, static_cast<sqlite3_int64>(m.to_conn));
+    bind_text(insert_, 5, m.to_user);
+    bind_text(insert_, 6, m.username);
+    bind_text(insert_, 7, m.body);
+    sqlite3_bind_int64(insert_, 8, static_cast<sqlite3_int64>(m.id));
+    if (!run(insert_)) return fail();
     if (m.targeted()) continue;  // private: not part of any channel's history
     for (const auto& c : m.channels) {
-      bind_text(index, 1, c);
-      sqlite3_bind_int64(index, 2, static_cast<sqlite3_int64>(m.id));
-      if (sqlite3_step(index) != SQLITE_DONE) return fail();
-      sqlite3_reset(index);
+      bind_text(index_, 1, c);
+      sqlite3_bind_int64(index_, 2, static_cast<sqlite3_int64>(m.id));
+      if (!run(index_)) return fail();
     }
   }
-  if (!exec(writer_db_, "COMMIT")) return fail();
+  if (!run(commit_)) return fail();
   // The log held nothing: its oldest message is now this batch's first.
   if (oldest_kept_.load(std::memory_order_relaxed) > last_id_.load(std::memory_order_relaxed))
-    oldest_kept_.store(batch.front().message.id, std::memory_order_release);
+    oldest_kept_.store(first->message.id, std::memory_order_release);
   last_ts_ms_ = newest_ts;
-  last_id_.store(batch.back().message.id, std::memory_order_release);
+  last_id_.store((last - 1)->message.id, std::memory_order_release);
   return {};
 }
 
 // Runs at most every few seconds on the writer thread. Retention only ever deletes a prefix of
-// ids (by count, then by age: ts grows with id), so what is kept is always a suffix.
+// ids (by count, then by age), so what is kept is always a suffix.
 void message_log::apply_retention(std::int64_t now) {
   constexpr std::int64_t interval_ms = 5000;
   if (now - last_retention_ms_ < interval_ms) return;
@@ -244,21 +276,53 @@ void message_log::apply_retention(std::int64_t now) {
   const auto last = last_id_.load(std::memory_order_relaxed);
   std::uint64_t cut = last > settings_.retention_count ? last - settings_.retention_count : 0;
   {
-    statement old(writer_db_, "SELECT COALESCE(MAX(id), 0) FROM messages WHERE ts < ?");
-    sqlite3_bind_int64(old.get(), 1, now - settings_.retention_age.count() * 1000);
-    if (old && sqlite3_step(old.get()) == SQLITE_ROW)
-      cut = std::max(cut, static_cast<std::uint64_t>(sqlite3_column_int64(old.get(), 0)));
+    // ts never decreases as ids grow: the messages too old are the ids before the first young
+    // one, found by walking the ids kept past `cut` (as many rows as it deletes, plus one).
+    statement young(writer_db_, "SELECT id FROM messages WHERE id > ? AND ts >= ? ORDER BY id LIMIT 1");
+    if (!young) return;
+    sqlite3_bind_int64(young.get(), 1, static_cast<sqlite3_int64>(cut));
+    sqlite3_bind_int64(young.get(), 2, now - settings_.retention_age.count() * 1000);
+    const int rc = sqlite3_step(young.get());
+    if (rc == SQLITE_ROW) cut = static_cast<std::uint64_t>(sqlite3_column_int64(young.get(), 0)) - 1;
+    else if (rc == SQLITE_DONE) cut = last;
+    else return;
   }
-  if (cut == 0) return;
-  exec(writer_db_, "BEGIN IMMEDIATE");
-  for (const char* sql : {"DELETE FROM messages WHERE id <= ?", "DELETE FROM message_channels WHERE id <= ?"}) {
-    statement del(writer_db_, sql);
-    sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(cut));
-    sqlite3_step(del.get());
-  }
-  exec(writer_db_, "COMMIT");
+  if (cut < oldest_kept_.load(std::memory_order_relaxed)) return;  // nothing to delete
+  if (!delete_through(cut)) return;
   const auto oldest = query_u64(writer_db_, "SELECT COALESCE(MIN(id), 0) FROM messages");
   oldest_kept_.store(oldest != 0 ? oldest : last + 1, std::memory_order_release);
+}
+
+// Deletes the messages with id <= cut and their channel entries (looked up one by one, so the
+// work follows what is deleted, not the size of the index), and records that ids up to `cut`
+// were given out: all in one transaction.
+bool message_log::delete_through(std::uint64_t cut) {
+  if (!run(begin_)) return false;
+  statement rows(writer_db_, "SELECT id, channel, channels FROM messages WHERE id <= ? AND to_conn = 0 AND to_user = ''");
+  statement unindex(writer_db_, "DELETE FROM message_channels WHERE channel = ? AND id = ?");
+  statement del(writer_db_, "DELETE FROM messages WHERE id <= ?");
+  statement retire(writer_db_, "UPDATE log_state SET value = MAX(value, ?) WHERE name = 'retired_through'");
+  bool ok = rows && unindex && del && retire;
+  if (ok) {
+    sqlite3_bind_int64(rows.get(), 1, static_cast<sqlite3_int64>(cut));
+    int rc = SQLITE_DONE;
+    while (ok && (rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
+      const auto id = sqlite3_column_int64(rows.get(), 0);
+      for (const auto& c : channels_of(rows.get(), 1, 2)) {
+        bind_text(unindex.get(), 1, c);
+        sqlite3_bind_int64(unindex.get(), 2, id);
+        ok = ok && run(unindex.get());
+      }
+    }
+    ok = ok && rc == SQLITE_DONE;
+  }
+  if (ok) {
+    sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(cut));
+    sqlite3_bind_int64(retire.get(), 1, static_cast<sqlite3_int64>(cut));
+    ok = run(del.get()) && run(retire.get()) && run(commit_);
+  }
+  if (!ok) run(rollback_);
+  return ok;
 }
 
 namespace {
@@ -268,14 +332,7 @@ hub::message read_message(sqlite3_stmt* q) {
   hub::message m;
   m.id = static_cast<std::uint64_t>(sqlite3_column_int64(q, 0));
   m.ts_ms = sqlite3_column_int64(q, 1);
-  const auto all = column_text(q, 3);
-  if (!all.empty()) {
-    const auto parsed = nlohmann::json::parse(all, nullptr, false);
-    if (parsed.is_array())
-      for (const auto& c : parsed)
-        if (c.is_string()) m.channels.push_back(c.get<std::string>());
-  }
-  if (m.channels.empty()) m.channels = {column_text(q, 2)};
+  m.channels = channels_of(q, 2, 3);
   m.username = column_text(q, 4);
   m.body = column_text(q, 5);
   return m;

@@ -29,6 +29,30 @@ const std::vector<const char*> migrations = {
     "  PRIMARY KEY (channel, id)) WITHOUT ROWID;"
     "INSERT INTO message_channels(channel, id) SELECT channel, id FROM messages;"
     "DROP INDEX messages_by_channel;",
+    // 3: two B-tree writes per message of one channel (its row, its message_channels entry)
+    // instead of four. The writer gives ids itself (last id + 1), so no AUTOINCREMENT and no
+    // sqlite_sequence; retention, the only deleter, records the highest id it deleted in
+    // log_state ('retired_through') in its own transaction, so an id stays given out after its
+    // row is gone. No index on ts: ts never decreases as ids grow, so retention finds its cut by
+    // walking ids from the oldest. Small columns come before the body.
+    "CREATE TABLE log_state ("
+    "  name TEXT PRIMARY KEY,"
+    "  value INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO log_state(name, value) VALUES('retired_through',"
+    "  (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'messages'));"
+    "CREATE TABLE messages_v3 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  ts INTEGER NOT NULL,"
+    "  channel TEXT NOT NULL,"
+    "  channels TEXT,"
+    "  to_conn INTEGER NOT NULL DEFAULT 0,"
+    "  to_user TEXT NOT NULL DEFAULT '',"
+    "  username TEXT NOT NULL,"
+    "  body TEXT NOT NULL);"
+    "INSERT INTO messages_v3(id, ts, channel, channels, to_conn, to_user, username, body)"
+    "  SELECT id, ts, channel, channels, to_conn, to_user, username, body FROM messages ORDER BY id;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v3 RENAME TO messages;",
 };
 
 int user_version(sqlite3* db) {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -74,6 +75,19 @@ void run_sql(const std::string& path, const std::string& sql) {
   EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
   sqlite3_free(error);
   sqlite3_close(db);
+}
+
+// A single number from the file, read as another program would.
+std::int64_t query_count(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  std::int64_t n = -1;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK &&
+      sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
+    n = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return n;
 }
 
 // A one-way gate: wait() blocks until open(); open() may be called any number of times.
@@ -232,19 +246,63 @@ TEST(message_log, reopening_continues_ids) {
   EXPECT_EQ(append_and_wait(log, make_message("a", "y")).id, 4u);
 }
 
-TEST(message_log, ids_continue_after_every_row_was_deleted) {
-  // Retention can empty the table (by age, while wshub is down); ids must never be reused.
+TEST(message_log, ids_continue_after_retention_emptied_the_log_and_a_restart) {
+  // The writer gives ids after the newest row; when retention deleted every row, the high-water
+  // mark it wrote in the same transaction keeps ids from being given again after a restart.
   wshub::unit::temp_dir dir;
-  const auto settings = settings_in(dir);
+  auto settings = settings_in(dir);
+  settings.retention_count = 0;  // below what the config allows: retention deletes everything
   {
     message_log log(settings);
-    for (int i = 0; i < 3; ++i) append_and_wait(log, make_message("a", "x"));
+    std::vector<message> group;
+    for (int i = 0; i < 3; ++i) group.push_back(make_message("a", "x"));
+    ASSERT_FALSE(log.append_group(std::move(group), [](std::error_code, const message&) {}));
+    log.stop();  // retention runs after the group's commit; stop() waits for it
+    EXPECT_EQ(log.count(), 0u);
+    EXPECT_EQ(log.last_id(), 3u);
+    EXPECT_EQ(log.oldest_kept(), 4u);
   }
-  run_sql(settings.path, "DELETE FROM messages; DELETE FROM message_channels;");
+  settings.retention_count = 1'000;
   message_log log(settings);
   EXPECT_EQ(log.count(), 0u);
   EXPECT_EQ(log.last_id(), 3u);
+  EXPECT_EQ(log.oldest_kept(), 4u);
   EXPECT_EQ(append_and_wait(log, make_message("a", "y")).id, 4u);
+}
+
+TEST(message_log, a_group_without_ids_gets_increasing_ids_in_one_commit) {
+  std::mutex mutex;  // declared before the log: its handlers use them until it stops
+  std::vector<message> stored;
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  append_and_wait(log, make_message("a", "before"));
+  std::vector<message> group;
+  for (int i = 0; i < 5; ++i) group.push_back(make_message(i % 2 ? "b" : "a", "g" + std::to_string(i)));
+  ASSERT_FALSE(log.append_group(std::move(group), [&](std::error_code ec, const message& m) {
+    std::lock_guard lock(mutex);
+    EXPECT_FALSE(ec);
+    stored.push_back(m);
+  }));
+  log.stop();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(stored.size(), 5u);
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    EXPECT_EQ(stored[i].id, 2 + i);
+    EXPECT_EQ(stored[i].body, "g" + std::to_string(i));
+    EXPECT_EQ(stored[i].ts_ms, stored[0].ts_ms);  // one commit, one time
+  }
+  EXPECT_EQ(log.read_after({"b"}, 0, 10).size(), 2u);
+}
+
+TEST(message_log, a_group_mixing_given_and_missing_ids_is_refused) {
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  std::vector<message> group{make_message("a", "x"), make_message("a", "y")};
+  group[1].id = 10;
+  group[1].ts_ms = 1;
+  EXPECT_EQ(log.append_group(std::move(group), [](std::error_code, const message&) {}), log_errc::write_failed);
+  log.stop();
+  EXPECT_EQ(log.count(), 0u);
 }
 
 TEST(message_log, retention_by_count_applies_after_the_first_batch) {
@@ -254,17 +312,27 @@ TEST(message_log, retention_by_count_applies_after_the_first_batch) {
   auto settings = settings_in(dir);
   {
     message_log log(settings);
-    for (int i = 0; i < 5; ++i) append_and_wait(log, make_message("a", "old"));
+    auto targeted = make_message("a", "old, private");
+    targeted.to_user = "ann";
+    append_and_wait(log, make_message("a", "old"));
+    append_and_wait(log, make_message(channel_list{"a", "b"}, "old, in both"));
+    append_and_wait(log, std::move(targeted));
+    append_and_wait(log, make_message("b", "old"));
+    append_and_wait(log, make_message("a", "old"));
   }
   settings.retention_count = 2;
   message_log log(settings);
   EXPECT_EQ(append_and_wait(log, make_message("a", "new")).id, 6u);
   log.stop();  // retention runs after the batch's handlers; stop() waits for the writer
   EXPECT_EQ(log.count(), 2u);
+  EXPECT_EQ(log.oldest_kept(), 5u);
   const auto kept = log.read_after({"a"}, 0, 10);
   ASSERT_EQ(kept.size(), 2u);
   EXPECT_EQ(kept[0].id, 5u);
   EXPECT_EQ(kept[1].id, 6u);
+  EXPECT_TRUE(log.read_after({"b"}, 0, 10).empty());
+  // The channel entries of the deleted messages went with them.
+  EXPECT_EQ(query_count(settings.path, "SELECT COUNT(*) FROM message_channels"), 2);
 }
 
 TEST(message_log, retention_by_age_deletes_old_messages) {
@@ -384,6 +452,145 @@ TEST(message_log, concurrent_appends_get_distinct_ids) {
   EXPECT_EQ(*distinct.rbegin(), static_cast<std::uint64_t>(threads * each));
   EXPECT_EQ(log.count(), static_cast<std::uint64_t>(threads * each));
   EXPECT_EQ(log.last_id(), static_cast<std::uint64_t>(threads * each));
+}
+
+// The schema a file of each version has, as its SQL, and what it holds.
+std::string schema_of(const std::string& path) {
+  sqlite3* db = nullptr;
+  std::string out;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) return out;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name", -1, &stmt, nullptr) ==
+      SQLITE_OK)
+    while (sqlite3_step(stmt) == SQLITE_ROW) out += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)) + std::string("\n");
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+// What a migrated log must hold, whatever version it came from: the current version, no
+// AUTOINCREMENT and no index on ts, every row and channel entry, and ids after the highest id
+// ever given (`given_through`, which rows may no longer show).
+void expect_migrated(const std::string& path, std::uint64_t given_through) {
+  auto settings = wshub::store::log_settings{};
+  settings.path = path;
+  settings.synchronous_full = false;
+  settings.retention_age = std::chrono::hours(24 * 365 * 100);  // the rows' ts are from the file's day
+  message_log log(settings);
+  const auto schema = schema_of(path);
+  EXPECT_EQ(schema.find("AUTOINCREMENT"), std::string::npos) << schema;
+  EXPECT_EQ(schema.find("messages_by_ts"), std::string::npos) << schema;
+  EXPECT_EQ(log.last_id(), given_through);
+  const auto news = log.read_after({"news"}, 0, 100);
+  const auto sport = log.read_after({"sport"}, 0, 100);
+  ASSERT_FALSE(news.empty());
+  ASSERT_FALSE(sport.empty());
+  const auto next = append_and_wait(log, make_message("news", "after the migration"));
+  EXPECT_EQ(next.id, given_through + 1);
+  const auto again = log.read_after({"news"}, 0, 100);
+  ASSERT_EQ(again.size(), news.size() + 1);
+  EXPECT_EQ(again.back().body, "after the migration");
+}
+
+TEST(message_log, a_version_2_file_written_by_the_previous_release_is_migrated) {
+  // tests/unit/fixtures/wshub-schema-v2.db was written by wshub with schema 2 (AUTOINCREMENT,
+  // messages_by_ts): ids 1-6 published (news; news to_user ann; sport; news+sport; to_conn 42;
+  // news), then a restart with store.retention_count 4 and id 7 (news), after which retention
+  // deleted ids 1-3.
+  wshub::unit::temp_dir dir;
+  const auto path = dir.file("wshub.db");
+  std::filesystem::copy_file(std::filesystem::path(WSHUB_SOURCE_DIR) / "tests/unit/fixtures/wshub-schema-v2.db", path);
+  ASSERT_NE(schema_of(path).find("AUTOINCREMENT"), std::string::npos) << "the fixture is not a version 2 file";
+  {
+    auto settings = settings_in(dir);
+    settings.path = path;
+    settings.retention_age = std::chrono::hours(24 * 365 * 100);
+    message_log log(settings);
+    EXPECT_EQ(log.last_id(), 7u);
+    EXPECT_EQ(log.count(), 4u);
+    EXPECT_EQ(log.oldest_kept(), 4u);
+    const auto news = log.read_after({"news"}, 0, 100);
+    ASSERT_EQ(news.size(), 3u);
+    EXPECT_EQ(news[0].id, 4u);
+    EXPECT_EQ(news[0].channels, (channel_list{"news", "sport"}));
+    EXPECT_EQ(news[0].body, "news and sport");
+    EXPECT_EQ(news[0].username, "system");
+    EXPECT_EQ(news[1].body, "last on news");
+    EXPECT_EQ(news[2].id, 7u);
+    EXPECT_EQ(news[2].body, "after restart");
+    EXPECT_LE(news[0].ts_ms, news[2].ts_ms);
+    const auto sport = log.read_after({"sport"}, 0, 100);
+    ASSERT_EQ(sport.size(), 1u);  // ids 1-3 were deleted; 5 (to_conn) is private
+    EXPECT_EQ(sport[0].id, 4u);
+    EXPECT_EQ(append_and_wait(log, make_message("sport", "new")).id, 8u);
+  }
+  // A copy whose newest rows are gone: sqlite_sequence still remembers id 7.
+  const auto copy = dir.file("copy.db");
+  std::filesystem::copy_file(std::filesystem::path(WSHUB_SOURCE_DIR) / "tests/unit/fixtures/wshub-schema-v2.db", copy);
+  run_sql(copy, "DELETE FROM messages WHERE id >= 6; DELETE FROM message_channels WHERE id >= 6;");
+  expect_migrated(copy, 7);
+}
+
+TEST(message_log, a_version_1_file_is_migrated) {
+  // Version 1 as its release created it: one channel per message, AUTOINCREMENT, an index on
+  // (channel, id) and one on ts. Id 4 was given and deleted: sqlite_sequence says 4.
+  wshub::unit::temp_dir dir;
+  const auto path = dir.file("wshub.db");
+  run_sql(path,
+          "PRAGMA journal_mode=WAL;"
+          "CREATE TABLE messages ("
+          "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+          "  ts INTEGER NOT NULL,"
+          "  channel TEXT NOT NULL,"
+          "  username TEXT NOT NULL,"
+          "  body TEXT NOT NULL);"
+          "CREATE INDEX messages_by_channel ON messages(channel, id);"
+          "CREATE INDEX messages_by_ts ON messages(ts);"
+          "INSERT INTO messages(ts, channel, username, body) VALUES"
+          "  (1000, 'news', 'system', 'one'), (2000, 'sport', 'system', 'two'),"
+          "  (3000, 'news', 'ann', 'three'), (4000, 'news', 'system', 'four');"
+          "DELETE FROM messages WHERE id = 4;"
+          "PRAGMA user_version = 1;");
+  {
+    auto settings = settings_in(dir);
+    settings.path = path;
+    settings.retention_age = std::chrono::hours(24 * 365 * 100);
+    message_log log(settings);
+    EXPECT_EQ(log.last_id(), 4u);
+    const auto news = log.read_after({"news"}, 0, 100);
+    ASSERT_EQ(news.size(), 2u);
+    EXPECT_EQ(news[0].id, 1u);
+    EXPECT_EQ(news[0].ts_ms, 1000);
+    EXPECT_EQ(news[1].body, "three");
+    EXPECT_EQ(news[1].username, "ann");
+    EXPECT_EQ(news[1].channels, channel_list{"news"});
+  }
+  expect_migrated(path, 4);
+}
+
+TEST(message_log, a_message_of_one_channel_costs_two_btree_writes) {
+  // Schema 3: the row and its channel entry; no AUTOINCREMENT (sqlite_sequence), no index on ts.
+  wshub::unit::temp_dir dir;
+  const auto settings = settings_in(dir);
+  {
+    message_log log(settings);
+    append_and_wait(log, make_message("a", "x"));
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(settings.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  auto names = [&](const char* sql) {
+    std::vector<std::string> out;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK)
+      while (sqlite3_step(stmt) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+    sqlite3_finalize(stmt);
+    return out;
+  };
+  // Every B-tree an insert into messages or message_channels writes.
+  EXPECT_EQ(names("SELECT name FROM sqlite_master WHERE tbl_name IN ('messages', 'message_channels') ORDER BY name"),
+            (std::vector<std::string>{"message_channels", "messages"}));
+  EXPECT_TRUE(names("SELECT name FROM sqlite_sequence").empty());
+  sqlite3_close(db);
 }
 
 }  // namespace

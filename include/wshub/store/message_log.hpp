@@ -5,7 +5,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -31,7 +30,8 @@ struct log_settings {
   bool synchronous_full = true;          // fsync the WAL on every commit (else NORMAL)
   std::uint64_t retention_count = 1'000'000;  // keep at most this many messages
   std::chrono::seconds retention_age{7 * 24 * 3600};  // and none older than this
-  std::size_t max_pending = 10'000;      // appends waiting for the writer; more are refused
+  std::size_t max_pending = 10'000;      // appends waiting for the writer (besides those it is
+                                         // committing); more are refused
   std::size_t batch_max = 1'000;         // messages per transaction at most
 };
 
@@ -54,10 +54,10 @@ class message_log {
   // the disk. Returns log_errc::overloaded without queueing when max_pending is reached, and
   // log_errc::stopped after stop().
   std::error_code append(hub::message m, durable_handler on_durable);
-  // Queues messages that already have their id and ts (sequenced by the cluster), to be stored
-  // in one transaction: all of them or none. Ids must be above last_id() and increasing.
-  // `on_durable` is called for each, in order. Refused whole when the queue is full (unless it
-  // is empty).
+  // Queues `group` to be stored in one transaction: all of it or none. Either every message
+  // already has its id and ts (sequenced by the cluster: ids above last_id() and increasing), or
+  // none has (this log gives them, increasing in the group's order). `on_durable` is called for
+  // each, in order. Refused whole when the queue is full (unless it is empty).
   std::error_code append_group(std::vector<hub::message> group, durable_handler on_durable);
 
   // Untargeted messages of any of `channels` with id > after_id, in id order, each once, at most
@@ -105,20 +105,27 @@ class message_log {
     bool sequenced = false;  // id and ts were given (append_group)
   };
   void writer_loop();
-  std::error_code write_batch(std::vector<pending>& batch);
+  // One transaction for [first, last): either every message gets its id or none does.
+  std::error_code write_batch(pending* first, pending* last);
   void apply_retention(std::int64_t now_ms);
+  bool delete_through(std::uint64_t cut);  // retention's transaction; false when rolled back
 
   log_settings settings_;
   sqlite3* writer_db_ = nullptr;  // used only by writer_thread_ (and the constructor)
-  sqlite3_stmt* insert_ = nullptr;  // writer thread only: prepared on first use
-  sqlite3_stmt* index_ = nullptr;   // writer thread only
+  // Writer thread only, prepared once by the constructor: a commit runs no SQL text.
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+  sqlite3_stmt* rollback_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* index_ = nullptr;
   sqlite3* reader_db_ = nullptr;  // guarded by reader_mutex_
   mutable std::mutex reader_mutex_;
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<pending> queue_;  // guarded by mutex_
-  bool stopping_ = false;      // guarded by mutex_
+  std::vector<pending> queue_;  // guarded by mutex_; the writer takes all of it at once
+  bool writer_idle_ = false;    // guarded by mutex_: the writer waits for wake_ (only then notify)
+  bool stopping_ = false;       // guarded by mutex_
   std::int64_t last_ts_ms_ = 0;              // writer thread only
   std::int64_t last_retention_ms_ = 0;       // writer thread only
   std::atomic<std::uint64_t> last_id_{0};
