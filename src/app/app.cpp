@@ -60,7 +60,7 @@ ws::session_settings session_settings_from(const config& cfg) {
   return ws::session_settings{w.handshake_timeout, w.idle_timeout,   w.close_timeout,
                               w.read_buffer_size,  w.max_message_size, w.max_queue_bytes,
                               w.max_channels,      w.max_resume_messages, w.compression,
-                              w.subprotocols};
+                              w.compression_min_bytes, w.subprotocols};
 }
 
 std::unique_ptr<store::message_log> open_log(const config& cfg) {
@@ -191,7 +191,7 @@ struct app::parts {
     const auto remote = socket.remote_endpoint(ec);
     auto [slot, refused] = limit.try_acquire(ec ? std::string() : remote.address().to_string());
     // A refused connection is answered (503 or 429) at once and closed (net::http_session).
-    if (!slot) counters.connection_refusals.fetch_add(1, std::memory_order_relaxed);
+    if (!slot) counters.refused(hub::refusal_reason::connection_limit);
     auto& services = per_worker[index]->http;
     if (tls)
       std::make_shared<net::http_session<ws::tls_stream>>(ws::tls_stream(std::move(socket), *tls), services,

@@ -1,8 +1,11 @@
 #include "wshub/hub/frame.hpp"
 
 #include <ctime>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
+
+#include "wshub/util/deflate.hpp"
 
 namespace wshub::hub {
 
@@ -59,16 +62,38 @@ frame_ptr finish(frame f) {
 
 }  // namespace
 
+struct deflate_cache {
+  std::once_flag made[2];
+  deflated_payload forms[2];  // [0] of text, [1] of text_v1
+};
+
 frame_ptr make_frame(const message& m) {
   auto text = encode_message_json(m);
   // {"channel":...} -> {"type":"message","channel":...}: the same object with its type first.
   auto text_v1 = R"({"type":"message",)" + text.substr(1);
-  return finish(frame{m.id, m.channels, m.to_conn, m.to_user, std::move(text), std::move(text_v1), {}, {}});
+  return finish(frame{m.id, m.channels, m.to_conn, m.to_user, std::move(text), std::move(text_v1), {}, {},
+                      std::make_shared<deflate_cache>()});
+}
+
+const deflated_payload* frame::deflated(bool v1) const {
+  if (!deflated_forms) return nullptr;
+  auto& c = *deflated_forms;
+  const auto i = v1 ? 1 : 0;
+  std::call_once(c.made[i], [&] {
+    auto& d = c.forms[i];
+    const auto& plain = v1 ? text_v1 : text;
+    d.bytes = util::deflate_message(plain);
+    d.smaller = !d.bytes.empty() && d.bytes.size() < plain.size();
+    if (!d.smaller) return std::string().swap(d.bytes);
+    d.header = make_frame_header(d.bytes.size());
+    d.header.bytes[0] |= 0x40;  // RSV1: this message is compressed
+  });
+  return &c.forms[i];
 }
 
 frame_ptr make_control_frame(std::string json_text) {
   auto copy = json_text;
-  return finish(frame{0, {}, 0, {}, std::move(json_text), std::move(copy), {}, {}});
+  return finish(frame{0, {}, 0, {}, std::move(json_text), std::move(copy), {}, {}, nullptr});
 }
 
 }  // namespace wshub::hub

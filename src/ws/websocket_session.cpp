@@ -155,11 +155,13 @@ void websocket_session<Stream>::run(request req) {
   timeouts.keep_alive_pings = false;
   handshake_->set_option(timeouts);
   if (s.compression) {
-    // Clients may compress what they send, each message alone (no context takeover), so no
-    // inflater is kept per socket. Message frames go out uncompressed, encoded once for all.
+    // No context takeover either way: clients compress each message alone, so no inflater is
+    // kept per socket; the server deflates each message alone, once, for every socket that
+    // negotiated it (hub::frame::deflated).
     websocket::permessage_deflate pmd;
     pmd.server_enable = true;
     pmd.client_no_context_takeover = true;
+    pmd.server_no_context_takeover = true;
     handshake_->set_option(pmd);
   }
   const auto protocol = choose_subprotocol(req[beast::http::field::sec_websocket_protocol], s.subprotocols);
@@ -177,7 +179,12 @@ void websocket_session<Stream>::run(request req) {
     }
     if (!protocol.empty()) res.set(beast::http::field::sec_websocket_protocol, protocol);
     // Beast has answered the client's offer by now: what it agreed to is what the reader accepts.
-    deflate_ = res[beast::http::field::sec_websocket_extensions].find("permessage-deflate") != std::string_view::npos;
+    const auto agreed = res[beast::http::field::sec_websocket_extensions];
+    deflate_ = agreed.find("permessage-deflate") != std::string_view::npos;
+    // The shared deflated bytes use a 15-bit window: a client that asked for a smaller one
+    // (server_max_window_bits) gets text frames.
+    if (deflate_ && agreed.find("server_max_window_bits") == std::string_view::npos)
+      deflate_from_ = services_.settings.compression_min_bytes;
   }));
 
   // Joined before the 101 goes out, so a message published once the client sees the upgrade
@@ -710,7 +717,7 @@ bool websocket_session<Stream>::write_batch() {
   };
   if constexpr (std::is_same_v<Stream, plain_stream>) {
     auto& socket = *stream_;
-    const frame_buffers buffers(batch_, v1_);
+    const frame_buffers buffers(batch_, v1_, deflate_from_);
     beast::error_code ec;
     if (!socket.non_blocking()) socket.non_blocking(true, ec);  // affects no asynchronous operation
     const auto total = net::buffer_size(buffers);
@@ -721,7 +728,7 @@ bool websocket_session<Stream>::write_batch() {
     rest.consume(n);
     net::async_write(socket, rest, [on_written, n](beast::error_code ec2, std::size_t more) { on_written(ec2, n + more); });
   } else {
-    net::async_write(*stream_, frame_buffers(batch_, v1_), std::move(on_written));
+    net::async_write(*stream_, frame_buffers(batch_, v1_, deflate_from_), std::move(on_written));
   }
   return false;
 }
@@ -738,9 +745,9 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
   writing_ = false;
   std::uint8_t pongs_written = 0;
   if (!ec) {
-    std::size_t payload = 0;  // the metric counts message bytes, not frame headers
+    std::size_t payload = 0;  // the metric counts message bytes as written (deflated or not), not frame headers
     for (const auto& f : batch_) {
-      if (f->header.bytes[0] == text_frame_start) payload += (v1_ ? f->text_v1 : f->text).size();
+      if (f->header.bytes[0] == text_frame_start) payload += wire_form(*f, v1_, deflate_from_).payload.size();
       if (f->header.bytes[0] == pong_frame_start) ++pongs_written;
     }
     services_.registry->count_bytes_sent(payload);

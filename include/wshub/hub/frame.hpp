@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wshub::hub {
@@ -30,6 +31,16 @@ struct frame_header {
 inline constexpr std::uint8_t text_opcode = 0x1;
 frame_header make_frame_header(std::size_t payload_size, std::uint8_t opcode = text_opcode);
 
+// A message frame's payload as permessage-deflate sends it (RFC 7692): `header` has RSV1 set and
+// counts `bytes`. Deflated with no context takeover, so the same bytes suit every socket that
+// negotiated server_no_context_takeover with the server's full 15-bit window.
+struct deflated_payload {
+  frame_header header;
+  std::string bytes;
+  bool smaller = false;  // false when deflating did not shrink the text: send the text instead
+};
+struct deflate_cache;  // the deflated forms of one frame, made once each
+
 // A message encoded once and shared, immutable, by every recipient. A socket sends `text`
 // (go-gin-api's shape) or, when it negotiated wshub.v1, `text_v1` (the same object with
 // "type":"message" first). Control frames for one socket (welcome, ack) set both to one text.
@@ -44,6 +55,11 @@ struct frame {
   std::string text_v1;
   frame_header header;
   frame_header header_v1;
+  std::shared_ptr<deflate_cache> deflated_forms;  // message frames only (make_frame); null for others
+
+  // The deflated form of `text` (or of `text_v1`), made by the first caller and then shared.
+  // Any thread. Null for frames that are not messages (they always go out as text).
+  const deflated_payload* deflated(bool v1) const;
 };
 using frame_ptr = std::shared_ptr<const frame>;
 

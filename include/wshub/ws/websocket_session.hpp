@@ -26,6 +26,7 @@
 #include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
 #include "wshub/ws/connect_params.hpp"
+#include "wshub/ws/frame_buffers.hpp"
 #include "wshub/ws/frame_reader.hpp"
 #include "wshub/ws/outbound_queue.hpp"
 #include "wshub/ws/write_scheduler.hpp"
@@ -60,6 +61,7 @@ struct session_settings {
   std::size_t max_channels = 64;
   std::size_t max_resume_messages = 10'000;
   bool compression = false;
+  std::size_t compression_min_bytes = 256;  // message frames at least this long go out deflated
   std::vector<std::string> subprotocols;
 };
 
@@ -176,6 +178,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   bool joined_ = false;                        // worker thread only; in the hub from run() until finish()
   bool accepted_ = false;                      // worker thread only: the handshake is done
   bool deflate_ = false;                       // worker thread only: permessage-deflate was negotiated
+  std::size_t deflate_from_ = never_deflate;   // set before the accept, then read-only: see frame_buffers
   bool heard_ = false;                         // worker thread only: bytes came since the last idle tick
   bool pinged_ = false;                        // worker thread only: a keep-alive ping is unanswered
   std::uint8_t pongs_queued_ = 0;              // worker thread only: pongs waiting to be written
