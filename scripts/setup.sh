@@ -12,9 +12,11 @@ build_packages=(
 )
 # systemd: systemd-analyze for the unit; dpkg-dev, file: cpack -G DEB with shlibdeps; lintian: the
 # package test checks the .deb with it. prometheus: promtool, for the dashboard and alert rules test.
+# python3-websocket: the README's client example (tests/docs); python3-websockets: a client of the
+# compression test (tests/e2e).
 # clang, libclang-rt-14-dev (libFuzzer and the sanitizer runtimes), llvm (llvm-symbolizer for
 # readable sanitizer reports): the fuzz preset.
-test_packages=(redis-server sqlite3 chromium nodejs npm curl systemd dpkg-dev file lintian clang libclang-rt-14-dev llvm prometheus)
+test_packages=(redis-server sqlite3 chromium nodejs npm curl python3 python3-websocket python3-websockets systemd dpkg-dev file lintian clang libclang-rt-14-dev llvm prometheus)
 # Optional, not for the build: bench/compare.py and the peer servers it runs (docs/BENCHMARKS.md).
 bench_packages=(python3 golang-go golang-github-gorilla-websocket-dev nodejs npm)
 

@@ -145,7 +145,7 @@ void http_publisher::write_request() {
   if (shared_.first_send_ns == 0) shared_.first_send_ns = sent_ns_;
   ++shared_.sent;
   body_.clear();
-  append_body(body_, body_stamp{index_, seq_++, sent_ns_}, shared_.message_bytes);
+  append_body(body_, body_stamp{index_, seq_++, sent_ns_}, shared_.message_bytes, shared_.words);
   std::string content;
   if (shared_.json_body) {
     content = "{\"message\":\"" + body_ + "\"}";  // the body has no character JSON would escape

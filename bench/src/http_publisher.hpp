@@ -19,6 +19,7 @@ struct publish_shared {
   std::string head;                 // request line and headers up to "Content-Length: "
   bool json_body = false;
   std::size_t message_bytes = 100;
+  bool words = false;  // pad with words instead of x
   sockaddr_in target{};
   std::optional<sockaddr_in> source;
 

@@ -16,7 +16,7 @@ struct body_stamp {
 };
 
 // Appends the body to `out`; it is longer than `size` only when the stamp itself is.
-void append_body(std::string& out, const body_stamp& stamp, std::size_t size);
+void append_body(std::string& out, const body_stamp& stamp, std::size_t size, bool words = false);
 
 // Finds the stamp anywhere in a received message (a JSON frame or the raw body).
 std::optional<body_stamp> find_stamp(std::string_view message);

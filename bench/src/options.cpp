@@ -140,6 +140,8 @@ options parse_options(int argc, char** argv) {
       throw usage_error("unexpected argument '" + arg + "'");
     }
     if (name == "json-body") { o.json_body = true; continue; }
+    if (name == "deflate") { o.deflate = true; continue; }
+    if (name == "words") { o.words = true; continue; }
     if (name == "json-only") { o.json_only = true; continue; }
     const auto f = flags.find(name);
     if (f == flags.end()) throw usage_error("unknown option '" + arg + "'");
@@ -199,6 +201,10 @@ options:
   --timeout T         hard bound on the whole run in seconds (120)
   --drain T           seconds to wait for deliveries after the last answer (10)
   --json-body         publish JSON {"message": ...} instead of a form
+  --deflate           subscribers offer permessage-deflate (client_no_context_takeover); the
+                      report gives the bytes received per message on the wire
+  --words             pad message bodies with words (they compress like text) instead of x
+                      (which compresses to almost nothing)
   --header "K: V"     extra header on every publish request (repeatable)
   --label NAME        name echoed in the report (e.g. the server's)
   --json-only         print only the JSON line

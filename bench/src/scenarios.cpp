@@ -78,6 +78,8 @@ struct totals {
     r.closed_by_server += w.closed_by_server;
     r.protocol_errors += w.protocol_errors;
     r.messages += w.messages;
+    r.wire_bytes += w.wire_bytes;
+    r.compressed += w.compressed;
     r.lost += w.lost;
     r.extra += w.extra;
     r.out_of_order += w.out_of_order;
@@ -104,6 +106,7 @@ void run_publishers(const options& o, event_loop& loop, publish_shared& pub, con
   pub.head = publish_request_head(o.host, publish_port, o.publish_path, o.json_body, o.headers);
   pub.json_body = o.json_body;
   pub.message_bytes = o.message_bytes;
+  pub.words = o.words;
   pub.target = ipv4_endpoint(o.host, publish_port);
   if (source) pub.source = *source;
 
@@ -267,6 +270,13 @@ int run_scenario(const options& o) {
                              "; lost " + std::to_string(r.lost) + ", out of order " + std::to_string(r.out_of_order) +
                              ", extra " + std::to_string(r.extra));
     rep.row("deliveries/s", thousands(deliveries_per_s));
+    if (r.messages > 0) {
+      const double wire = static_cast<double>(r.wire_bytes) / static_cast<double>(r.messages);
+      rep.field("wire_bytes_per_delivery", wire, 1);
+      rep.field("deflated_deliveries", r.compressed);
+      rep.row("on the wire", fixed(wire, 1) + " bytes per delivery (frame headers included), " +
+                                 thousands(static_cast<double>(r.compressed)) + " deliveries deflated");
+    }
     auto lat = summarize(t.samples.latency_ns);
     rep.latency("publish->receive", "latency", lat);
     work = r.messages;

@@ -118,7 +118,7 @@ std::vector<share> split_sockets(const options& o) {
 }
 
 subscriber_set::subscriber_set(const options& o, event_loop& loop, const share& s)
-    : shared_(o.host, o.port, o.socket_path), target_(ipv4_endpoint(o.host, o.port)) {
+    : shared_(o.host, o.port, o.socket_path, o.deflate), target_(ipv4_endpoint(o.host, o.port)) {
   shared_.connect_limit = o.concurrency;
   if (!o.source_ip.empty()) {
     source_ = ipv4_endpoint(o.source_ip, 0, static_cast<std::uint32_t>(s.index));
@@ -155,6 +155,8 @@ worker_result subscriber_set::result(std::uint64_t expected) const {
   r.closed_by_server = shared_.closed_by_server;
   r.protocol_errors = shared_.protocol_errors;
   r.messages = shared_.messages;
+  r.wire_bytes = shared_.wire_bytes;
+  r.compressed = shared_.compressed;
   for (const auto& reader : readers_) {
     if (!reader->was_opened()) continue;
     const auto got = reader->messages();

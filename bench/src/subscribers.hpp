@@ -21,6 +21,8 @@ namespace wshub::bench {
 struct worker_result {
   std::uint64_t opened = 0, failed = 0, closed_by_server = 0, protocol_errors = 0;
   std::uint64_t messages = 0, lost = 0, extra = 0, out_of_order = 0, gaps = 0, unstamped = 0;
+  std::uint64_t wire_bytes = 0;  // every byte read from the open sockets (frame headers included)
+  std::uint64_t compressed = 0;  // messages that came deflated (RSV1)
   std::int64_t first_connect_ns = 0, last_open_ns = 0, last_message_ns = 0;
   double connect_cpu_s = 0;  // CPU time of the process while it connected its sockets
   double cpu_s = 0;          // CPU time of the process from the end of its connects to its report

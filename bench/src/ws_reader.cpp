@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string_view>
 
+#include <boost/beast/zlib/inflate_stream.hpp>
+
 #include "message_body.hpp"
 
 namespace wshub::bench {
@@ -42,6 +44,31 @@ void random_key(char* out) {
   out[23] = '=';
 }
 
+// A message sent with permessage-deflate and no context takeover, inflated ("" when it does not
+// inflate: then it has no stamp and is counted as unstamped).
+std::string inflate_message(const std::string& deflated) {
+  namespace zlib = boost::beast::zlib;
+  static zlib::inflate_stream inflater;  // one thread; each message alone
+  inflater.reset(15);
+  std::string in = deflated;
+  in.append("\x00\x00\xff\xff", 4);  // RFC 7692 7.2.2
+  std::string out;
+  std::array<char, 64 * 1024> chunk;
+  zlib::z_params zs{};
+  zs.next_in = in.data();
+  zs.avail_in = in.size();
+  for (int i = 0; i < 1024; ++i) {  // at most 64 MiB out
+    zs.next_out = chunk.data();
+    zs.avail_out = chunk.size();
+    boost::beast::error_code ec;
+    inflater.write(zs, zlib::Flush::sync, ec);
+    out.append(chunk.data(), chunk.size() - zs.avail_out);
+    if (ec && ec != zlib::error::need_buffers && ec != zlib::error::end_of_stream) return {};
+    if (zs.avail_in == 0 && zs.avail_out != 0) break;
+  }
+  return out;
+}
+
 std::size_t header_size(unsigned char b1) {
   const unsigned len7 = b1 & 0x7f;
   return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((b1 & 0x80) ? 4 : 0);
@@ -49,9 +76,11 @@ std::size_t header_size(unsigned char b1) {
 
 }  // namespace
 
-ws_shared::ws_shared(const std::string& host, std::uint16_t port, const std::string& path) {
+ws_shared::ws_shared(const std::string& host, std::uint16_t port, const std::string& path, bool deflate) {
   request = "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
-            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ";
+            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+            (deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n" : "") +
+            "Sec-WebSocket-Key: ";
   key_offset = request.size();
   request += std::string(24, 'A') + "\r\n\r\n";
 }
@@ -161,7 +190,10 @@ void ws_reader::on_readable() {
     if (n > 0) {
       const auto now = now_ns();
       if (state_ == state::handshaking) on_handshake_bytes(buf, static_cast<std::size_t>(n), now);
-      else consume(buf, static_cast<std::size_t>(n), now);
+      else {
+        shared_.wire_bytes += static_cast<std::uint64_t>(n);
+        consume(buf, static_cast<std::size_t>(n), now);
+      }
       if (static_cast<std::size_t>(n) < cap) return;
     } else if (n == 0) {
       if (state_ == state::open) ++shared_.closed_by_server;
@@ -194,6 +226,7 @@ void ws_reader::on_handshake_bytes(const char* data, std::size_t size, std::int6
   std::string rest = response_.substr(body);
   response_.clear();
   response_.shrink_to_fit();
+  shared_.wire_bytes += rest.size();
   if (!rest.empty()) consume(rest.data(), rest.size(), now);
 }
 
@@ -211,6 +244,7 @@ void ws_reader::consume(const char* data, std::size_t size, std::int64_t now) {
       if (header_[1] & 0x80) return fail("the server sent a masked frame");
       fin_ = header_[0] & 0x80;
       opcode_ = header_[0] & 0x0f;
+      if (opcode_ == 0x1 || opcode_ == 0x2) message_deflated_ = (header_[0] & 0x40) != 0;
       const unsigned len7 = header_[1] & 0x7f;
       left_ = len7;
       if (len7 >= 126) {
@@ -262,8 +296,10 @@ void ws_reader::end_of_frame(std::int64_t now) {
 void ws_reader::on_message(std::int64_t now) {
   ++messages_;
   ++shared_.messages;
+  if (message_deflated_) ++shared_.compressed;
   shared_.last_message_ns = now;
   if (!sampled_) return;
+  if (message_deflated_) message_ = inflate_message(message_);
   const auto stamp = find_stamp(message_);
   message_.clear();
   if (!stamp) {

@@ -23,6 +23,8 @@ struct ws_shared {
   std::size_t in_flight = 0;         // connects + handshakes not finished
   std::uint64_t opened = 0, failed = 0, closed_by_server = 0, protocol_errors = 0;
   std::uint64_t messages = 0;        // complete data messages on all sockets
+  std::uint64_t wire_bytes = 0;      // bytes read after the handshakes
+  std::uint64_t compressed = 0;      // data messages sent deflated (RSV1)
   std::uint64_t out_of_order = 0;    // sampled: a stamp not above the last one from the same publisher
   std::uint64_t gaps = 0;            // sampled: stamps skipped (lost, or never acknowledged)
   std::uint64_t unstamped = 0;       // sampled: messages without a wsb: stamp
@@ -32,7 +34,8 @@ struct ws_shared {
   std::vector<std::int64_t> connect_ns;   // connect start -> 101 received
   std::string first_error;
 
-  ws_shared(const std::string& host, std::uint16_t port, const std::string& path);
+  // With `deflate`, the upgrade offers permessage-deflate with client_no_context_takeover.
+  ws_shared(const std::string& host, std::uint16_t port, const std::string& path, bool deflate = false);
   void note_error(const std::string& what);
 };
 
@@ -83,6 +86,7 @@ class ws_reader final : public io_handler {
   bool in_payload_ = false;
   std::uint8_t opcode_ = 0;
   bool fin_ = false;
+  bool message_deflated_ = false;  // the current message's first frame had RSV1
   std::uint64_t left_ = 0;
   std::string message_;   // data payload of the current message (sampled sockets only)
   std::string control_;   // payload of the current control frame

@@ -19,6 +19,14 @@ bool etag_matches(std::string_view header, std::string_view etag) {
   return false;
 }
 
+// {"origin": n, "connection_limit": n, ...}: every refusal_reason, zeros included.
+nlohmann::json refusals_json(const hub::counters& c) {
+  nlohmann::json out = nlohmann::json::object();
+  for (std::size_t i = 0; i < hub::refusal_reason_names.size(); ++i)
+    out[std::string(hub::refusal_reason_names[i])] = c.refusals[i].load(std::memory_order_relaxed);
+  return out;
+}
+
 }  // namespace
 
 // One node: its own figures. A cluster: connections, subscriptions and deliveries summed over
@@ -28,11 +36,12 @@ response stats(const router_services& s, const request& req) {
   const auto relaxed = std::memory_order_relaxed;
   std::uint64_t connections = s.hub.connection_count();
   std::uint64_t subscriptions = s.hub.subscription_count();
-  std::uint64_t deliveries = c.deliveries.load(relaxed);
+  std::uint64_t deliveries = s.hub.deliveries();
   nlohmann::json body = {
       {"messages_total", c.published.load(relaxed)},
       {"messages_per_second", c.messages_per_second.load(relaxed)},
       {"slow_consumer_closes", c.slow_consumer_closes.load(relaxed)},
+      {"refusals", refusals_json(c)},
       {"last_id", s.store.last_id()},
   };
   if (s.cluster) {

@@ -62,22 +62,20 @@ std::vector<MetricFamily> collect(const hub::counters& c, const hub::hub& hub, c
                       static_cast<double>(hub.subscription_count())));
   out.push_back(counter("wshub_messages_published_total", "messages durably stored and fanned out",
                         c.published.load(relaxed)));
-  out.push_back(counter("wshub_messages_delivered_total", "message frames queued to sockets", c.deliveries.load(relaxed)));
+  out.push_back(counter("wshub_messages_delivered_total", "message frames queued to sockets", hub.deliveries()));
   out.push_back(gauge("wshub_messages_per_second", "messages published during the last full second",
                       c.messages_per_second.load(relaxed)));
   out.push_back(counter("wshub_publish_failures_total", "publishes refused or failed by the store (nothing acknowledged)",
                         c.publish_failures.load(relaxed)));
   out.push_back(counter("wshub_slow_consumer_closes_total", "sockets closed because their outbound queue was full",
                         c.slow_consumer_closes.load(relaxed)));
-  out.push_back(family("wshub_refusals_total", "connections refused, by reason (origin, connection_limit, token)",
-                       MetricType::Counter,
-                       {sample(static_cast<double>(c.origin_refusals.load(relaxed)), MetricType::Counter,
-                               {{"reason", "origin"}}),
-                        sample(static_cast<double>(c.connection_refusals.load(relaxed)), MetricType::Counter,
-                               {{"reason", "connection_limit"}}),
-                        sample(static_cast<double>(c.token_refusals.load(relaxed)), MetricType::Counter,
-                               {{"reason", "token"}})}));
-  out.push_back(counter("wshub_bytes_sent_total", "WebSocket message bytes written to sockets", c.bytes_sent.load(relaxed)));
+  std::vector<ClientMetric> refusals;
+  for (std::size_t i = 0; i < hub::refusal_reason_names.size(); ++i)
+    refusals.push_back(sample(static_cast<double>(c.refusals[i].load(relaxed)), MetricType::Counter,
+                              {{"reason", std::string(hub::refusal_reason_names[i])}}));
+  out.push_back(family("wshub_refusals_total", "connections and requests refused, by reason (docs/API.md)",
+                       MetricType::Counter, std::move(refusals)));
+  out.push_back(counter("wshub_bytes_sent_total", "WebSocket message bytes written to sockets", hub.bytes_sent()));
   out.push_back(histogram("wshub_publish_store_seconds", "time from a publish to its message being durable in the log",
                           c.publish_store_latency));
   out.push_back(gauge("wshub_store_writable", "1 when the last write to the message log succeeded",

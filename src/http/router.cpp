@@ -23,6 +23,16 @@ response method_not_allowed(const request& req, const char* allow) {
   return res;
 }
 
+std::optional<hub::refusal_reason> refusal_for(status s) {
+  switch (s) {
+    case status::unauthorized: return hub::refusal_reason::unauthorized;
+    case status::forbidden: return hub::refusal_reason::forbidden;
+    case status::payload_too_large: return hub::refusal_reason::too_large;
+    case status::too_many_requests: return hub::refusal_reason::rate_limited;
+    default: return std::nullopt;
+  }
+}
+
 // The one {parameter} of `route` in `path` (non-empty, without '/'), or nullopt when the path
 // is not of that route.
 std::optional<std::string_view> path_parameter(std::string_view path, std::string_view route) {
@@ -62,6 +72,12 @@ void router::handle(const request& req, respond_fn respond, const request_contex
       res.body().clear();
       inner(std::move(res));
     };
+  // Refused requests are counted by reason, on every path (upgrades never reach the router: the
+  // upgrade path counts its own refusals).
+  respond = [inner = std::move(respond), &counters = services_.counters](response res) {
+    if (const auto why = refusal_for(res.result())) counters.refused(*why);
+    inner(std::move(res));
+  };
   const auto& s = services_;
   if (path == "/api/tool/send_message") {
     if (req.method() != bhttp::verb::post) return respond(method_not_allowed(req, "POST"));

@@ -2,10 +2,12 @@
 
 #include <charconv>
 #include <ctime>
+#include <mutex>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "wshub/util/deflate.hpp"
 #include "wshub/util/utf8.hpp"
 
 namespace wshub::hub {
@@ -184,8 +186,14 @@ frame_header make_frame_header(std::size_t payload_size, std::uint8_t opcode) {
   return h;
 }
 
+struct deflate_cache {
+  std::once_flag made[2];
+  deflated_payload forms[2];  // [0] of text, [1] of text_v1
+};
+
 frame_ptr make_frame(const message& m) {
   auto f = std::make_shared<frame>();
+  f->deflated_forms = std::make_shared<deflate_cache>();
   f->id = m.id;
   f->channels = m.channels;
   f->to_conn = m.to_conn;
@@ -204,6 +212,22 @@ frame_ptr make_frame(const message& m) {
   f->header = make_frame_header(f->text_size);
   f->header_v1 = make_frame_header(f->data.size() - f->v1_begin);
   return f;
+}
+
+const deflated_payload* frame::deflated(bool v1) const {
+  if (!deflated_forms) return nullptr;
+  auto& c = *deflated_forms;
+  const auto i = v1 ? 1 : 0;
+  std::call_once(c.made[i], [&] {
+    auto& d = c.forms[i];
+    const auto plain = v1 ? text_v1() : text();
+    d.bytes = util::deflate_message(plain);
+    d.smaller = !d.bytes.empty() && d.bytes.size() < plain.size();
+    if (!d.smaller) return std::string().swap(d.bytes);
+    d.header = make_frame_header(d.bytes.size());
+    d.header.bytes[0] |= 0x40;  // RSV1: this message is compressed
+  });
+  return &c.forms[i];
 }
 
 frame_ptr make_control_frame(std::string json_text) {

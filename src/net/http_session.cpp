@@ -155,17 +155,23 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
   const auto header_limit = std::to_string(services_.settings.header_limit);
   // The read buffer overflows only when something unparsed outgrows it: the header, or in a
   // chunked body a chunk-size line (with its extensions) or the trailer.
-  if (ec == bhttp::error::header_limit || (ec == bhttp::error::buffer_overflow && !parser_->is_header_done()))
+  if (ec == bhttp::error::header_limit || (ec == bhttp::error::buffer_overflow && !parser_->is_header_done())) {
+    services_.counters.refused(hub::refusal_reason::headers_too_large);
     return write(http::make_error({http::status::request_header_fields_too_large, http::codes::header_too_large,
                                    "request headers are larger than " + header_limit + " bytes"}));
-  if (ec == bhttp::error::buffer_overflow)
+  }
+  if (ec == bhttp::error::buffer_overflow) {
+    services_.counters.refused(hub::refusal_reason::too_large);
     return write(http::make_error({http::status::payload_too_large, http::codes::payload_too_large,
                                    "a chunk-size line or the trailer of the request body is larger than " +
                                        header_limit + " bytes"}));
-  if (ec == bhttp::error::body_limit)
+  }
+  if (ec == bhttp::error::body_limit) {
+    services_.counters.refused(hub::refusal_reason::too_large);
     return write(http::make_error({http::status::payload_too_large, http::codes::payload_too_large,
                                    "request body is larger than " + std::to_string(services_.settings.body_limit) +
                                        " bytes"}));
+  }
   if (ec) {
     if (ec.category() != beast::error_code(bhttp::error::bad_target).category()) return close();  // not a parse error
     return write(http::make_error({http::status::bad_request, http::codes::bad_request,
@@ -208,7 +214,7 @@ template <class Stream>
 void http_session<Stream>::upgrade() {
   const auto& req = parser_->get();
   if (!services_.origins.allows(req[bhttp::field::origin], req[bhttp::field::host], services_.site)) {
-    services_.counters.origin_refusals.fetch_add(1, std::memory_order_relaxed);
+    services_.counters.refused(hub::refusal_reason::origin);
     services_.log->info("refused a WebSocket upgrade from origin '{}'", std::string(req[bhttp::field::origin]));
     return write(http::make_error(
         {http::status::forbidden, http::codes::socket_connect, "origin not allowed"}, req.version(), false));
@@ -224,7 +230,7 @@ void http_session<Stream>::upgrade() {
     if (!token.empty() || services_.connect.require_token) {
       const auto claims = services_.tokens.verify(token, problem);
       if (!claims) {
-        services_.counters.token_refusals.fetch_add(1, std::memory_order_relaxed);
+        services_.counters.refused(hub::refusal_reason::token);
         return write(http::make_error({http::status::unauthorized, http::codes::authorization, problem}, req.version(), false));
       }
       params->user = claims->user;
@@ -233,7 +239,7 @@ void http_session<Stream>::upgrade() {
       if (claims->channels)
         for (const auto& c : params->channels)
           if (std::find(claims->channels->begin(), claims->channels->end(), c) == claims->channels->end()) {
-            services_.counters.token_refusals.fetch_add(1, std::memory_order_relaxed);
+            services_.counters.refused(hub::refusal_reason::token);
             return write(http::make_error({http::status::forbidden, http::codes::authorization,
                                            "the token does not allow channel " + c},
                                           req.version(), false));

@@ -70,6 +70,37 @@ TEST_F(security_test, publishing_needs_a_key_allowed_on_the_channel) {
   EXPECT_EQ(server->get().counters().published.load(), 3u) << "a refused publish was stored";
 }
 
+TEST_F(security_test, every_refusal_is_counted_by_reason_in_metrics_and_stats) {
+  start([](app::config& cfg) {
+    with_keys(cfg);
+    cfg.publish.max_message_bytes = 100;
+    cfg.http.header_limit = 2048;
+    cfg.security.publish_rate_per_key = 0.001;  // one publish, then 429 for a long while
+    cfg.security.publish_burst = 1;
+  });
+  const std::map<std::string, std::string> backend{{"X-API-Key", "backend-key-0123456789"}};
+  EXPECT_EQ(publish_with({}, "message=hi").status, 401);
+  EXPECT_EQ(publish_with({{"X-API-Key", "news-key-0123456789ab"}}, "message=hi&channel=sport").status, 403);
+  EXPECT_EQ(http_request(port(), "GET", "/api/tool/connections", "", backend).status, 403);
+  EXPECT_EQ(publish_with({{"X-API-Key", "news-key-0123456789ab"}}, "message=" + std::string(200, 'x') + "&channel=news").status, 413);
+  EXPECT_EQ(publish_with(backend, "message=first").status, 200);
+  EXPECT_EQ(publish_with(backend, "message=second").status, 429);
+  EXPECT_EQ(http_request(port(), "GET", "/healthz", "", {{"X-Padding", std::string(4096, 'p')}}).status, 431);
+  EXPECT_EQ(http_request(port(), "GET", "/metrics").status, 401);  // outside /api/ as well
+  EXPECT_EQ(http_request(port(), "GET", "/metrics", "", backend).status, 403);
+
+  const std::map<std::string, int> expected{{"unauthorized", 2}, {"forbidden", 3}, {"too_large", 1},
+                                            {"rate_limited", 1},  {"headers_too_large", 1}, {"origin", 0}};
+  const std::map<std::string, std::string> admin{{"X-API-Key", "operator-key-0123456789"}};
+  const auto metrics = http_request(port(), "GET", "/metrics", "", admin).body;
+  const auto stats = json::parse(http_request(port(), "GET", "/api/tool/stats", "", admin).body);
+  for (const auto& [reason, count] : expected) {
+    const auto line = "wshub_refusals_total{reason=\"" + reason + "\"} " + std::to_string(count) + "\n";
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
+    EXPECT_EQ(stats["refusals"][reason], count) << reason << ": " << stats.dump();
+  }
+}
+
 TEST_F(security_test, the_key_name_becomes_the_username) {
   start(with_keys);
   ws_client c(port());
@@ -173,7 +204,7 @@ TEST_F(security_test, connections_per_address_are_limited_while_others_still_con
   ws_client::options other;
   other.source_address = "127.0.0.2";
   EXPECT_NO_THROW(ws_client(port(), other));
-  EXPECT_GE(server->get().counters().connection_refusals.load(), 1u);
+  EXPECT_GE(server->get().counters().refusal_count(hub::refusal_reason::connection_limit), 1u);
 }
 
 TEST_F(security_test, static_paths_cannot_leave_their_folder) {

@@ -73,7 +73,7 @@ TEST_F(websocket_test, cross_site_origins_are_refused_and_allowed_ones_accepted)
   EXPECT_EQ(try_upgrade(port(), {{"Origin", "https://localhost.attacker.tld"}}), 403);
   EXPECT_EQ(try_upgrade(port(), {{"Origin", "http://app.example.com"}}), 403) << "scheme must match";
   EXPECT_EQ(try_upgrade(port(), {{"Origin", "null"}}), 403);
-  EXPECT_EQ(server->get().counters().origin_refusals.load(), 4u);
+  EXPECT_EQ(server->get().counters().refusal_count(hub::refusal_reason::origin), 4u);
 }
 
 TEST_F(websocket_test, a_refused_upgrade_answers_json) {
@@ -156,7 +156,7 @@ TEST_F(websocket_test, connections_past_the_limit_are_refused) {
   start([](app::config& cfg) { cfg.http.max_connections = 2; });
   ws_client a(port()), b(port());
   EXPECT_THROW(ws_client{port()}, boost::system::system_error);
-  EXPECT_GE(server->get().counters().connection_refusals.load(), 1u);
+  EXPECT_GE(server->get().counters().refusal_count(hub::refusal_reason::connection_limit), 1u);
   a.close();
   // The slot frees when the session ends; a new client then gets in.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);

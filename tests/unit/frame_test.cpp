@@ -1,11 +1,16 @@
 #include "wshub/hub/frame.hpp"
 
+#include <thread>
+
 #include <regex>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "wshub/ws/frame_buffers.hpp"
+#include "wshub/ws/frame_reader.hpp"
 
 namespace {
 
@@ -186,6 +191,43 @@ TEST(frame, a_cached_time_is_the_time_of_its_own_second) {
   EXPECT_NE(a, b);
   EXPECT_EQ(wshub::hub::format_local_time(sample_ts), a);
   EXPECT_EQ(b.substr(17), "57");
+}
+
+TEST(frame, deflated_forms_inflate_to_the_texts_and_are_made_once) {
+  const auto f = wshub::hub::make_frame(sample(std::string(2000, 'x') + "\u00fc"));
+  const wshub::hub::deflated_payload* seen[4] = {};
+  std::thread a([&] { seen[0] = f->deflated(false); seen[1] = f->deflated(true); });
+  std::thread b([&] { seen[2] = f->deflated(false); seen[3] = f->deflated(true); });
+  a.join();
+  b.join();
+  EXPECT_EQ(seen[0], seen[2]) << "one deflated form shared by every caller";
+  EXPECT_EQ(seen[1], seen[3]);
+  for (const bool v1 : {false, true}) {
+    const auto* d = f->deflated(v1);
+    ASSERT_NE(d, nullptr);
+    ASSERT_TRUE(d->smaller);
+    EXPECT_LT(d->bytes.size(), 200u) << "2 KB of JSON that repeats one letter";
+    EXPECT_EQ(d->header.bytes[0], 0xC1) << "FIN, RSV1 and the text opcode";
+    const auto plain = wshub::hub::make_frame_header(d->bytes.size());
+    EXPECT_EQ(d->header.size, plain.size);
+    EXPECT_EQ(d->header.bytes[1], plain.bytes[1]);
+    std::uint16_t code = 0;
+    const auto inflated = wshub::ws::inflate_message(d->bytes, 1 << 20, code);
+    ASSERT_TRUE(inflated) << code;
+    EXPECT_EQ(*inflated, v1 ? f->text_v1() : f->text());
+  }
+}
+
+TEST(frame, sockets_get_deflated_bytes_only_above_their_threshold_and_when_smaller) {
+  const auto big = wshub::hub::make_frame(sample(std::string(1000, 'y')));
+  const auto w = wshub::ws::wire_form(*big, false, 256);
+  EXPECT_EQ(w.header->bytes[0], 0xC1);
+  EXPECT_EQ(w.payload, big->deflated(false)->bytes);
+  EXPECT_EQ(wshub::ws::wire_form(*big, false, wshub::ws::never_deflate).payload, big->text());
+  EXPECT_EQ(wshub::ws::wire_form(*big, true, 5000).payload, big->text_v1()) << "below the threshold";
+  const auto control = wshub::hub::make_control_frame(std::string(1000, 'z'));
+  EXPECT_EQ(control->deflated(false), nullptr);
+  EXPECT_EQ(wshub::ws::wire_form(*control, false, 0).payload, control->text()) << "control frames go out as they are";
 }
 
 }  // namespace

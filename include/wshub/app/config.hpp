@@ -48,6 +48,7 @@ struct config {
     bool check_origin = true;
     std::vector<std::string> allowed_origins;
     bool compression = false;
+    std::size_t compression_min_bytes = 256;
     std::size_t max_message_size = 64 * 1024;
     std::chrono::seconds idle_timeout{60};  // pings are sent at half of it
     std::size_t max_queue_bytes = 1024 * 1024;

@@ -31,6 +31,16 @@ struct frame_header {
 inline constexpr std::uint8_t text_opcode = 0x1;
 frame_header make_frame_header(std::size_t payload_size, std::uint8_t opcode = text_opcode);
 
+// A message frame's payload as permessage-deflate sends it (RFC 7692): `header` has RSV1 set and
+// counts `bytes`. Deflated with no context takeover, so the same bytes suit every socket that
+// negotiated server_no_context_takeover with the server's full 15-bit window.
+struct deflated_payload {
+  frame_header header;
+  std::string bytes;
+  bool smaller = false;  // false when deflating did not shrink the text: send the text instead
+};
+struct deflate_cache;  // the deflated forms of one frame, made once each
+
 // A message encoded once and shared, immutable, by every recipient. A socket sends `text()`
 // (go-gin-api's shape) or, when it negotiated wshub.v1, `text_v1()` (the same object with
 // "type":"message" first). Both live in one buffer, `data`, written in one pass by make_frame:
@@ -47,6 +57,11 @@ struct frame {
   std::size_t v1_begin = 0;
   frame_header header;
   frame_header header_v1;
+  std::shared_ptr<deflate_cache> deflated_forms;  // message frames only (make_frame); null for others
+
+  // The deflated form of text() (or of text_v1()), made by the first caller and then shared.
+  // Any thread. Null for frames that are not messages (they always go out as text).
+  const deflated_payload* deflated(bool v1) const;
 
   std::string_view text() const { return {data.data(), text_size}; }
   std::string_view text_v1() const { return std::string_view(data).substr(v1_begin); }

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,10 +21,12 @@
 #include "wshub/cache/cache.hpp"
 #include "wshub/cache/cached_log.hpp"
 #include "wshub/hub/connection_limit.hpp"
+#include "wshub/hub/counters.hpp"
 #include "wshub/hub/hub.hpp"
 #include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
 #include "wshub/ws/connect_params.hpp"
+#include "wshub/ws/frame_buffers.hpp"
 #include "wshub/ws/frame_reader.hpp"
 #include "wshub/ws/outbound_queue.hpp"
 #include "wshub/ws/write_scheduler.hpp"
@@ -60,12 +61,14 @@ struct session_settings {
   std::size_t max_channels = 64;
   std::size_t max_resume_messages = 10'000;
   bool compression = false;
+  std::size_t compression_min_bytes = 256;  // message frames at least this long go out deflated
   std::vector<std::string> subprotocols;
 };
 
 // The shared services every session holds a handle to; owned by the app, outlive all sessions.
 struct session_services {
-  hub::hub& hub;
+  // The session's worker's registry (never null once a session runs); used on that worker only.
+  hub::registry* registry;
   hub::counters& counters;
   store::message_log& store;
   cache::cache& cache;
@@ -106,10 +109,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   // Completes the upgrade of `req` and starts the read loop. Call once, right after creation.
   void run(request req);
 
-  // Any thread. Queues the frame unless the session is closing or would exceed its queue limit;
+  // The worker thread only, like every member. Queues the frame unless the session is closing or would exceed its queue limit;
   // in that case the session is closed with 1008 "slow consumer".
   bool deliver(const hub::frame_ptr& f) override;
-  // Any thread. Closes once the frame in flight, if any, is written.
+  // Worker thread. Closes once the frame in flight, if any, is written.
   void close(std::uint16_t code, const std::string& reason) override;
   std::size_t queued_bytes() const override;
 
@@ -141,7 +144,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   cache::cached_log replay_log() const;
   void finish_replay();
   void release_held();
-  void schedule_write_locked();
+  void schedule_write();
   void flush() override;
   void do_write();
   bool write_batch();
@@ -175,6 +178,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   bool joined_ = false;                        // worker thread only; in the hub from run() until finish()
   bool accepted_ = false;                      // worker thread only: the handshake is done
   bool deflate_ = false;                       // worker thread only: permessage-deflate was negotiated
+  std::size_t deflate_from_ = never_deflate;   // set before the accept, then read-only: see frame_buffers
   bool heard_ = false;                         // worker thread only: bytes came since the last idle tick
   bool pinged_ = false;                        // worker thread only: a keep-alive ping is unanswered
   std::uint8_t pongs_queued_ = 0;              // worker thread only: pongs waiting to be written
@@ -199,16 +203,15 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   };
   std::unique_ptr<replay_state> replay_;  // worker thread only: a resume is running
 
-  mutable std::mutex queue_mutex_;
-  outbound_queue queue_;           // guarded by queue_mutex_
-  bool write_scheduled_ = false;   // guarded by queue_mutex_: a do_write is posted or running
-  bool refusing_ = false;          // guarded by queue_mutex_: closing, deliver() refuses frames
-  bool holding_ = true;            // guarded by queue_mutex_: live frames wait in held_
-  std::vector<hub::frame_ptr> held_;  // guarded by queue_mutex_
-  std::size_t held_bytes_ = 0;       // guarded by queue_mutex_
-  std::uint64_t replayed_up_to_ = 0;  // guarded by queue_mutex_: live frames up to here are dropped
-  // Guarded by queue_mutex_: the channels this socket's token allows (nullopt: any). A targeted
-  // frame reaches the socket only when one of its channels is allowed.
+  outbound_queue queue_;           // worker thread only
+  bool write_scheduled_ = false;   // worker thread only: a do_write is posted or running
+  bool refusing_ = false;          // worker thread only: closing, deliver() refuses frames
+  bool holding_ = true;            // worker thread only: live frames wait in held_
+  std::vector<hub::frame_ptr> held_;  // worker thread only
+  std::size_t held_bytes_ = 0;       // worker thread only
+  std::uint64_t replayed_up_to_ = 0;  // worker thread only: live frames up to here are dropped
+  // Worker thread only: the channels this socket's token allows (nullopt: any). A targeted frame
+  // reaches the socket only when one of its channels is allowed.
   std::optional<std::vector<std::string>> allowed_channels_;
 };
 
