@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -18,7 +19,6 @@
 #include "wshub/app/reload.hpp"
 #include "wshub/app/systemd_notify.hpp"
 #include "wshub/cache/memory_cache.hpp"
-#include "wshub/cluster/local_broker.hpp"
 #include "wshub/cluster/redis_cluster.hpp"
 #include "wshub/engine/workers.hpp"
 #include "wshub/http/handlers.hpp"
@@ -108,9 +108,8 @@ struct app::parts {
         log(open_log(c)),
         cache({c.cache.recent_per_channel, c.cache.memory.max_bytes, c.cache.memory.max_channels}, log->last_id()),
         node_id(node_id_from(c)),
-        hub(counters, 16, first_connection_id(c, node_id)),
-        broker(hub),
-        publisher(*log, cache, broker, counters),
+        hub(c.effective_io_threads(), first_connection_id(c, node_id)),
+        publisher(*log, cache, hub, counters),
         cluster(make_cluster()),
         blocking(2),
         files(c.http.web_dir),
@@ -118,7 +117,7 @@ struct app::parts {
         router({publisher, hub, counters, *log, files, logs.http, run_blocking(),
                 {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels},
                 &access, cluster.get(), &cache}),
-        websocket{hub, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
+        websocket{nullptr, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
         http{router,
              &websocket,
              access,
@@ -152,6 +151,10 @@ struct app::parts {
       contexts.push_back(&w.ioc);
       auto& s = *per_worker.emplace_back(std::make_unique<worker_services>(worker_services{websocket, http}));
       s.websocket.writes = &w.writes;
+      auto& shard = hub.shard(i);
+      s.websocket.registry = &shard;
+      hub.set_owner(i, [&ioc = w.ioc](std::function<void()> job) { asio::post(ioc, std::move(job)); });
+      asio::post(w.ioc, [&shard] { shard.bind_owner(); });  // the worker's first handler
     }
     for (auto& s : per_worker) s->http.websocket = &s->websocket;
     // Answers are paced by the writes of every worker (publish.answer_ahead, counted across them).
@@ -192,8 +195,7 @@ struct app::parts {
   std::unique_ptr<store::message_log> log;
   cache::memory_cache cache;
   std::string node_id;
-  hub::hub hub;
-  cluster::local_broker broker;
+  hub::hub hub;  // one registry per worker
   publish::publisher publisher;
   std::unique_ptr<cluster::redis_cluster> cluster;  // set when cache.type is redis
   asio::thread_pool blocking;  // store reads (history, resume), off the workers
@@ -234,18 +236,24 @@ struct app::parts {
       cluster::node_stats s;
       s.connections = hub.connection_count();
       s.subscriptions = hub.subscription_count();
-      s.deliveries = counters.deliveries.load(std::memory_order_relaxed);
+      s.deliveries = hub.deliveries();
       s.published = publisher.acknowledged();
       s.last_id = log->last_id();
       return s;
     };
-    // Walks the registry (every shard's lock) only when it changed since the last heartbeat.
+    // Asks every worker for its connections (and waits, on the cluster's writer thread) only when
+    // the registries changed since the last heartbeat. A worker that does not answer within a
+    // second (stopping) leaves the list in Redis as it was.
     hooks.connections = [this, written = std::uint64_t{0}](bool force) mutable -> std::optional<nlohmann::json> {
       const auto changes = hub.changes();
       if (!force && written == changes) return std::nullopt;
+      auto listed = std::make_shared<std::promise<std::vector<hub::connection_view>>>();
+      auto views = listed->get_future();
+      hub.list(0, SIZE_MAX, [listed](std::vector<hub::connection_view> v) { listed->set_value(std::move(v)); });
+      if (views.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return std::nullopt;
       written = changes;
       auto list = nlohmann::json::array();
-      for (const auto& v : hub.list(0, SIZE_MAX)) list.push_back(http::handlers::connection_json(v, node_id));
+      for (const auto& v : views.get()) list.push_back(http::handlers::connection_json(v, node_id));
       return list;
     };
     hooks.last_id = [this] { return log->last_id(); };
@@ -357,7 +365,7 @@ void app::stop() {
     p.listener->stop();
     p.signals.cancel();
     p.hangups.cancel();
-    p.hub.for_each([](hub::subscriber& s) { s.close(1001, "server shutting down"); });
+    p.hub.close_all(1001, "server shutting down");
     p.drain(std::chrono::steady_clock::now() + p.cfg.shutdown_timeout);
   });
 }

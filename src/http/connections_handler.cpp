@@ -91,21 +91,27 @@ void list_connections(const router_services& s, const request& req, respond_fn r
     return respond(make_error({status::bad_request, codes::bad_parameter, error}, req.version(), req.keep_alive()));
   const std::string self = s.cluster ? s.cluster->node_id() : std::string();
   if (!s.cluster) {
-    json list = json::array();
-    for (const auto& v : s.hub.list(q->after, q->limit)) list.push_back(connection_json(v, self));
-    return respond(listing(req, std::move(list), s.hub.connection_count(), q->after));
+    auto& hub = s.hub;
+    return s.hub.list(q->after, q->limit, [&hub, req, after = q->after, respond = std::move(respond)](
+                                              std::vector<hub::connection_view> views) {
+      json list = json::array();
+      for (const auto& v : views) list.push_back(connection_json(v, {}));
+      respond(listing(req, std::move(list), hub.connection_count(), after));
+    });
   }
   s.cluster->fetch_connections([&s, req, q = *q, self, respond = std::move(respond)](std::error_code ec, json all) {
     if (ec) return respond(unavailable(req, ec));
-    json merged = json::array();
-    for (auto& c : all)
-      if (c.value("node", "") != self) merged.push_back(std::move(c));
-    for (const auto& v : s.hub.list(0, SIZE_MAX)) merged.push_back(connection_json(v, self));
-    std::sort(merged.begin(), merged.end(), [](const json& a, const json& b) { return a["id"] < b["id"]; });
-    json page = json::array();
-    for (auto& c : merged)
-      if (c["id"].get<hub::conn_id>() > q.after && page.size() < q.limit) page.push_back(std::move(c));
-    respond(listing(req, std::move(page), merged.size(), q.after));
+    s.hub.list(0, SIZE_MAX, [req, q, self, all = std::move(all), respond](std::vector<hub::connection_view> views) mutable {
+      json merged = json::array();
+      for (auto& c : all)
+        if (c.value("node", "") != self) merged.push_back(std::move(c));
+      for (const auto& v : views) merged.push_back(connection_json(v, self));
+      std::sort(merged.begin(), merged.end(), [](const json& a, const json& b) { return a["id"] < b["id"]; });
+      json page = json::array();
+      for (auto& c : merged)
+        if (c["id"].get<hub::conn_id>() > q.after && page.size() < q.limit) page.push_back(std::move(c));
+      respond(listing(req, std::move(page), merged.size(), q.after));
+    });
   });
 }
 
@@ -117,19 +123,22 @@ void close_connection(const router_services& s, const request& req, std::string_
     return respond(make_error({status::bad_request, codes::bad_parameter, "the connection id must be a number"},
                               req.version(), req.keep_alive()));
   const std::string self = s.cluster ? s.cluster->node_id() : std::string();
-  if (s.hub.close(*id, ws::close_by_operator, "closed by the operator")) return respond(closed(req, *id, self));
-  if (!s.cluster) return respond(not_found(req));
   auto* cluster = s.cluster;
-  cluster->fetch_connections([cluster, req, id = *id, self, respond = std::move(respond)](std::error_code ec, json all) {
-    if (ec) return respond(unavailable(req, ec));
-    const auto it = std::find_if(all.begin(), all.end(), [&](const json& c) {
-      return c["id"].get<hub::conn_id>() == id && c.value("node", "") != self;
-    });
-    if (it == all.end()) return respond(not_found(req));
-    cluster->request_close(id, [req, id, node = it->value("node", ""), respond](std::error_code sent) {
-      respond(sent ? unavailable(req, sent) : closed(req, id, node));
-    });
-  });
+  s.hub.close(*id, ws::close_by_operator, "closed by the operator",
+              [cluster, req, id = *id, self, respond = std::move(respond)](bool found) {
+                if (found) return respond(closed(req, id, self));
+                if (!cluster) return respond(not_found(req));
+                cluster->fetch_connections([cluster, req, id, self, respond](std::error_code ec, json all) {
+                  if (ec) return respond(unavailable(req, ec));
+                  const auto it = std::find_if(all.begin(), all.end(), [&](const json& c) {
+                    return c["id"].get<hub::conn_id>() == id && c.value("node", "") != self;
+                  });
+                  if (it == all.end()) return respond(not_found(req));
+                  cluster->request_close(id, [req, id, node = it->value("node", ""), respond](std::error_code sent) {
+                    respond(sent ? unavailable(req, sent) : closed(req, id, node));
+                  });
+                });
+              });
 }
 
 }  // namespace wshub::http::handlers

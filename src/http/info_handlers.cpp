@@ -36,7 +36,7 @@ response stats(const router_services& s, const request& req) {
   const auto relaxed = std::memory_order_relaxed;
   std::uint64_t connections = s.hub.connection_count();
   std::uint64_t subscriptions = s.hub.subscription_count();
-  std::uint64_t deliveries = c.deliveries.load(relaxed);
+  std::uint64_t deliveries = s.hub.deliveries();
   nlohmann::json body = {
       {"messages_total", c.published.load(relaxed)},
       {"messages_per_second", c.messages_per_second.load(relaxed)},

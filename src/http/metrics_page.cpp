@@ -62,7 +62,7 @@ std::vector<MetricFamily> collect(const hub::counters& c, const hub::hub& hub, c
                       static_cast<double>(hub.subscription_count())));
   out.push_back(counter("wshub_messages_published_total", "messages durably stored and fanned out",
                         c.published.load(relaxed)));
-  out.push_back(counter("wshub_messages_delivered_total", "message frames queued to sockets", c.deliveries.load(relaxed)));
+  out.push_back(counter("wshub_messages_delivered_total", "message frames queued to sockets", hub.deliveries()));
   out.push_back(gauge("wshub_messages_per_second", "messages published during the last full second",
                       c.messages_per_second.load(relaxed)));
   out.push_back(counter("wshub_publish_failures_total", "publishes refused or failed by the store (nothing acknowledged)",
@@ -75,7 +75,7 @@ std::vector<MetricFamily> collect(const hub::counters& c, const hub::hub& hub, c
                               {{"reason", std::string(hub::refusal_reason_names[i])}}));
   out.push_back(family("wshub_refusals_total", "connections and requests refused, by reason (docs/API.md)",
                        MetricType::Counter, std::move(refusals)));
-  out.push_back(counter("wshub_bytes_sent_total", "WebSocket message bytes written to sockets", c.bytes_sent.load(relaxed)));
+  out.push_back(counter("wshub_bytes_sent_total", "WebSocket message bytes written to sockets", hub.bytes_sent()));
   out.push_back(histogram("wshub_publish_store_seconds", "time from a publish to its message being durable in the log",
                           c.publish_store_latency));
   out.push_back(gauge("wshub_store_writable", "1 when the last write to the message log succeeded",

@@ -113,19 +113,23 @@ void list_channels(const router_services& s, const request& req, respond_fn resp
   std::string error;
   const auto q = parse_page_query(req, error);
   if (!q) return respond(bad_request(req, error));
-  std::map<std::string, std::size_t> counts;
-  for (const auto& c : s.hub.channel_counts("", SIZE_MAX)) counts[c.name] = c.subscribers;
-  if (!s.cluster) return respond(channels_page(req, *q, counts));
-  const auto self = s.cluster->node_id();
-  s.cluster->fetch_connections(
-      [req, q = *q, self, counts = std::move(counts), respond = std::move(respond)](std::error_code ec, json all) mutable {
-        if (ec) return respond(unavailable(req, ec));
-        for (const auto& c : others(std::move(all), self))
-          if (const auto it = c.find("channels"); it != c.end() && it->is_array())
-            for (const auto& name : *it)
-              if (name.is_string()) ++counts[name.get<std::string>()];
-        respond(channels_page(req, q, counts));
-      });
+  auto* cluster = s.cluster;
+  s.hub.channel_counts("", SIZE_MAX, [cluster, req, q = *q, respond = std::move(respond)](
+                                         std::vector<hub::channel_count> here) mutable {
+    std::map<std::string, std::size_t> counts;
+    for (const auto& c : here) counts[c.name] = c.subscribers;
+    if (!cluster) return respond(channels_page(req, q, counts));
+    const auto self = cluster->node_id();
+    cluster->fetch_connections([req, q, self, counts = std::move(counts), respond = std::move(respond)](
+                                   std::error_code ec, json all) mutable {
+      if (ec) return respond(unavailable(req, ec));
+      for (const auto& c : others(std::move(all), self))
+        if (const auto it = c.find("channels"); it != c.end() && it->is_array())
+          for (const auto& name : *it)
+            if (name.is_string()) ++counts[name.get<std::string>()];
+      respond(channels_page(req, q, counts));
+    });
+  });
 }
 
 void channel_presence(const router_services& s, const request& req, std::string_view channel_text, respond_fn respond) {
@@ -136,16 +140,20 @@ void channel_presence(const router_services& s, const request& req, std::string_
   if (!q) return respond(bad_request(req, error));
   const auto after = q->after.empty() ? std::optional<std::uint64_t>(0) : ws::parse_id(q->after);
   if (!after) return respond(bad_request(req, "after must be a connection id"));
-  const std::string self = s.cluster ? s.cluster->node_id() : std::string();
-  json members = json::array();
-  for (const auto& v : s.hub.channel_members(channel)) members.push_back(connection_json(v, self));
-  if (!s.cluster) return respond(presence_page(req, channel, *after, q->limit, std::move(members)));
-  s.cluster->fetch_connections([req, channel, after = *after, limit = q->limit, self, members = std::move(members),
+  auto* cluster = s.cluster;
+  s.hub.channel_members(channel, [cluster, req, channel, after = *after, limit = q->limit,
+                                  respond = std::move(respond)](std::vector<hub::connection_view> here) mutable {
+    const std::string self = cluster ? cluster->node_id() : std::string();
+    json members = json::array();
+    for (const auto& v : here) members.push_back(connection_json(v, self));
+    if (!cluster) return respond(presence_page(req, channel, after, limit, std::move(members)));
+    cluster->fetch_connections([req, channel, after, limit, self, members = std::move(members),
                                 respond = std::move(respond)](std::error_code ec, json all) mutable {
-    if (ec) return respond(unavailable(req, ec));
-    for (auto& c : others(std::move(all), self))
-      if (on_channel(c, channel)) members.push_back(std::move(c));
-    respond(presence_page(req, channel, after, limit, std::move(members)));
+      if (ec) return respond(unavailable(req, ec));
+      for (auto& c : others(std::move(all), self))
+        if (on_channel(c, channel)) members.push_back(std::move(c));
+      respond(presence_page(req, channel, after, limit, std::move(members)));
+    });
   });
 }
 

@@ -1,10 +1,11 @@
 #include "wshub/hub/hub.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <map>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
-#include <unordered_set>
 
 namespace wshub::hub {
 
@@ -20,268 +21,365 @@ void index_remove(std::unordered_map<std::string, std::unordered_map<conn_id, su
 
 }  // namespace
 
-hub::hub(counters& counters, std::size_t shard_count, conn_id first_id) : counters_(counters), next_id_(first_id) {
-  const auto n = std::max<std::size_t>(1, shard_count);
-  shards_.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<shard>());
-}
-
-conn_id hub::join(subscriber& s, const std::vector<std::string>& channels, member_info info) {
-  const conn_id id = next_id_.fetch_add(1, std::memory_order_relaxed);
-  auto& sh = shard_of(id);
-  const std::string user = info.user;
-  std::vector<std::string> joined;
-  {
-    std::lock_guard lock(sh.mutex);
-    auto& m = sh.members[id];
-    m.s = &s;
-    for (const auto& c : channels) {
-      if (std::find(m.channels.begin(), m.channels.end(), c) != m.channels.end()) continue;
-      m.channels.push_back(c);
-      sh.channels[c].emplace(id, &s);
-    }
-    if (!info.user.empty()) sh.users[info.user].emplace(id, &s);
-    m.info = std::move(info);
-    joined = m.channels;
+conn_id registry::join(subscriber& s, const std::vector<std::string>& channels, member_info info) {
+  assert(owned_here());
+  const conn_id id = next_id_;
+  next_id_ += stride_;
+  auto& m = members_[id];
+  m.s = &s;
+  for (const auto& c : channels) {
+    if (std::find(m.channels.begin(), m.channels.end(), c) != m.channels.end()) continue;
+    m.channels.push_back(c);
+    channels_[c].emplace(id, &s);
   }
-  connections_.fetch_add(1, std::memory_order_relaxed);
-  subscriptions_.fetch_add(joined.size(), std::memory_order_relaxed);
-  changes_.fetch_add(1, std::memory_order_relaxed);
-  announce("join", id, user, joined);
+  if (!info.user.empty()) users_[info.user].emplace(id, &s);
+  m.info = std::move(info);
+  add(connections_, 1);
+  add(subscriptions_, static_cast<std::int64_t>(m.channels.size()));
+  add(changes_, 1);
+  announce("join", id, m.info.user, m.channels);
   return id;
 }
 
-void hub::leave(conn_id id) {
-  auto& sh = shard_of(id);
-  std::string user;
-  std::vector<std::string> left;
-  {
-    std::lock_guard lock(sh.mutex);
-    const auto it = sh.members.find(id);
-    if (it == sh.members.end()) return;
-    auto& m = it->second;
-    while (!m.watching.empty()) unwatch_locked(sh, m, id, m.watching.back());
-    for (const auto& c : m.channels) index_remove(sh.channels, c, id);
-    if (!m.info.user.empty()) index_remove(sh.users, m.info.user, id);
-    user = std::move(m.info.user);
-    left = std::move(m.channels);
-    sh.members.erase(it);
-  }
-  subscriptions_.fetch_sub(left.size(), std::memory_order_relaxed);
-  connections_.fetch_sub(1, std::memory_order_relaxed);
-  changes_.fetch_add(1, std::memory_order_relaxed);
-  announce("leave", id, user, left);
-}
-
-bool hub::subscribe(conn_id id, const std::string& channel) {
-  auto& sh = shard_of(id);
-  std::string user;
-  {
-    std::lock_guard lock(sh.mutex);
-    const auto it = sh.members.find(id);
-    if (it == sh.members.end()) return false;
-    auto& list = it->second.channels;
-    if (std::find(list.begin(), list.end(), channel) != list.end()) return true;
-    list.push_back(channel);
-    sh.channels[channel].emplace(id, it->second.s);
-    user = it->second.info.user;
-  }
-  subscriptions_.fetch_add(1, std::memory_order_relaxed);
-  changes_.fetch_add(1, std::memory_order_relaxed);
-  announce("join", id, user, {channel});
-  return true;
-}
-
-bool hub::unsubscribe(conn_id id, const std::string& channel) {
-  auto& sh = shard_of(id);
-  std::string user;
-  {
-    std::lock_guard lock(sh.mutex);
-    const auto it = sh.members.find(id);
-    if (it == sh.members.end()) return false;
-    auto& list = it->second.channels;
-    const auto pos = std::find(list.begin(), list.end(), channel);
-    if (pos == list.end()) return false;
-    unwatch_locked(sh, it->second, id, channel);
-    list.erase(pos);
-    index_remove(sh.channels, channel, id);
-    user = it->second.info.user;
-  }
-  subscriptions_.fetch_sub(1, std::memory_order_relaxed);
-  changes_.fetch_add(1, std::memory_order_relaxed);
-  announce("leave", id, user, {channel});
-  return true;
-}
-
-bool hub::watch_presence(conn_id id, const std::string& channel) {
-  auto& sh = shard_of(id);
-  std::lock_guard lock(sh.mutex);
-  const auto it = sh.members.find(id);
-  if (it == sh.members.end()) return false;
+void registry::leave(conn_id id) {
+  const auto it = members_.find(id);
+  if (it == members_.end()) return;
   auto& m = it->second;
-  if (std::find(m.channels.begin(), m.channels.end(), channel) == m.channels.end()) return false;
-  if (std::find(m.watching.begin(), m.watching.end(), channel) != m.watching.end()) return true;
-  m.watching.push_back(channel);
-  sh.watchers[channel].emplace(id, m.s);
-  watches_.fetch_add(1, std::memory_order_relaxed);
+  while (!m.watching.empty()) unwatch(m, id, m.watching.back());
+  for (const auto& c : m.channels) index_remove(channels_, c, id);
+  if (!m.info.user.empty()) index_remove(users_, m.info.user, id);
+  add(subscriptions_, -static_cast<std::int64_t>(m.channels.size()));
+  const auto user = std::move(m.info.user);
+  const auto left = std::move(m.channels);
+  members_.erase(it);
+  add(connections_, -1);
+  add(changes_, 1);
+  // Not from the thread that destroys a stopped worker's handlers: the other workers may be gone.
+  if (owned_here()) announce("leave", id, user, left);
+}
+
+registry::member* registry::find_subscribed(conn_id id, const std::string& channel,
+                                            std::vector<std::string>::iterator& pos) {
+  const auto it = members_.find(id);
+  if (it == members_.end()) return nullptr;
+  auto& list = it->second.channels;
+  pos = std::find(list.begin(), list.end(), channel);
+  return &it->second;
+}
+
+bool registry::subscribe(conn_id id, const std::string& channel) {
+  assert(owned_here());
+  std::vector<std::string>::iterator pos;
+  auto* m = find_subscribed(id, channel, pos);
+  if (!m) return false;
+  if (pos != m->channels.end()) return true;
+  m->channels.push_back(channel);
+  channels_[channel].emplace(id, m->s);
+  add(subscriptions_, 1);
+  add(changes_, 1);
+  announce("join", id, m->info.user, {channel});
   return true;
 }
 
-void hub::unwatch_presence(conn_id id, const std::string& channel) {
-  auto& sh = shard_of(id);
-  std::lock_guard lock(sh.mutex);
-  const auto it = sh.members.find(id);
-  if (it != sh.members.end()) unwatch_locked(sh, it->second, id, channel);
+bool registry::unsubscribe(conn_id id, const std::string& channel) {
+  assert(owned_here());
+  std::vector<std::string>::iterator pos;
+  auto* m = find_subscribed(id, channel, pos);
+  if (!m || pos == m->channels.end()) return false;
+  unwatch(*m, id, channel);
+  m->channels.erase(pos);
+  index_remove(channels_, channel, id);
+  add(subscriptions_, -1);
+  add(changes_, 1);
+  announce("leave", id, m->info.user, {channel});
+  return true;
 }
 
-// Shard lock held.
-bool hub::unwatch_locked(shard& sh, member& m, conn_id id, const std::string& channel) {
+bool registry::watch_presence(conn_id id, const std::string& channel) {
+  assert(owned_here());
+  std::vector<std::string>::iterator pos;
+  auto* m = find_subscribed(id, channel, pos);
+  if (!m || pos == m->channels.end()) return false;
+  if (std::find(m->watching.begin(), m->watching.end(), channel) != m->watching.end()) return true;
+  m->watching.push_back(channel);
+  watchers_[channel].emplace(id, m->s);
+  add(watches_, 1);
+  return true;
+}
+
+void registry::unwatch_presence(conn_id id, const std::string& channel) {
+  assert(owned_here());
+  const auto it = members_.find(id);
+  if (it != members_.end()) unwatch(it->second, id, channel);
+}
+
+bool registry::unwatch(member& m, conn_id id, const std::string& channel) {
   const auto pos = std::find(m.watching.begin(), m.watching.end(), channel);
   if (pos == m.watching.end()) return false;
-  index_remove(sh.watchers, channel, id);  // before the erase: `channel` may be the erased element
+  index_remove(watchers_, channel, id);  // before the erase: `channel` may be the erased element
   m.watching.erase(pos);
-  watches_.fetch_sub(1, std::memory_order_relaxed);
+  add(watches_, -1);
   return true;
 }
 
-void hub::announce(const char* type, conn_id id, const std::string& user, const std::vector<std::string>& channels) {
-  if (channels.empty() || watches_.load(std::memory_order_relaxed) == 0) return;
-  for (const auto& channel : channels) {
-    frame_ptr f;  // made once, when the first watcher is found
-    for (auto& sh : shards_) {
-      std::lock_guard lock(sh->mutex);
-      const auto w = sh->watchers.find(channel);
-      if (w == sh->watchers.end()) continue;
-      for (const auto& [watcher, s] : w->second) {
-        if (watcher == id) continue;
-        if (!f) {
-          const nlohmann::json event = {{"type", type}, {"channel", channel}, {"conn_id", id}, {"user", user}};
-          f = make_control_frame(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-        }
-        s->deliver(f);
-      }
-    }
-  }
+void registry::announce(const char* type, conn_id id, const std::string& user,
+                        const std::vector<std::string>& channels) {
+  if (channels.empty()) return;
+  if (announce_) return announce_(type, id, user, channels);
+  if (watch_count() != 0) tell_watchers(presence_change{type, id, user, channels});
 }
 
-// Shard lock held. One channel: walk its subscribers. Several: a socket in more than one of them
-// still gets the frame once.
-std::size_t hub::fan_out_to_channels(shard& sh, const frame_ptr& f) {
+std::size_t registry::tell_watchers(const presence_change& change) {
+  assert(owned_here());
+  std::size_t told = 0;
+  for (const auto& channel : change.channels) {
+    const auto w = watchers_.find(channel);
+    if (w == watchers_.end()) continue;
+    frame_ptr f;  // made once, when the first watcher is found
+    for (const auto& [watcher, s] : w->second) {
+      if (watcher == change.id) continue;
+      if (!f) {
+        const nlohmann::json event = {
+            {"type", change.type}, {"channel", channel}, {"conn_id", change.id}, {"user", change.user}};
+        f = make_control_frame(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      }
+      if (s->deliver(f)) ++told;
+    }
+  }
+  return told;
+}
+
+std::vector<channel_count> registry::channel_counts(const std::string& after, std::size_t limit) const {
+  assert(owned_here());
+  std::map<std::string, std::size_t> first;  // the `limit` smallest names after `after`
+  for (const auto& [name, members] : channels_) {
+    if (name <= after) continue;
+    if (first.size() == limit) {
+      if (name >= first.rbegin()->first) continue;
+      first.erase(std::prev(first.end()));
+    }
+    first.emplace(name, members.size());
+  }
+  std::vector<channel_count> out;
+  out.reserve(first.size());
+  for (auto& [name, n] : first) out.push_back({name, n});
+  return out;
+}
+
+std::vector<connection_view> registry::channel_members(const std::string& channel) const {
+  assert(owned_here());
+  std::vector<connection_view> out;
+  const auto ch = channels_.find(channel);
+  if (ch == channels_.end()) return out;
+  for (const auto& [id, s] : ch->second) {
+    const auto& m = members_.at(id);
+    out.push_back(connection_view{id, m.info, m.channels, 0});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+// One channel: walk its subscribers. Several: a socket in more than one of them still gets the
+// frame once.
+std::size_t registry::fan_out_to_channels(const frame_ptr& f) {
   std::size_t recipients = 0;
   if (f->channels.size() == 1) {
-    const auto ch = sh.channels.find(f->channels.front());
-    if (ch == sh.channels.end()) return 0;
+    const auto ch = channels_.find(f->channels.front());
+    if (ch == channels_.end()) return 0;
     for (const auto& [id, s] : ch->second)
       if (s->deliver(f)) ++recipients;
     return recipients;
   }
   std::unordered_set<conn_id> seen;
   for (const auto& c : f->channels) {
-    const auto ch = sh.channels.find(c);
-    if (ch == sh.channels.end()) continue;
+    const auto ch = channels_.find(c);
+    if (ch == channels_.end()) continue;
     for (const auto& [id, s] : ch->second)
       if (seen.insert(id).second && s->deliver(f)) ++recipients;
   }
   return recipients;
 }
 
-std::size_t hub::fan_out(const frame_ptr& f) {
+std::size_t registry::fan_out(const frame_ptr& f) {
+  assert(owned_here());
   std::size_t recipients = 0;
   if (f->to_conn != 0) {
-    auto& sh = shard_of(f->to_conn);
-    std::lock_guard lock(sh.mutex);
-    const auto it = sh.members.find(f->to_conn);
-    if (it != sh.members.end() && it->second.s->deliver(f)) recipients = 1;
-  } else {
-    for (auto& sh : shards_) {
-      std::lock_guard lock(sh->mutex);
-      if (f->to_user.empty()) {
-        recipients += fan_out_to_channels(*sh, f);
-        continue;
-      }
-      const auto user = sh->users.find(f->to_user);
-      if (user == sh->users.end()) continue;
+    const auto it = members_.find(f->to_conn);
+    if (it != members_.end() && it->second.s->deliver(f)) recipients = 1;
+  } else if (!f->to_user.empty()) {
+    const auto user = users_.find(f->to_user);
+    if (user != users_.end())
       for (const auto& [id, s] : user->second)
         if (s->deliver(f)) ++recipients;
-    }
+  } else {
+    recipients = fan_out_to_channels(f);
   }
-  counters_.deliveries.fetch_add(recipients, std::memory_order_relaxed);
+  add(deliveries_, static_cast<std::int64_t>(recipients));
   return recipients;
 }
 
-std::size_t hub::connection_count() const { return connections_.load(std::memory_order_relaxed); }
-std::size_t hub::subscription_count() const { return subscriptions_.load(std::memory_order_relaxed); }
-
-std::vector<connection_view> hub::list(conn_id after_id, std::size_t limit) const {
-  // Ids first (no copies of the members), then only the page's members: a page costs one pass
-  // over the ids, whatever the page.
-  std::vector<conn_id> ids;
-  for (const auto& sh : shards_) {
-    std::lock_guard lock(sh->mutex);
-    for (const auto& entry : sh->members)
-      if (entry.first > after_id) ids.push_back(entry.first);
-  }
-  if (ids.size() > limit) {
-    std::nth_element(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(limit), ids.end());
-    ids.resize(limit);
-  }
-  std::sort(ids.begin(), ids.end());
+std::vector<connection_view> registry::list(conn_id after_id, std::size_t limit) const {
+  assert(owned_here());
   std::vector<connection_view> out;
-  out.reserve(ids.size());
-  for (const auto id : ids) {
-    auto& sh = shard_of(id);
-    std::lock_guard lock(sh.mutex);
-    const auto it = sh.members.find(id);
-    if (it != sh.members.end())
-      out.push_back(connection_view{id, it->second.info, it->second.channels, it->second.s->queued_bytes()});
-  }
-  return out;
-}
-
-std::vector<channel_count> hub::channel_counts(const std::string& after, std::size_t limit) const {
-  std::map<std::string, std::size_t> counts;
-  for (const auto& sh : shards_) {
-    std::lock_guard lock(sh->mutex);
-    for (const auto& [name, members] : sh->channels)
-      if (name > after) counts[name] += members.size();
-  }
-  std::vector<channel_count> out;
-  for (auto& [name, n] : counts) {
-    if (out.size() == limit) break;
-    out.push_back({name, n});
-  }
-  return out;
-}
-
-std::vector<connection_view> hub::channel_members(const std::string& channel) const {
-  std::vector<connection_view> out;
-  for (const auto& sh : shards_) {
-    std::lock_guard lock(sh->mutex);
-    const auto ch = sh->channels.find(channel);
-    if (ch == sh->channels.end()) continue;
-    for (const auto& [id, s] : ch->second) {
-      const auto& m = sh->members.at(id);
-      out.push_back(connection_view{id, m.info, m.channels, 0});
-    }
-  }
+  for (const auto& [id, m] : members_)
+    if (id > after_id) out.push_back(connection_view{id, m.info, m.channels, 0});
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  if (out.size() > limit) out.resize(limit);
+  for (auto& v : out) v.queued_bytes = members_.at(v.id).s->queued_bytes();
   return out;
 }
 
-bool hub::close(conn_id id, std::uint16_t code, const std::string& reason) {
-  auto& sh = shard_of(id);
-  std::lock_guard lock(sh.mutex);
-  const auto it = sh.members.find(id);
-  if (it == sh.members.end()) return false;
+bool registry::close(conn_id id, std::uint16_t code, const std::string& reason) {
+  assert(owned_here());
+  const auto it = members_.find(id);
+  if (it == members_.end()) return false;
   it->second.s->close(code, reason);
   return true;
 }
 
-void hub::for_each(const std::function<void(subscriber&)>& fn) {
-  for (auto& sh : shards_) {
-    std::lock_guard lock(sh->mutex);
-    for (auto& [id, m] : sh->members) fn(*m.s);
-  }
+void registry::for_each(const std::function<void(subscriber&)>& fn) {
+  assert(owned_here());
+  for (auto& [id, m] : members_) fn(*m.s);
 }
+
+hub::hub(std::size_t shards, conn_id first_id) : first_id_(first_id) {
+  const auto n = std::max<std::size_t>(1, shards);
+  for (std::size_t i = 0; i < n; ++i) {
+    shards_.push_back(std::make_unique<registry>(first_id + i, n));
+    shards_.back()->set_announcer([this](const char* type, conn_id id, const std::string& user,
+                                         const std::vector<std::string>& channels) {
+      if (watch_count() != 0) tell_watchers(presence_change{type, id, user, channels});
+    });
+  }
+  owners_.resize(n, [](std::function<void()> job) { job(); });
+}
+
+template <class Part>
+void hub::gather(std::function<Part(registry&)> part, std::function<void(std::vector<Part>)> done) {
+  struct state {
+    std::function<Part(registry&)> part;
+    std::vector<Part> parts;
+    std::atomic<std::size_t> left;
+    std::function<void(std::vector<Part>)> done;
+  };
+  auto g = std::make_shared<state>();
+  g->part = std::move(part);
+  g->parts.resize(shards_.size());
+  g->left = shards_.size();
+  g->done = std::move(done);
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    owners_[i]([g, i, &r = *shards_[i]] {
+      g->parts[i] = g->part(r);
+      if (g->left.fetch_sub(1, std::memory_order_acq_rel) == 1) g->done(std::move(g->parts));
+    });
+}
+
+std::size_t hub::shard_of(conn_id id) const {
+  return id < first_id_ ? shards_.size() : static_cast<std::size_t>((id - first_id_) % shards_.size());
+}
+
+void hub::deliver(std::vector<frame_ptr> frames, std::function<void(std::vector<std::size_t>)> done) {
+  // Shared by the jobs: each adds its recipients; the last one to finish reports them.
+  struct pass {
+    std::vector<frame_ptr> frames;
+    std::unique_ptr<std::atomic<std::size_t>[]> recipients;
+    std::atomic<std::size_t> left;
+    std::function<void(std::vector<std::size_t>)> done;
+  };
+  auto p = std::make_shared<pass>();
+  p->recipients = std::make_unique<std::atomic<std::size_t>[]>(frames.size());
+  p->frames = std::move(frames);
+  p->left = shards_.size();
+  p->done = std::move(done);
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    owners_[i]([p, &r = *shards_[i]] {
+      for (std::size_t k = 0; k < p->frames.size(); ++k)
+        if (const auto n = r.fan_out(p->frames[k])) p->recipients[k].fetch_add(n, std::memory_order_relaxed);
+      if (p->left.fetch_sub(1, std::memory_order_acq_rel) != 1 || !p->done) return;
+      std::vector<std::size_t> counts(p->frames.size());
+      for (std::size_t k = 0; k < counts.size(); ++k) counts[k] = p->recipients[k].load(std::memory_order_relaxed);
+      p->done(std::move(counts));
+    });
+}
+
+namespace {
+
+// The views of every registry in one list, in id order, at most `limit` of them.
+std::vector<connection_view> merge_by_id(std::vector<std::vector<connection_view>> parts, std::size_t limit) {
+  std::vector<connection_view> all;
+  for (auto& part : parts) std::move(part.begin(), part.end(), std::back_inserter(all));
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  if (all.size() > limit) all.resize(limit);
+  return all;
+}
+
+}  // namespace
+
+void hub::list(conn_id after_id, std::size_t limit, std::function<void(std::vector<connection_view>)> done) {
+  gather<std::vector<connection_view>>(
+      [after_id, limit](registry& r) { return r.list(after_id, limit); },
+      [limit, done = std::move(done)](std::vector<std::vector<connection_view>> parts) {
+        done(merge_by_id(std::move(parts), limit));
+      });
+}
+
+void hub::channel_counts(std::string after, std::size_t limit,
+                         std::function<void(std::vector<channel_count>)> done) {
+  gather<std::vector<channel_count>>(
+      [after = std::move(after), limit](registry& r) { return r.channel_counts(after, limit); },
+      [limit, done = std::move(done)](std::vector<std::vector<channel_count>> parts) {
+        // Each registry sent its `limit` first names: the node's `limit` first are among them.
+        std::map<std::string, std::size_t> sums;
+        for (const auto& part : parts)
+          for (const auto& c : part) sums[c.name] += c.subscribers;
+        std::vector<channel_count> out;
+        for (auto& [name, n] : sums) {
+          if (out.size() == limit) break;
+          out.push_back({name, n});
+        }
+        done(std::move(out));
+      });
+}
+
+void hub::channel_members(std::string channel, std::function<void(std::vector<connection_view>)> done) {
+  gather<std::vector<connection_view>>(
+      [channel = std::move(channel)](registry& r) { return r.channel_members(channel); },
+      [done = std::move(done)](std::vector<std::vector<connection_view>> parts) {
+        done(merge_by_id(std::move(parts), SIZE_MAX));
+      });
+}
+
+void hub::tell_watchers(const presence_change& change) {
+  if (watch_count() == 0) return;
+  auto shared = std::make_shared<const presence_change>(change);
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    owners_[i]([shared, &r = *shards_[i]] {
+      if (r.watch_count() != 0) r.tell_watchers(*shared);
+    });
+}
+
+void hub::close(conn_id id, std::uint16_t code, std::string reason, std::function<void(bool)> done) {
+  const auto i = shard_of(id);
+  if (i == shards_.size()) {
+    if (done) done(false);
+    return;
+  }
+  owners_[i]([&r = *shards_[i], id, code, reason = std::move(reason), done = std::move(done)] {
+    const bool found = r.close(id, code, reason);
+    if (done) done(found);
+  });
+}
+
+void hub::close_all(std::uint16_t code, std::string reason) {
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    owners_[i]([&r = *shards_[i], code, reason] { r.for_each([&](subscriber& s) { s.close(code, reason); }); });
+}
+
+std::size_t hub::connection_count() const { return sum([](const registry& r) { return r.connection_count(); }); }
+std::size_t hub::subscription_count() const { return sum([](const registry& r) { return r.subscription_count(); }); }
+std::uint64_t hub::changes() const { return sum([](const registry& r) { return r.changes(); }); }
+std::uint64_t hub::deliveries() const { return sum([](const registry& r) { return r.deliveries(); }); }
+std::uint64_t hub::bytes_sent() const { return sum([](const registry& r) { return r.bytes_sent(); }); }
+std::size_t hub::watch_count() const { return sum([](const registry& r) { return r.watch_count(); }); }
 
 }  // namespace wshub::hub

@@ -1,24 +1,46 @@
 #include "wshub/publish/publisher.hpp"
 
+#include <algorithm>
 #include <future>
+#include <optional>
+#include <utility>
 
 namespace wshub::publish {
 
-publisher::publisher(store::message_log& log, cache::cache& cache, cluster::broker& broker,
-                     hub::counters& counters)
-    : log_(log), cache_(cache), broker_(broker), counters_(counters) {}
+publisher::publisher(store::message_log& log, cache::cache& cache, hub::hub& hub, hub::counters& counters)
+    : log_(log), cache_(cache), hub_(hub), counters_(counters) {
+  log_.on_commit([this] { hand_over(); });
+}
 
 void publisher::use_cluster(cluster::redis_cluster& cluster, std::chrono::milliseconds confirm_timeout) {
   cluster_ = &cluster;
   confirm_timeout_ = confirm_timeout;
 }
 
-std::size_t publisher::deliver(const hub::message& stored) {
-  const auto f = hub::make_frame(stored);
+void publisher::deliver(const hub::message& stored, publish_done done) {
+  auto f = hub::make_frame(stored);
   cache_.remember(f);
-  const auto recipients = broker_.publish(f);
   counters_.published.fetch_add(1, std::memory_order_relaxed);
-  return recipients;
+  commit_answers_.push_back(answer_due{std::move(done), publish_result{{}, stored.id, 0}});
+  commit_frames_.push_back(std::move(f));
+}
+
+// One job per worker for the whole commit: the frames go out in id order on every worker while
+// the writer commits the next group; the answers wait for the recipients of every worker.
+void publisher::hand_over() {
+  if (commit_frames_.empty()) return;
+  auto answers = std::make_shared<std::vector<answer_due>>(std::exchange(commit_answers_, {}));
+  std::function<void(std::vector<std::size_t>)> answer_all;
+  if (std::any_of(answers->begin(), answers->end(), [](const answer_due& a) { return bool(a.done); }))
+    answer_all = [this, answers](std::vector<std::size_t> recipients) {
+      for (std::size_t i = 0; i < answers->size(); ++i) {
+        auto& a = (*answers)[i];
+        if (!a.done) continue;
+        a.result.recipients = recipients[i];
+        acknowledge(std::move(a.done), std::move(a.result));
+      }
+    };
+  hub_.deliver(std::exchange(commit_frames_, {}), std::move(answer_all));
 }
 
 void publisher::publish(publish_request request, publish_done done) {
@@ -50,9 +72,8 @@ void publisher::publish(publish_request request, publish_done done) {
       return;
     }
     counters_.publish_store_latency.record(std::chrono::steady_clock::now() - started);
-    const auto recipients = deliver(stored);
     acknowledged_.fetch_add(1, std::memory_order_relaxed);
-    acknowledge(done, publish_result{{}, stored.id, recipients});
+    deliver(stored, done);
   };
   if (const auto ec = log_.append(std::move(m), std::move(on_durable))) {
     counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
@@ -60,20 +81,17 @@ void publisher::publish(publish_request request, publish_done done) {
   }
 }
 
+std::optional<publisher::waiter> publisher::take_waiter(const std::string& origin) {
+  std::lock_guard lock(waiters_mutex_);
+  const auto it = waiters_.find(origin);
+  if (it == waiters_.end()) return std::nullopt;  // another node's publish, or already answered
+  auto w = std::move(it->second);
+  waiters_.erase(it);
+  return w;
+}
+
 void publisher::answer(const std::string& origin, publish_result result) {
-  waiter w;
-  {
-    std::lock_guard lock(waiters_mutex_);
-    const auto it = waiters_.find(origin);
-    if (it == waiters_.end()) return;  // another node's publish, or already answered
-    w = std::move(it->second);
-    waiters_.erase(it);
-  }
-  if (!result.error) {
-    counters_.publish_store_latency.record(std::chrono::steady_clock::now() - w.started);
-    acknowledged_.fetch_add(1, std::memory_order_relaxed);
-  }
-  acknowledge(std::move(w.done), std::move(result));
+  if (auto w = take_waiter(origin)) acknowledge(std::move(w->done), std::move(result));
 }
 
 void publisher::acknowledge(publish_done done, publish_result result) {
@@ -98,7 +116,14 @@ bool publisher::store_sequenced(std::vector<cluster::sequenced_message>& batch) 
   // On the log's writer thread, in id order, once the whole group is committed (or failed).
   auto on_durable = [&, last = batch.size() - 1](std::error_code ec, const hub::message& m) {
     const auto i = index++;
-    if (!ec) answer(batch[i].origin, publish_result{{}, m.id, deliver(m)});
+    if (!ec) {
+      auto w = take_waiter(batch[i].origin);
+      if (w) {
+        counters_.publish_store_latency.record(std::chrono::steady_clock::now() - w->started);
+        acknowledged_.fetch_add(1, std::memory_order_relaxed);
+      }
+      deliver(m, w ? std::move(w->done) : publish_done());
+    }
     if (i == last) stored.set_value(!ec);
   };
   if (log_.append_group(std::move(group), on_durable)) return false;

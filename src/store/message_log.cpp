@@ -210,6 +210,7 @@ void message_log::writer_loop() {
       const auto ec = write_batch(taken.data() + first, taken.data() + last);
       writable_.store(!ec, std::memory_order_relaxed);
       for (auto* p = taken.data() + first; p != taken.data() + last; ++p) p->on_durable(ec, p->message);
+      if (on_commit_) on_commit_();
       apply_retention(last_ts_ms_);
       first = last;
     }

@@ -141,7 +141,7 @@ template <class Stream>
 websocket_session<Stream>::~websocket_session() {
   // Normally finish() left the hub already. This path runs only when the io_context was stopped
   // with the session's handlers still queued, when no fan-out can run any more.
-  if (joined_) services_.hub.leave(id_);
+  if (joined_) services_.registry->leave(id_);
 }
 
 template <class Stream>
@@ -189,14 +189,13 @@ void websocket_session<Stream>::run(request req) {
 
   // Joined before the 101 goes out, so a message published once the client sees the upgrade
   // reaches it. Live frames are held (holding_) until the welcome frame and any replay are queued.
-  id_ = services_.hub.join(*this, params_.channels,
+  id_ = services_.registry->join(*this, params_.channels,
                            hub::member_info{remote_, params_.user, protocol, std::chrono::system_clock::now()});
   joined_ = true;
   if (v1_) {
     json welcome = {{"type", "welcome"}, {"conn_id", id_}, {"channels", params_.channels},
                     {"last_id", services_.store.last_id()}};
     if (!services_.node.empty()) welcome["node"] = services_.node;
-    std::lock_guard lock(queue_mutex_);
     queue_.push_unbounded(hub::make_control_frame(welcome.dump()));
   }
   if (!params_.last_id) release_held();
@@ -340,7 +339,7 @@ void websocket_session<Stream>::start_idle_timer() {
   arm_idle_timer();
 }
 
-// Strand only. One timer serves the keep-alive and the token's expiry: it wakes at whichever
+// Worker thread only. One timer serves the keep-alive and the token's expiry: it wakes at whichever
 // comes first. Re-arming cancels the wait in progress (its handler sees operation_aborted).
 template <class Stream>
 void websocket_session<Stream>::arm_idle_timer() {
@@ -353,7 +352,7 @@ void websocket_session<Stream>::arm_idle_timer() {
       exactly_allocated(beast::bind_front_handler(&websocket_session<Stream>::on_idle_tick, this->shared_from_this())));
 }
 
-// Strand only: when the token the socket presented (or refreshed) expires; nullopt without one.
+// Worker thread only: when the token the socket presented (or refreshed) expires; nullopt without one.
 template <class Stream>
 std::optional<std::chrono::system_clock::time_point> websocket_session<Stream>::token_expires_at() const {
   if (!params_.token_expires_at) return std::nullopt;
@@ -404,13 +403,11 @@ void websocket_session<Stream>::send_protocol_frame(std::uint8_t opcode, std::st
 // like everything else, not held back during a resume.
 template <class Stream>
 void websocket_session<Stream>::queue_own(hub::frame_ptr f) {
-  std::unique_lock lock(queue_mutex_);
   if (refusing_) return;
   if (!queue_.push(std::move(f))) {
-    lock.unlock();
     return overflowed();
   }
-  schedule_write_locked();
+  schedule_write();
 }
 
 template <class Stream>
@@ -434,26 +431,22 @@ void websocket_session<Stream>::on_command(const json& command) {
     auto& channels = params_.channels;
     const auto pos = std::find(channels.begin(), channels.end(), channel);
     if (type == "subscribe" && pos == channels.end()) {
-      bool allowed = true;
-      {
-        std::lock_guard lock(queue_mutex_);
-        const auto& a = allowed_channels_;
-        allowed = !a || std::find(a->begin(), a->end(), channel) != a->end();
-      }
+      const auto& a = allowed_channels_;
+      const bool allowed = !a || std::find(a->begin(), a->end(), channel) != a->end();
       if (!allowed) return send_error(ref, forbidden, "the token does not allow channel " + channel);
       if (channels.size() >= services_.settings.max_channels)
         return send_error(ref, too_many_channels,
                           "at most " + std::to_string(services_.settings.max_channels) + " channels per connection");
-      services_.hub.subscribe(id_, channel);
+      services_.registry->subscribe(id_, channel);
       channels.push_back(channel);
     } else if (type == "unsubscribe") {
       if (pos == channels.end()) return send_error(ref, not_subscribed, "not subscribed to " + channel);
-      services_.hub.unsubscribe(id_, channel);
+      services_.registry->unsubscribe(id_, channel);
       channels.erase(pos);
     }
     json ack = {{"type", "ack"}, {"ref", ref}, {"command", type}, {"channel", channel}};
     // Join and leave frames of the other connections on the channel, from now on.
-    if (presence) ack["presence"] = services_.hub.watch_presence(id_, channel);
+    if (presence) ack["presence"] = services_.registry->watch_presence(id_, channel);
     return send_control(ack);
   }
   if (type == "resume") {
@@ -467,7 +460,7 @@ void websocket_session<Stream>::on_command(const json& command) {
   send_error(ref, unknown_command, "unknown command type '" + type + "'");
 }
 
-// Strand only. {"type":"refresh","token":JWT}: the new token replaces the socket's own, which
+// Worker thread only. {"type":"refresh","token":JWT}: the new token replaces the socket's own, which
 // then closes at the new one's `exp`. It must name the same user and allow every channel the
 // socket is subscribed to; its `channels` claim limits later subscriptions and targeted frames.
 template <class Stream>
@@ -485,10 +478,7 @@ void websocket_session<Stream>::refresh_token(const json& command, const json& r
     for (const auto& c : params_.channels)
       if (std::find(claims->channels->begin(), claims->channels->end(), c) == claims->channels->end())
         return send_error(ref, forbidden, "the new token does not allow channel " + c + ", which this connection uses");
-  {
-    std::lock_guard lock(queue_mutex_);
-    allowed_channels_ = claims->channels;
-  }
+  allowed_channels_ = claims->channels;
   params_.token_expires_at = claims->expires_at;
   arm_idle_timer();
   send_control({{"type", "ack"}, {"ref", ref}, {"command", "refresh"}, {"exp", claims->expires_at}});
@@ -514,7 +504,6 @@ void websocket_session<Stream>::start_replay(std::uint64_t after_id, const json&
   replay_ = std::make_unique<replay_state>(
       replay_state{params_.channels, after_id, true, true, ref.is_null() ? std::string() : ref.dump()});
   {
-    std::lock_guard lock(queue_mutex_);
     holding_ = true;
   }
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
@@ -552,16 +541,14 @@ void websocket_session<Stream>::on_replay_page(std::vector<hub::frame_ptr> page)
   if (!replay_ || close_pending_ || close_started_) return;
   replay_->page_pending = false;
   if (page.empty()) return finish_replay();
-  std::lock_guard lock(queue_mutex_);
   if (refusing_) return;
   replay_->cursor = page.back()->id;
   for (auto& f : page) queue_.push_unbounded(std::move(f));
-  schedule_write_locked();  // do_write asks for the next page when the queue drains
+  schedule_write();  // do_write asks for the next page when the queue drains
 }
 
 template <class Stream>
 void websocket_session<Stream>::finish_replay() {
-  std::lock_guard lock(queue_mutex_);
   if (v1_) {
     json resume = {{"type", "resume"}, {"recovered", replay_->recovered}, {"last_id", replay_->cursor}};
     if (!replay_->ref_json.empty()) resume["ref"] = json::parse(replay_->ref_json);
@@ -577,23 +564,22 @@ void websocket_session<Stream>::finish_replay() {
   // it fans out): anything live at or below the cursor is a duplicate from now on.
   replayed_up_to_ = cursor;
   replay_.reset();
-  schedule_write_locked();
+  schedule_write();
 }
 
 template <class Stream>
 void websocket_session<Stream>::release_held() {
-  std::lock_guard lock(queue_mutex_);
   for (auto& f : held_) queue_.push_unbounded(std::move(f));
   held_ = {};
   held_bytes_ = 0;
   holding_ = false;
-  schedule_write_locked();
+  schedule_write();
 }
 
-// queue_mutex_ held. The worker's write scheduler wakes the write loop: when several messages
+// The worker's write scheduler wakes the write loop: when several messages
 // arrive before it gets there, they go out in one write.
 template <class Stream>
-void websocket_session<Stream>::schedule_write_locked() {
+void websocket_session<Stream>::schedule_write() {
   if (write_scheduled_ || queue_.pending() == 0) return;
   write_scheduled_ = true;
   services_.writes->add(std::shared_ptr<write_scheduler::client>(this->shared_from_this(), this));
@@ -610,11 +596,10 @@ void websocket_session<Stream>::finish() {
   if (close_timer_) close_timer_->cancel();
   idle_timer_.cancel();
   if (joined_) {
-    services_.hub.leave(id_);
+    services_.registry->leave(id_);
     joined_ = false;
   }
   replay_.reset();
-  std::lock_guard lock(queue_mutex_);
   refusing_ = true;
   queue_.clear_pending();
   held_ = {};
@@ -637,7 +622,6 @@ std::string websocket_session<Stream>::close_summary() const {
 
 template <class Stream>
 bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
-  std::unique_lock lock(queue_mutex_);
   if (refusing_) return false;
   if (f->id != 0 && f->id <= replayed_up_to_) return true;  // already sent by a replay
   if ((f->to_conn != 0 || !f->to_user.empty()) && allowed_channels_ &&
@@ -653,19 +637,18 @@ bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
       return true;
     }
   } else if (queue_.push(f)) {
-    schedule_write_locked();
+    schedule_write();
     return true;
   }
-  lock.unlock();
   overflowed();
   return false;
 }
 
-// Any thread, queue_mutex_ not held: the queue limit was passed.
+// Worker thread only: the queue limit was passed. The close is posted: this may run inside a
+// fan-out.
 template <class Stream>
 void websocket_session<Stream>::overflowed() {
   {
-    std::lock_guard lock(queue_mutex_);
     if (refusing_) return;
     refusing_ = true;
     queue_.clear_pending();
@@ -689,7 +672,6 @@ void websocket_session<Stream>::close(std::uint16_t code, const std::string& rea
 
 template <class Stream>
 std::size_t websocket_session<Stream>::queued_bytes() const {
-  std::lock_guard lock(queue_mutex_);
   return queue_.bytes() + held_bytes_;
 }
 
@@ -701,7 +683,6 @@ void websocket_session<Stream>::do_write() {
     if (!accepted_ || write_failed_ || close_started_) return;  // on_accept starts the writes
     std::size_t n = 0;
     {
-      std::lock_guard lock(queue_mutex_);
       n = queue_.take_batch(batch_, max_batch_frames);
       if (n == 0) write_scheduled_ = false;
     }
@@ -769,7 +750,7 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
       if (f->header.bytes[0] == text_frame_start) payload += wire_form(*f, v1_, deflate_from_).payload.size();
       if (f->header.bytes[0] == pong_frame_start) ++pongs_written;
     }
-    services_.counters.bytes_sent.fetch_add(payload, std::memory_order_relaxed);
+    services_.registry->count_bytes_sent(payload);
   }
   batch_.clear();
   if (pongs_written != 0) {
@@ -777,7 +758,6 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
     if (next_pong_) answer_ping(std::move(*std::exchange(next_pong_, nullptr)));
   }
   {
-    std::lock_guard lock(queue_mutex_);
     queue_.written();
   }
   if (ec) {
@@ -802,7 +782,6 @@ template <class Stream>
 void websocket_session<Stream>::begin_close(std::uint16_t code, std::string reason) {
   if (close_started_ || close_pending_) return;
   {
-    std::lock_guard lock(queue_mutex_);
     refusing_ = true;
     queue_.clear_pending();
     held_ = {};

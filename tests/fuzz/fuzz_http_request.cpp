@@ -26,7 +26,6 @@
 
 #include "fuzz_check.hpp"
 #include "wshub/cache/memory_cache.hpp"
-#include "wshub/cluster/local_broker.hpp"
 #include "wshub/http/router.hpp"
 #include "wshub/hub/hub.hpp"
 #include "wshub/net/request_rules.hpp"
@@ -74,11 +73,10 @@ wshub::store::log_settings store_settings(const std::string& dir) {
 struct services {
   std::string dir = make_temp_dir();
   wshub::hub::counters counters;
-  wshub::hub::hub hub{counters};
-  wshub::cluster::local_broker broker{hub};
+  wshub::hub::hub hub;  // one registry, whose jobs run inline
   wshub::cache::memory_cache cache{{100}, 0};
   wshub::store::message_log log{store_settings(dir)};
-  wshub::publish::publisher publisher{log, cache, broker, counters};
+  wshub::publish::publisher publisher{log, cache, hub, counters};
   http::static_files files{""};
   std::shared_ptr<spdlog::logger> logger =
       std::make_shared<spdlog::logger>("fuzz", std::make_shared<spdlog::sinks::null_sink_mt>());
@@ -92,7 +90,7 @@ struct services {
 
   services() {
     // Connection 1 is a user "u1" on two channels, so to_conn, to_user and channels all reach it.
-    hub.join(subscriber, {"system", "news"}, {"127.0.0.1:1", "u1", "wshub.v1", std::chrono::system_clock::now()});
+    hub.shard(0).join(subscriber, {"system", "news"}, {"127.0.0.1:1", "u1", "wshub.v1", std::chrono::system_clock::now()});
     std::atexit([] {
       std::error_code ignored;
       std::filesystem::remove_all(instance().dir, ignored);

@@ -142,6 +142,52 @@ TEST_P(engine_test, stop_closes_every_socket_with_going_away) {
   stopper.join();
 }
 
+// Presence across workers: every watcher hears the joins and leaves of sockets on every worker,
+// and the channel counts and presence lists sum every worker's registry.
+TEST_P(engine_test, presence_reaches_watchers_and_counts_on_every_worker) {
+  std::vector<std::uint64_t> watcher_ids;
+  auto watchers = connect("?channel=p&user=w", watcher_ids);  // all subscribed before any watches
+  for (auto& w : watchers) {
+    w->send_text(R"({"type":"subscribe","channel":"p","presence":true,"ref":1})");
+    EXPECT_EQ(next_json(*w)["presence"], true);
+  }
+  constexpr int joiners = 3;  // one per worker with three workers, after the watchers
+  std::vector<std::unique_ptr<ws_client>> others;
+  std::set<std::uint64_t> joined;
+  for (int i = 0; i < joiners; ++i) {
+    json welcome;
+    others.push_back(v1_client(port(), "?channel=p&user=j" + std::to_string(i), &welcome));
+    joined.insert(welcome["conn_id"].get<std::uint64_t>());
+  }
+  // Each watcher hears every join once (the order between workers is free), and no other frame.
+  const auto frames_of = [&](ws_client& w, const std::string& type) {
+    std::set<std::uint64_t> ids;
+    for (int i = 0; i < joiners; ++i) {
+      const auto f = next_json(w);
+      EXPECT_EQ(f["type"], type) << f.dump();
+      EXPECT_EQ(f["channel"], "p");
+      ids.insert(f["conn_id"].get<std::uint64_t>());
+    }
+    return ids;
+  };
+  for (auto& w : watchers) EXPECT_EQ(frames_of(*w, "join"), joined);
+
+  const auto channels = json::parse(http_request(port(), "GET", "/api/tool/channels").body);
+  ASSERT_EQ(channels["channels"].size(), 1u) << channels.dump();
+  EXPECT_EQ(channels["channels"][0]["subscribers"], sockets + joiners);
+  const auto presence = json::parse(http_request(port(), "GET", "/api/tool/channels/p/presence").body);
+  EXPECT_EQ(presence["count"], sockets + joiners);
+  std::set<std::uint64_t> listed;
+  for (const auto& c : presence["connections"]) listed.insert(c["id"].get<std::uint64_t>());
+  auto everyone = joined;
+  everyone.insert(watcher_ids.begin(), watcher_ids.end());
+  EXPECT_EQ(listed, everyone);
+  EXPECT_EQ(presence["user_count"], 1 + joiners);
+
+  for (auto& o : others) o->close();
+  for (auto& w : watchers) EXPECT_EQ(frames_of(*w, "leave"), joined);
+}
+
 INSTANTIATE_TEST_SUITE_P(workers, engine_test, ::testing::Values(1u, 3u),
                          [](const auto& param_info) { return std::to_string(param_info.param) + "_workers"; });
 

@@ -1,6 +1,7 @@
 #include "wshub/hub/hub.hpp"
 
 #include <atomic>
+#include <future>
 #include <latch>
 #include <map>
 #include <memory>
@@ -11,7 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
+
+#include "wshub/engine/workers.hpp"
 
 namespace {
 
@@ -85,13 +89,21 @@ wshub::hub::member_info as_user(std::string user) {
   return info;
 }
 
+// Registry i's owner is worker i, as in the server; then the workers start.
+void start_owners(wshub::engine::workers& io, wshub::hub::hub& node) {
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    node.set_owner(i, [&ioc = io.at(i).ioc](std::function<void()> job) { boost::asio::post(ioc, std::move(job)); });
+    boost::asio::post(io.at(i).ioc, [&r = node.shard(i)] { r.bind_owner(); });
+  }
+  io.start();
+}
+
 struct hub_fixture : ::testing::Test {
   conn_id join(recording_subscriber& s, const std::vector<std::string>& channels) {
     return hub.join(s, channels, wshub::hub::member_info{});
   }
 
-  wshub::hub::counters counters;
-  wshub::hub::hub hub{counters};
+  wshub::hub::registry hub;  // one worker's; the test thread is its owner
 };
 
 TEST_F(hub_fixture, join_returns_distinct_ids) {
@@ -127,7 +139,7 @@ TEST_F(hub_fixture, frame_on_several_channels_reaches_each_subscriber_once) {
   EXPECT_EQ(sports.count(), 1u);
   EXPECT_EQ(both.count(), 1u);
   EXPECT_EQ(neither.count(), 0u);
-  EXPECT_EQ(counters.deliveries.load(), 3u);
+  EXPECT_EQ(hub.deliveries(), 3u);
 }
 
 TEST_F(hub_fixture, fan_out_counts_accepted_deliveries) {
@@ -136,7 +148,7 @@ TEST_F(hub_fixture, fan_out_counts_accepted_deliveries) {
   join(b, {"system"});
   hub.fan_out(frame_on("system"));
   hub.fan_out(frame_on("system"));
-  EXPECT_EQ(counters.deliveries.load(), 4u);
+  EXPECT_EQ(hub.deliveries(), 4u);
 }
 
 TEST_F(hub_fixture, refused_deliveries_are_not_counted) {
@@ -144,7 +156,7 @@ TEST_F(hub_fixture, refused_deliveries_are_not_counted) {
   join(accepting, {"system"});
   join(refusing, {"system"});
   EXPECT_EQ(hub.fan_out(frame_on("system")), 1u);
-  EXPECT_EQ(counters.deliveries.load(), 1u);
+  EXPECT_EQ(hub.deliveries(), 1u);
   EXPECT_EQ(accepting.count(), 1u);
 }
 
@@ -274,46 +286,68 @@ TEST_F(hub_fixture, for_each_visits_every_subscriber_once) {
   for (const auto& s : subs) EXPECT_EQ(visits[s.get()], 1);
 }
 
-// Meant for ThreadSanitizer too: publishers and joiners race on the shards.
-TEST_F(hub_fixture, concurrent_fan_out_keeps_each_publishers_order) {
-  constexpr int publishers = 4;
-  constexpr std::uint64_t frames_each = 2000;
-  constexpr int churners = 2;
+// The node's hub over three real workers; meant for ThreadSanitizer too. Publishers hand
+// groups from their own threads while sockets join and leave on the workers: each subscriber,
+// whatever its worker, gets each publisher's frames in order, and every group reports the
+// recipients of all workers once.
+TEST(node_hub, groups_reach_every_worker_in_order_and_report_recipients_once) {
+  constexpr std::size_t workers = 3;
+  constexpr int publishers = 2;
+  constexpr std::uint64_t groups_each = 300, frames_per_group = 4;
+  wshub::engine::workers io(workers);
+  wshub::hub::hub node(workers);
+  start_owners(io, node);
+  // Joins run on the owner, like a session's; two subscribers per worker.
+  std::vector<std::unique_ptr<recording_subscriber>> subs;
+  for (std::size_t i = 0; i < 2 * workers; ++i) subs.push_back(std::make_unique<recording_subscriber>());
+  std::latch joined(static_cast<std::ptrdiff_t>(subs.size()));
+  std::vector<conn_id> ids(subs.size());
+  for (std::size_t i = 0; i < subs.size(); ++i)
+    boost::asio::post(io.at(i % workers).ioc, [&, i] {
+      ids[i] = node.shard(i % workers).join(*subs[i], {"c"}, as_user("u"));
+      joined.count_down();
+    });
+  joined.wait();
+  EXPECT_EQ(node.connection_count(), subs.size());
 
-  std::vector<std::unique_ptr<recording_subscriber>> stayed;
-  for (int i = 0; i < 6; ++i) {
-    stayed.push_back(std::make_unique<recording_subscriber>());
-    join(*stayed.back(), {"c"});
-  }
-
-  std::latch start(publishers + churners);
-  std::atomic<bool> publishing_done{false};
+  std::atomic<std::uint64_t> reported{0};
+  std::atomic<std::uint64_t> reports{0};
   std::vector<std::thread> threads;
   for (int p = 0; p < publishers; ++p)
     threads.emplace_back([&, p] {
-      start.arrive_and_wait();
-      // id = publisher * 1'000'000 + sequence
-      for (std::uint64_t n = 0; n < frames_each; ++n) hub.fan_out(frame_on("c", p * 1'000'000ull + n));
+      for (std::uint64_t g = 0; g < groups_each; ++g) {
+        std::vector<frame_ptr> frames;
+        for (std::uint64_t k = 0; k < frames_per_group; ++k)
+          frames.push_back(frame_on("c", p * 1'000'000ull + g * frames_per_group + k));
+        node.deliver(std::move(frames), [&](std::vector<std::size_t> recipients) {
+          for (const auto n : recipients) reported += n;
+          ++reports;
+        });
+      }
     });
-  for (int c = 0; c < churners; ++c)
-    threads.emplace_back([&, c] {
-      recording_subscriber transient;
-      start.arrive_and_wait();
-      do {
-        const auto id = hub.join(transient, {"c", "other"}, as_user("churner" + std::to_string(c)));
-        hub.unsubscribe(id, "other");
-        hub.leave(id);
-      } while (!publishing_done.load());
+  // A transient socket joins and leaves on worker 0 meanwhile.
+  recording_subscriber transient;
+  for (int n = 0; n < 200; ++n)
+    boost::asio::post(io.at(0).ioc, [&] {
+      const auto id = node.shard(0).join(transient, {"c", "other"}, as_user("t"));
+      node.shard(0).leave(id);
     });
-  for (int p = 0; p < publishers; ++p) threads[p].join();
-  publishing_done = true;
-  for (auto& t : threads)
-    if (t.joinable()) t.join();
+  for (auto& t : threads) t.join();
+  const auto total = publishers * groups_each * frames_per_group;
+  ASSERT_TRUE([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (reports.load() < publishers * groups_each && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();
+    return reports.load() == publishers * groups_each;
+  }()) << "some groups were never reported";
+  io.stop();
+  io.join();
 
-  EXPECT_EQ(hub.connection_count(), stayed.size());
-  for (const auto& s : stayed) {
+  EXPECT_EQ(reported.load(), total * subs.size() + transient.count());
+  EXPECT_EQ(node.deliveries(), reported.load());
+  for (const auto& s : subs) {
     const auto frames = s->frames();
-    ASSERT_EQ(frames.size(), publishers * frames_each);
+    ASSERT_EQ(frames.size(), total);
     std::vector<std::uint64_t> next(publishers, 0);
     for (const auto& f : frames) {
       const auto p = f->id / 1'000'000;
@@ -322,7 +356,31 @@ TEST_F(hub_fixture, concurrent_fan_out_keeps_each_publishers_order) {
       ++next[p];
     }
   }
-  EXPECT_GE(counters.deliveries.load(), stayed.size() * publishers * frames_each);
+  // Ids are handed out by the worker that owns them: registry i's are first_id + i + k * workers.
+  for (std::size_t i = 0; i < subs.size(); ++i) EXPECT_EQ((ids[i] - 1) % workers, i % workers);
+}
+
+TEST(node_hub, close_and_list_reach_the_owning_registry) {
+  wshub::hub::hub node(3);  // jobs run inline: one thread plays every owner
+  recording_subscriber a, b, c;
+  const auto ida = node.shard(0).join(a, {}, as_user("a"));
+  const auto idb = node.shard(1).join(b, {}, as_user("b"));
+  const auto idc = node.shard(2).join(c, {}, as_user("c"));
+  std::vector<conn_id> listed;
+  node.list(0, 10, [&](std::vector<wshub::hub::connection_view> v) {
+    for (const auto& x : v) listed.push_back(x.id);
+  });
+  EXPECT_EQ(listed, (std::vector<conn_id>{ida, idb, idc}));
+  std::vector<bool> found;
+  node.close(idb, 4001, "bye", [&](bool f) { found.push_back(f); });
+  node.close(idb + 3, 4001, "bye", [&](bool f) { found.push_back(f); });
+  node.close(0, 4001, "bye", [&](bool f) { found.push_back(f); });
+  EXPECT_EQ(found, (std::vector<bool>{true, false, false}));
+  EXPECT_EQ(b.closes().size(), 1u);
+  EXPECT_TRUE(a.closes().empty());
+  node.close_all(1001, "stop");
+  EXPECT_EQ(a.closes().size(), 1u);
+  EXPECT_EQ(c.closes().size(), 1u);
 }
 
 }  // namespace
@@ -331,7 +389,7 @@ namespace {
 
 using wshub::hub::channel_count;
 
-TEST_F(hub_fixture, channel_counts_sum_every_shard_in_name_order_from_after) {
+TEST_F(hub_fixture, channel_counts_are_in_name_order_from_after) {
   recording_subscriber s;
   std::vector<conn_id> ids;
   for (int i = 0; i < 40; ++i) ids.push_back(join(s, {i % 2 ? "odd" : "even", "all"}));  // spread over the shards
@@ -384,6 +442,76 @@ TEST_F(hub_fixture, presence_watchers_hear_joins_and_leaves_of_others_on_their_c
   hub.leave(w);  // ends its watch
   hub.leave(ann);
   EXPECT_EQ(watcher.count(), 2u);
+}
+
+}  // namespace
+
+namespace {
+
+// Registries on three real workers: a watcher on one hears the joins and leaves of connections on
+// the others; counts and members are summed over every registry.
+TEST(node_hub, presence_counts_and_members_cover_every_registry) {
+  constexpr std::size_t workers = 3;
+  wshub::engine::workers io(workers);
+  wshub::hub::hub node(workers);
+  start_owners(io, node);
+  // Runs fn on registry i's owner thread and waits for it.
+  const auto on = [&](std::size_t i, auto fn) {
+    std::latch done(1);
+    boost::asio::post(io.at(i).ioc, [&] {
+      fn(node.shard(i));
+      done.count_down();
+    });
+    done.wait();
+  };
+  recording_subscriber watcher, a, b, quiet;
+  conn_id w = 0, ida = 0, idb = 0;
+  on(0, [&](auto& r) {
+    w = r.join(watcher, {"news"}, as_user("w"));
+    EXPECT_TRUE(r.watch_presence(w, "news"));
+  });
+  EXPECT_EQ(node.watch_count(), 1u);
+  on(1, [&](auto& r) { ida = r.join(a, {"news", "sport"}, as_user("ann")); });
+  on(2, [&](auto& r) { idb = r.join(b, {"sport"}, as_user("bob")); });
+  on(2, [&](auto& r) { r.subscribe(idb, "news"); });
+  on(2, [&](auto& r) { r.join(quiet, {"other"}, as_user("q")); });
+  on(1, [&](auto& r) { r.leave(ida); });
+  const auto text = [](const char* type, conn_id id, const char* user) {
+    return std::string(R"({"channel":"news","conn_id":)") + std::to_string(id) + R"(,"type":")" + type +
+           R"(","user":")" + user + R"("})";
+  };
+  const std::vector<std::string> expected{text("join", ida, "ann"), text("join", idb, "bob"),
+                                          text("leave", ida, "ann")};
+  std::vector<std::string> heard;
+  ASSERT_TRUE([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (watcher.count() < expected.size() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();
+    on(0, [](auto&) {});  // anything posted to the watcher's worker before now has run
+    for (const auto& f : watcher.frames()) heard.push_back(f->text);
+    return heard.size() == expected.size();
+  }()) << heard.size() << " presence frames";
+  EXPECT_EQ(heard, expected) << "one subject's frames keep their order";
+  EXPECT_EQ(a.count() + b.count() + quiet.count(), 0u);
+
+  std::promise<std::vector<wshub::hub::channel_count>> counts;
+  node.channel_counts("", 10, [&](auto v) { counts.set_value(std::move(v)); });
+  EXPECT_EQ(counts.get_future().get(),
+            (std::vector<wshub::hub::channel_count>{{"news", 2}, {"other", 1}, {"sport", 1}}));
+  std::promise<std::vector<wshub::hub::channel_count>> first;
+  node.channel_counts("news", 1, [&](auto v) { first.set_value(std::move(v)); });
+  EXPECT_EQ(first.get_future().get(), (std::vector<wshub::hub::channel_count>{{"other", 1}}));
+  std::promise<std::vector<wshub::hub::connection_view>> members;
+  node.channel_members("news", [&](auto v) { members.set_value(std::move(v)); });
+  const auto m = members.get_future().get();
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].id, std::min(w, idb));
+  EXPECT_EQ(m[1].id, std::max(w, idb));
+
+  on(0, [&](auto& r) { r.leave(w); });
+  EXPECT_EQ(node.watch_count(), 0u) << "a leave ends the watch";
+  io.stop();
+  io.join();
 }
 
 }  // namespace

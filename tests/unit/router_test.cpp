@@ -16,7 +16,6 @@
 
 #include "temp_dir.hpp"
 #include "wshub/cache/memory_cache.hpp"
-#include "wshub/cluster/local_broker.hpp"
 #include "wshub/store/message_log.hpp"
 
 namespace {
@@ -105,12 +104,11 @@ class router_fixture : public ::testing::Test {
   recording_subscriber subscriber_;  // first: outlives the hub that points to it
   wshub::unit::temp_dir dir_;
   wshub::hub::counters counters_;
-  wshub::hub::hub hub_{counters_};
-  wshub::cluster::local_broker broker_{hub_};
+  wshub::hub::hub hub_;  // one registry, whose jobs run inline
   wshub::cache::memory_cache cache_{{100}, 0};
   std::unique_ptr<wshub::store::message_log> log_ =
       std::make_unique<wshub::store::message_log>(log_settings_in(dir_));
-  wshub::publish::publisher publisher_{*log_, cache_, broker_, counters_};
+  wshub::publish::publisher publisher_{*log_, cache_, hub_, counters_};
   http::static_files files_{""};
   http::live_access access_{std::make_shared<const http::access_rules>()};
   http::router router_{http::router_services{
@@ -170,7 +168,7 @@ TEST_F(router_fixture, send_message_json_is_stored) {
 }
 
 TEST_F(router_fixture, send_message_reaches_a_subscriber) {
-  hub_.join(subscriber_, {"system"}, wshub::hub::member_info{});
+  hub_.shard(0).join(subscriber_, {"system"}, wshub::hub::member_info{});
   const auto res = post_form("message=%3Cb%3E+%22hi%22");
   ASSERT_EQ(res.result(), http::status::ok) << res.body();
   const auto answer = json::parse(res.body());
@@ -189,7 +187,7 @@ TEST_F(router_fixture, send_message_reaches_a_subscriber) {
 }
 
 TEST_F(router_fixture, send_message_to_several_channels_reaches_a_subscriber_once) {
-  hub_.join(subscriber_, {"news", "sports"}, wshub::hub::member_info{});
+  hub_.shard(0).join(subscriber_, {"news", "sports"}, wshub::hub::member_info{});
   const auto res = post_form("message=hi&channels=news,sports");
   ASSERT_EQ(res.result(), http::status::ok) << res.body();
   EXPECT_EQ(json::parse(res.body())["recipients"], 1);
@@ -202,15 +200,15 @@ TEST_F(router_fixture, send_message_to_several_channels_reaches_a_subscriber_onc
 
 TEST_F(router_fixture, send_message_to_a_connection_reaches_only_it) {
   recording_subscriber other;
-  const auto id = hub_.join(subscriber_, {}, wshub::hub::member_info{});
-  const auto other_id = hub_.join(other, {"system"}, wshub::hub::member_info{});
+  const auto id = hub_.shard(0).join(subscriber_, {}, wshub::hub::member_info{});
+  const auto other_id = hub_.shard(0).join(other, {"system"}, wshub::hub::member_info{});
   const auto res = post_form("message=psst&to_conn=" + std::to_string(id));
   ASSERT_EQ(res.result(), http::status::ok) << res.body();
   EXPECT_EQ(json::parse(res.body())["recipients"], 1);
   EXPECT_EQ(subscriber_.frames().size(), 1u);
   EXPECT_TRUE(other.frames().empty());
   EXPECT_TRUE(log_->read_after({"system"}, 0, 10).empty());  // private: not in the history
-  hub_.leave(other_id);
+  hub_.shard(0).leave(other_id);
 }
 
 TEST_F(router_fixture, malformed_targets_are_400) {
@@ -368,7 +366,7 @@ TEST_F(router_fixture, every_error_body_is_json_with_code_and_message) {
 }
 
 TEST_F(router_fixture, stats_report_connections_and_messages) {
-  hub_.join(subscriber_, {"system"}, wshub::hub::member_info{});
+  hub_.shard(0).join(subscriber_, {"system"}, wshub::hub::member_info{});
   ASSERT_EQ(post_form("message=one").result(), http::status::ok);
   const auto res = call(make_request(bhttp::verb::get, "/api/tool/stats"));
   ASSERT_EQ(res.result(), http::status::ok);

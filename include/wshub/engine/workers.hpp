@@ -24,8 +24,8 @@ struct alignas(64) worker {
 
   // The owner thread runs this io_context; everything else posts to it.
   boost::asio::io_context ioc{1};
-  // Wakes the write loops of this worker's sessions; add() and flush() on the owner thread, or
-  // add() from the store's writer thread (the scheduler serializes them).
+  // Wakes the write loops of this worker's sessions (add() and flush() on the owner thread);
+  // after_flushed() markers come from any worker (publish pacing).
   ws::write_scheduler writes{ioc};
   // A worker with no socket yet waits for one instead of returning from run().
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> busy{ioc.get_executor()};

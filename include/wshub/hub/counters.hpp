@@ -1,5 +1,6 @@
 #pragma once
-// Process-wide counters, updated lock-free from any thread and read by the stats endpoints.
+// Process-wide counters of rare events, updated lock-free from any thread and read by the stats
+// endpoints. The per-delivery counters are each worker's own (hub::registry), summed on read.
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -27,12 +28,10 @@ inline constexpr std::array<std::string_view, 8> refusal_reason_names{
 
 struct counters {
   std::atomic<std::uint64_t> published{0};          // messages durably stored and fanned out
-  std::atomic<std::uint64_t> deliveries{0};         // frames queued to sockets
   std::atomic<std::uint64_t> slow_consumer_closes{0};
   std::array<std::atomic<std::uint64_t>, refusal_reason_names.size()> refusals{};  // by refusal_reason
   std::atomic<std::uint64_t> publish_failures{0};     // store errors and overload
   std::atomic<double> messages_per_second{0};         // published during the last full second
-  std::atomic<std::uint64_t> bytes_sent{0};           // WebSocket message bytes written to sockets
   latency_histogram publish_store_latency;            // from publish() until durable in the log
   std::atomic<std::uint64_t> config_reloads{0};       // applied
   std::atomic<std::uint64_t> config_reload_failures{0};  // refused: the new configuration was invalid

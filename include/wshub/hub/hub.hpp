@@ -1,18 +1,20 @@
 #pragma once
 // The connection registry: who is connected, as whom, subscribed to which channels; fan-out.
+//
+// One `registry` per worker, used only on that worker's thread (no lock); the node's `hub` holds
+// them all and reaches each by posting to its owner: one post per registry per delivered group.
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include "wshub/hub/counters.hpp"
 #include "wshub/hub/frame.hpp"
 
 namespace wshub::hub {
@@ -23,13 +25,13 @@ using conn_id = std::uint64_t;
 class subscriber {
  public:
   virtual ~subscriber() = default;
-  // Called from any thread, possibly concurrently; must not block. Returns true when the frame
+  // On the owner thread of the registry it joined; must not block. Returns true when the frame
   // was queued, false when the subscriber refused it (closing, too slow, or a targeted frame on a
   // channel it may not use).
   virtual bool deliver(const frame_ptr& f) = 0;
-  // Any thread, never blocks: close gracefully with this WebSocket close code.
+  // Owner thread, never blocks: close gracefully with this WebSocket close code.
   virtual void close(std::uint16_t code, const std::string& reason) = 0;
-  // Any thread: bytes waiting to be sent.
+  // Owner thread: bytes waiting to be sent.
   virtual std::size_t queued_bytes() const = 0;
 };
 
@@ -54,52 +56,82 @@ struct channel_count {
   bool operator==(const channel_count&) const = default;
 };
 
-class hub {
+// A connection joined ("join") or left ("leave") channels: what presence watchers are told.
+struct presence_change {
+  const char* type = "join";
+  conn_id id = 0;
+  std::string user;
+  std::vector<std::string> channels;
+};
+
+// One worker's connections. Every member function but the counters' readers runs on the owner
+// thread only (asserted in debug builds once bind_owner() was called).
+class alignas(64) registry {
  public:
-  // Connection ids start at `first_id` (in a cluster each node has its own range).
-  explicit hub(counters& counters, std::size_t shard_count = 16, conn_id first_id = 1);
-  hub(const hub&) = delete;
-  hub& operator=(const hub&) = delete;
+  // Hands out the ids first_id, first_id + stride, first_id + 2 * stride, ...
+  explicit registry(conn_id first_id = 1, conn_id stride = 1) : next_id_(first_id), stride_(stride) {}
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+
+  // On the owner thread: from now on, the debug checks hold every call to it.
+  void bind_owner() { owner_ = std::this_thread::get_id(); }
+
+  // Start-up only. Where every join and leave of channels goes: called on the owner thread with
+  // type, id, user and channels, it must not block (the node's hub posts them to every
+  // registry's tell_watchers while anything is watched). Unset, a registry tells its own
+  // watchers at once.
+  using announce_fn = std::function<void(const char* type, conn_id id, const std::string& user,
+                                         const std::vector<std::string>& channels)>;
+  void set_announcer(announce_fn fn) { announce_ = std::move(fn); }
 
   // Registers `s` under a new connection id. The caller guarantees `s` stays alive until it
-  // calls leave() with that id; the hub never owns a subscriber.
+  // calls leave() with that id; the registry never owns a subscriber.
   conn_id join(subscriber& s, const std::vector<std::string>& channels, member_info info);
+  // Also from the thread that destroys a stopped worker's pending handlers.
   void leave(conn_id id);
 
   // False when `id` is not registered. Subscribing twice is a success.
   bool subscribe(conn_id id, const std::string& channel);
   bool unsubscribe(conn_id id, const std::string& channel);
 
-  // Queues `f` to its recipients and returns how many accepted it: the connection f->to_conn,
-  // or every connection of f->to_user, or else every subscriber of any of f->channels (once,
-  // even when subscribed to several of them). Never blocks on a subscriber; takes each shard's
-  // lock in turn.
-  std::size_t fan_out(const frame_ptr& f);
+  // Presence frames, {"type":"join"|"leave","channel","conn_id","user"}, go to the connections
+  // that watch a channel whenever another connection subscribes to it (joining included) or stops
+  // (unsubscribing or leaving). A watch needs the subscription (false without it) and ends with
+  // unwatch_presence(), unsubscribe() or leave().
+  bool watch_presence(conn_id id, const std::string& channel);
+  void unwatch_presence(conn_id id, const std::string& channel);
+  // Queues the frames of `change` to this registry's watchers of its channels (not to the
+  // connection that changed); returns how many were queued.
+  std::size_t tell_watchers(const presence_change& change);
+  // Any thread: how many (connection, channel) watches this registry holds.
+  std::size_t watch_count() const { return watches_.load(std::memory_order_relaxed); }
 
-  std::size_t connection_count() const;
-  // Grows with every join, leave, subscribe and unsubscribe: "has the registry changed since".
-  std::uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
-  std::size_t subscription_count() const;
+  // Every channel with a subscriber here whose name is after `after` (byte order), with its
+  // number of subscribed connections here: at most the `limit` first names.
+  std::vector<channel_count> channel_counts(const std::string& after, std::size_t limit) const;
+  // This registry's connections subscribed to `channel`, in id order (queued_bytes left 0).
+  std::vector<connection_view> channel_members(const std::string& channel) const;
+
+  // Queues `f` to its recipients here and returns how many accepted it: the connection
+  // f->to_conn, or every connection of f->to_user, or else every subscriber of any of
+  // f->channels (once, even when subscribed to several of them). Never blocks on a subscriber.
+  std::size_t fan_out(const frame_ptr& f);
 
   // Up to `limit` connections in id order, starting after `after_id`.
   std::vector<connection_view> list(conn_id after_id, std::size_t limit) const;
-  // Presence frames, {"type":"join"|"leave","channel","conn_id","user"}, go to the connections that
-  // watch a channel whenever another connection subscribes to it (joining included) or stops
-  // (unsubscribing or leaving). A watch needs the subscription (false without it) and ends with
-  // unwatch_presence(), unsubscribe() or leave(). The frames are delivered after the joining or
-  // leaving connection's shard lock is released, each shard's lock in turn.
-  bool watch_presence(conn_id id, const std::string& channel);
-  void unwatch_presence(conn_id id, const std::string& channel);
-
-  // Up to `limit` channels with at least one subscriber, in name order, starting after `after`
-  // (byte order; "" for the first page), each with its number of subscribed connections.
-  std::vector<channel_count> channel_counts(const std::string& after, std::size_t limit) const;
-  // The connections subscribed to `channel`, in id order (queued_bytes left 0).
-  std::vector<connection_view> channel_members(const std::string& channel) const;
   // Closes connection `id` with `code`; false when it is not registered.
   bool close(conn_id id, std::uint16_t code, const std::string& reason);
-  // Calls fn on every registered subscriber (under its shard's lock; fn must not call the hub).
   void for_each(const std::function<void(subscriber&)>& fn);
+
+  // Any thread (relaxed reads of the owner's counters).
+  std::size_t connection_count() const { return connections_.load(std::memory_order_relaxed); }
+  std::size_t subscription_count() const { return subscriptions_.load(std::memory_order_relaxed); }
+  // Grows with every join, leave, subscribe and unsubscribe: "has the registry changed since".
+  std::uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
+  std::uint64_t deliveries() const { return deliveries_.load(std::memory_order_relaxed); }  // frames queued
+  std::uint64_t bytes_sent() const { return bytes_sent_.load(std::memory_order_relaxed); }
+  // Owner thread: message bytes its sessions wrote.
+  void count_bytes_sent(std::uint64_t n) { add(bytes_sent_, static_cast<std::int64_t>(n)); }
 
  private:
   struct member {
@@ -109,27 +141,98 @@ class hub {
     member_info info;
   };
   using index = std::unordered_map<std::string, std::unordered_map<conn_id, subscriber*>>;
-  struct shard {
-    mutable std::mutex mutex;
-    // All four maps are guarded by `mutex`.
-    std::unordered_map<conn_id, member> members;
-    index channels;
-    index users;
-    index watchers;  // channel -> the connections that watch its presence
-  };
-  // No shard lock held: a join or leave frame for each of `channels` to their watchers (not `id`).
+  // The member `id` with channel `channel` in its list (its position in `pos`), or null.
+  member* find_subscribed(conn_id id, const std::string& channel, std::vector<std::string>::iterator& pos);
+  bool unwatch(member& m, conn_id id, const std::string& channel);
   void announce(const char* type, conn_id id, const std::string& user, const std::vector<std::string>& channels);
-  bool unwatch_locked(shard& sh, member& m, conn_id id, const std::string& channel);
-  shard& shard_of(conn_id id) const { return *shards_[id % shards_.size()]; }
-  std::size_t fan_out_to_channels(shard& sh, const frame_ptr& f);
+  std::size_t fan_out_to_channels(const frame_ptr& f);
+  bool owned_here() const { return owner_ == std::thread::id() || owner_ == std::this_thread::get_id(); }
+  // One writer (the owner): a load and a store, no read-modify-write.
+  template <class T>
+  static void add(std::atomic<T>& a, std::int64_t n) {
+    a.store(a.load(std::memory_order_relaxed) + static_cast<T>(n), std::memory_order_relaxed);
+  }
 
-  counters& counters_;
-  std::vector<std::unique_ptr<shard>> shards_;
-  std::atomic<conn_id> next_id_{1};
+  std::thread::id owner_;
+  std::unordered_map<conn_id, member> members_;
+  index channels_;
+  index users_;
+  index watchers_;  // channel -> the connections here that watch its presence
+  announce_fn announce_;
+  conn_id next_id_;
+  const conn_id stride_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> subscriptions_{0};
   std::atomic<std::uint64_t> changes_{0};
-  std::atomic<std::size_t> watches_{0};  // 0: joins and leaves announce nothing, at no cost
+  std::atomic<std::uint64_t> deliveries_{0};
+  std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::size_t> watches_{0};
+};
+
+// The node's connections: one registry per worker. Thread-safe; never locks a registry: work on
+// one is posted to its owner.
+class hub {
+ public:
+  // Runs a job on a registry's owner thread (a post to its worker), never inline on another.
+  using run_fn = std::function<void(std::function<void()>)>;
+
+  // `shards` registries; connection ids start at `first_id` (in a cluster each node has its own
+  // range) and registry i hands out first_id + i + k * shards.
+  explicit hub(std::size_t shards = 1, conn_id first_id = 1);
+  hub(const hub&) = delete;
+  hub& operator=(const hub&) = delete;
+
+  // Start-up only, before any other call: how to reach registry i's owner.
+  void set_owner(std::size_t i, run_fn run) { owners_[i] = std::move(run); }
+  std::size_t size() const { return shards_.size(); }
+  registry& shard(std::size_t i) { return *shards_[i]; }
+
+  // Any thread. Hands `frames` (in id order) to every registry in one job each; each fans them
+  // out on its owner thread. `done`, when given, is called once, on the owner thread of the last
+  // registry to finish, with the number of recipients of each frame.
+  void deliver(std::vector<frame_ptr> frames, std::function<void(std::vector<std::size_t>)> done = {});
+
+  // Any thread; `done` on an owner thread. Up to `limit` connections in id order after `after_id`.
+  void list(conn_id after_id, std::size_t limit, std::function<void(std::vector<connection_view>)> done);
+  // Any thread; `done` on an owner thread. Up to `limit` channels with a subscriber on this node,
+  // in name order, after `after` ("" for the first page), with their subscriber counts summed
+  // over every registry.
+  void channel_counts(std::string after, std::size_t limit, std::function<void(std::vector<channel_count>)> done);
+  // Any thread; `done` on an owner thread. The connections subscribed to `channel`, in id order.
+  void channel_members(std::string channel, std::function<void(std::vector<connection_view>)> done);
+  // Any thread: `change` goes to the watchers of its channels on every registry (one post each)
+  // when anything is watched on this node; free when nothing is. Every registry announces here.
+  void tell_watchers(const presence_change& change);
+  // Any thread. Closes connection `id` with `code`; `done` (optional) says whether it existed.
+  void close(conn_id id, std::uint16_t code, std::string reason, std::function<void(bool)> done = {});
+  // Any thread: closes every connection with `code`.
+  void close_all(std::uint16_t code, std::string reason);
+
+  // Any thread: sums of every registry's counters.
+  std::size_t connection_count() const;
+  std::size_t subscription_count() const;
+  std::uint64_t changes() const;
+  std::uint64_t deliveries() const;
+  std::uint64_t bytes_sent() const;
+  std::size_t watch_count() const;
+
+ private:
+  // Runs part(registry) on each registry's owner thread, then, on the last one to finish,
+  // done(the parts in registry order).
+  template <class Part>
+  void gather(std::function<Part(registry&)> part, std::function<void(std::vector<Part>)> done);
+  // The registry that handed out `id`, or size() when none could have.
+  std::size_t shard_of(conn_id id) const;
+  template <class Fn>
+  std::uint64_t sum(Fn fn) const {
+    std::uint64_t total = 0;
+    for (const auto& r : shards_) total += fn(*r);
+    return total;
+  }
+
+  conn_id first_id_;
+  std::vector<std::unique_ptr<registry>> shards_;
+  std::vector<run_fn> owners_;
 };
 
 }  // namespace wshub::hub

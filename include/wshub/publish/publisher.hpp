@@ -1,21 +1,23 @@
 #pragma once
-// The one path of a published message: store it durably, then hand it to the broker for fan-out.
-// In a cluster, Redis sequences it first; then every node (this one included) stores it and
-// fans it out, and this node answers once its own log holds it.
+// The one path of a published message: store it durably, then hand each commit's frames to the
+// hub (one job per worker), which fans them out on the workers; answer once they did. In a
+// cluster, Redis sequences it first; then every node (this one included) stores it and fans it
+// out, and this node answers once its own log holds it.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <unordered_map>
 #include <vector>
 
 #include "wshub/cache/cache.hpp"
-#include "wshub/cluster/broker.hpp"
 #include "wshub/cluster/redis_cluster.hpp"
 #include "wshub/hub/counters.hpp"
+#include "wshub/hub/hub.hpp"
 #include "wshub/store/message_log.hpp"
 
 namespace wshub::publish {
@@ -38,16 +40,16 @@ using publish_done = std::function<void(publish_result)>;
 
 class publisher {
  public:
-  publisher(store::message_log& log, cache::cache& cache, cluster::broker& broker,
-            hub::counters& counters);
+  // Installs itself as `log`'s commit hook.
+  publisher(store::message_log& log, cache::cache& cache, hub::hub& hub, hub::counters& counters);
 
   // Cluster mode: sequence every message through `cluster` (set before the first publish).
   // A publish not stored here within `confirm_timeout` is answered with unconfirmed.
   void use_cluster(cluster::redis_cluster& cluster, std::chrono::milliseconds confirm_timeout);
 
   // Paces publishers by the writes of their messages. `pace` runs its continuation once the
-  // frames of every message fanned out so far have been handed to their sockets (with one I/O
-  // thread: the write scheduler). A publish that reached local sockets is answered at once while
+  // frames of every message fanned out so far have been handed to their sockets (by every
+  // worker's write scheduler). A publish that reached local sockets is answered at once while
   // fewer than `answer_ahead` earlier ones wait for that, else only once its own frames are
   // written: a fast publisher cannot queue a backlog of messages ahead of the sockets, so each
   // message waits about one pass over them instead of many.
@@ -57,9 +59,9 @@ class publisher {
     answer_ahead_ = answer_ahead;
   }
 
-  // Stores the message, encodes it once, fans it out, then calls `done` exactly once: on the
-  // store's writer thread after the commit (or where `pace` continues), or right away when the
-  // message is refused. `done` must not block; post to your own executor.
+  // Stores the message, encodes it once, fans it out, then calls `done` exactly once: on a
+  // worker once every worker fanned out the commit (or where `pace` continues), or right away
+  // when the message is refused. `done` must not block; post to your own executor.
   void publish(publish_request request, publish_done done);
 
   // The cluster's reader thread: stores `batch` (sequenced by Redis) as one unit and fans it
@@ -78,13 +80,18 @@ class publisher {
     publish_done done;
     std::chrono::steady_clock::time_point started;
   };
-  std::size_t deliver(const hub::message& stored);  // frame, cache, fan-out: local recipients
+  // Writer thread: frames `stored`, remembers it and adds it to the commit being gathered,
+  // answered through `done` (may be empty) once fanned out.
+  void deliver(const hub::message& stored, publish_done done);
+  // Writer thread, after each commit: hands the gathered frames to the hub.
+  void hand_over();
   void answer(const std::string& origin, publish_result result);
+  std::optional<waiter> take_waiter(const std::string& origin);  // none: another node's publish
   void acknowledge(publish_done done, publish_result result);  // through pace_ when it reached sockets
 
   store::message_log& log_;
   cache::cache& cache_;
-  cluster::broker& broker_;
+  hub::hub& hub_;
   hub::counters& counters_;
   cluster::redis_cluster* cluster_ = nullptr;
   pace_fn pace_;
@@ -95,6 +102,12 @@ class publisher {
   std::atomic<std::uint64_t> acknowledged_{0};
   std::mutex waiters_mutex_;
   std::unordered_map<std::string, waiter> waiters_;  // by origin; guarded by waiters_mutex_
+  struct answer_due {
+    publish_done done;
+    publish_result result;
+  };
+  std::vector<hub::frame_ptr> commit_frames_;  // writer thread only: the commit being gathered
+  std::vector<answer_due> commit_answers_;     // writer thread only: one per frame
 };
 
 }  // namespace wshub::publish

@@ -50,6 +50,10 @@ class message_log {
   message_log(const message_log&) = delete;
   message_log& operator=(const message_log&) = delete;
 
+  // Start-up only, before the first append: called on the writer thread after the durable
+  // handlers of each commit (a group of messages) have run, so they can be handed on as a group.
+  void on_commit(std::function<void()> hook) { on_commit_ = std::move(hook); }
+
   // Queues `m` (channel, username, body) for the next group commit. Thread-safe, never blocks on
   // the disk. Returns log_errc::overloaded without queueing when max_pending is reached, and
   // log_errc::stopped after stop().
@@ -111,6 +115,7 @@ class message_log {
   bool delete_through(std::uint64_t cut);  // retention's transaction; false when rolled back
 
   log_settings settings_;
+  std::function<void()> on_commit_;  // set before the writer sees an append
   sqlite3* writer_db_ = nullptr;  // used only by writer_thread_ (and the constructor)
   // Writer thread only, prepared once by the constructor: a commit runs no SQL text.
   sqlite3_stmt* begin_ = nullptr;

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +21,7 @@
 #include "wshub/cache/cache.hpp"
 #include "wshub/cache/cached_log.hpp"
 #include "wshub/hub/connection_limit.hpp"
+#include "wshub/hub/counters.hpp"
 #include "wshub/hub/hub.hpp"
 #include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
@@ -67,7 +67,8 @@ struct session_settings {
 
 // The shared services every session holds a handle to; owned by the app, outlive all sessions.
 struct session_services {
-  hub::hub& hub;
+  // The session's worker's registry (never null once a session runs); used on that worker only.
+  hub::registry* registry;
   hub::counters& counters;
   store::message_log& store;
   cache::cache& cache;
@@ -108,10 +109,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   // Completes the upgrade of `req` and starts the read loop. Call once, right after creation.
   void run(request req);
 
-  // Any thread. Queues the frame unless the session is closing or would exceed its queue limit;
+  // The worker thread only, like every member. Queues the frame unless the session is closing or would exceed its queue limit;
   // in that case the session is closed with 1008 "slow consumer".
   bool deliver(const hub::frame_ptr& f) override;
-  // Any thread. Closes once the frame in flight, if any, is written.
+  // Worker thread. Closes once the frame in flight, if any, is written.
   void close(std::uint16_t code, const std::string& reason) override;
   std::size_t queued_bytes() const override;
 
@@ -143,7 +144,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   cache::cached_log replay_log() const;
   void finish_replay();
   void release_held();
-  void schedule_write_locked();
+  void schedule_write();
   void flush() override;
   void do_write();
   bool write_batch();
@@ -202,16 +203,15 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   };
   std::unique_ptr<replay_state> replay_;  // worker thread only: a resume is running
 
-  mutable std::mutex queue_mutex_;
-  outbound_queue queue_;           // guarded by queue_mutex_
-  bool write_scheduled_ = false;   // guarded by queue_mutex_: a do_write is posted or running
-  bool refusing_ = false;          // guarded by queue_mutex_: closing, deliver() refuses frames
-  bool holding_ = true;            // guarded by queue_mutex_: live frames wait in held_
-  std::vector<hub::frame_ptr> held_;  // guarded by queue_mutex_
-  std::size_t held_bytes_ = 0;       // guarded by queue_mutex_
-  std::uint64_t replayed_up_to_ = 0;  // guarded by queue_mutex_: live frames up to here are dropped
-  // Guarded by queue_mutex_: the channels this socket's token allows (nullopt: any). A targeted
-  // frame reaches the socket only when one of its channels is allowed.
+  outbound_queue queue_;           // worker thread only
+  bool write_scheduled_ = false;   // worker thread only: a do_write is posted or running
+  bool refusing_ = false;          // worker thread only: closing, deliver() refuses frames
+  bool holding_ = true;            // worker thread only: live frames wait in held_
+  std::vector<hub::frame_ptr> held_;  // worker thread only
+  std::size_t held_bytes_ = 0;       // worker thread only
+  std::uint64_t replayed_up_to_ = 0;  // worker thread only: live frames up to here are dropped
+  // Worker thread only: the channels this socket's token allows (nullopt: any). A targeted frame
+  // reaches the socket only when one of its channels is allowed.
   std::optional<std::vector<std::string>> allowed_channels_;
 };
 
