@@ -67,11 +67,11 @@ std::optional<error> to_request(const router_services& s, const security::publis
 }
 
 // Who may publish: sets `key` (null when publishing is open), or answers the refusal.
-std::optional<response> refuse_publisher(const router_services& s, const request& req, const request_context& ctx,
+std::optional<response> refuse_publisher(const access_rules& a, const request& req, const request_context& ctx,
                                          const security::publish_key*& key) {
   key = nullptr;
-  if (s.keys && !s.keys->empty()) {
-    key = presented_publish_key(s, req);
+  if (!a.keys.empty()) {
+    key = presented_publish_key(a, req);
     if (!key) return unauthorized(req, "a valid publish key is required");
   } else if (!ctx.origin_allowed) {
     // Open publishing: a page of another site (a plain HTML form needs no CORS) may not publish.
@@ -83,11 +83,11 @@ std::optional<response> refuse_publisher(const router_services& s, const request
 }
 
 // Takes `count` tokens from the key's bucket and the address's, or answers 429.
-std::optional<response> refuse_rate(const router_services& s, const request& req, const request_context& ctx,
+std::optional<response> refuse_rate(const access_rules& a, const request& req, const request_context& ctx,
                                     const security::publish_key* key, std::size_t count) {
   const std::string no_name;
-  const std::pair<security::rate_limiter*, const std::string&> limits[] = {{s.key_rate, key ? key->name : no_name},
-                                                                           {s.ip_rate, ctx.remote_ip}};
+  const std::pair<security::rate_limiter*, const std::string&> limits[] = {{a.key_rate.get(), key ? key->name : no_name},
+                                                                           {a.ip_rate.get(), ctx.remote_ip}};
   for (const auto& [limiter, who] : limits) {
     if (!limiter || who.empty()) continue;
     if (limiter->burst() > 0 && static_cast<double>(count) > limiter->burst())
@@ -133,18 +133,19 @@ bool tells_recipients(const security::publish_key* key, const publish::publish_r
 
 }  // namespace
 
-void send_message(const router_services& s, const request& req, const request_context& ctx, respond_fn respond) {
+void send_message(const router_services& s, const access_rules& a, const request& req, const request_context& ctx,
+                  respond_fn respond) {
   const auto version = req.version();
   const auto keep_alive = req.keep_alive();
   const security::publish_key* key = nullptr;
-  if (auto refused = refuse_publisher(s, req, ctx, key)) return respond(std::move(*refused));
+  if (auto refused = refuse_publisher(a, req, ctx, key)) return respond(std::move(*refused));
   publish_fields fields;
   if (auto e = parse_publish_fields(req[bhttp::field::content_type], req.body(), util::query_of(req.target()), fields,
                                     s.settings.max_channels))
     return respond(make_error(*e, version, keep_alive));
   publish::publish_request p;
   if (auto e = to_request(s, key, fields, p)) return respond(make_error(*e, version, keep_alive));
-  if (auto refused = refuse_rate(s, req, ctx, key, 1)) return respond(std::move(*refused));
+  if (auto refused = refuse_rate(a, req, ctx, key, 1)) return respond(std::move(*refused));
 
   const bool tell_recipients = tells_recipients(key, p);
   s.publisher.publish(std::move(p), [respond = std::move(respond), version, keep_alive, tell_recipients,
@@ -156,11 +157,12 @@ void send_message(const router_services& s, const request& req, const request_co
   });
 }
 
-void send_messages(const router_services& s, const request& req, const request_context& ctx, respond_fn respond) {
+void send_messages(const router_services& s, const access_rules& a, const request& req, const request_context& ctx,
+                   respond_fn respond) {
   const auto version = req.version();
   const auto keep_alive = req.keep_alive();
   const security::publish_key* key = nullptr;
-  if (auto refused = refuse_publisher(s, req, ctx, key)) return respond(std::move(*refused));
+  if (auto refused = refuse_publisher(a, req, ctx, key)) return respond(std::move(*refused));
   std::vector<publish_fields> items;
   if (auto e = parse_publish_batch(req[bhttp::field::content_type], req.body(), items, s.settings.max_batch,
                                    s.settings.max_channels))
@@ -175,7 +177,7 @@ void send_messages(const router_services& s, const request& req, const request_c
     }
     tell_recipients[i] = tells_recipients(key, batch[i]);
   }
-  if (auto refused = refuse_rate(s, req, ctx, key, batch.size())) return respond(std::move(*refused));
+  if (auto refused = refuse_rate(a, req, ctx, key, batch.size())) return respond(std::move(*refused));
 
   s.publisher.publish_batch(std::move(batch), [respond = std::move(respond), version, keep_alive,
                                                tell_recipients = std::move(tell_recipients),

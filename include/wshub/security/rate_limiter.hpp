@@ -13,6 +13,9 @@ class rate_limiter {
   // rate 0: unlimited.
   rate_limiter(double rate, double burst);
 
+  // This limiter is what rate_limiter(rate, burst) would make.
+  bool has_limits(double rate, double burst) const;
+
   // Takes `count` tokens for `who`, all or none. Returns zero when allowed, else how long until
   // they are available (never, when count is more than the burst: check burst() first).
   std::chrono::milliseconds take(const std::string& who, clock::time_point now = clock::now(), double count = 1);
