@@ -4,8 +4,6 @@
 
 #include <filesystem>
 #include <future>
-#include <fstream>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -16,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "wshub/app/access_from_config.hpp"
 #include "wshub/app/logging.hpp"
 #include "wshub/app/reload.hpp"
 #include "wshub/app/systemd_notify.hpp"
@@ -30,12 +29,9 @@
 #include "wshub/net/http_session.hpp"
 #include "wshub/net/listener.hpp"
 #include "wshub/publish/publisher.hpp"
-#include "wshub/security/key_ring.hpp"
-#include "wshub/security/rate_limiter.hpp"
 #include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
 #include "wshub/util/host_name.hpp"
-#include "wshub/ws/origin_policy.hpp"
 #include "wshub/ws/websocket_session.hpp"
 
 namespace wshub::app {
@@ -79,16 +75,6 @@ std::unique_ptr<asio::ssl::context> make_tls_context(const config::tls_section& 
   return ctx;
 }
 
-// Start-up only: throws when the file cannot be read. "" for no file.
-std::string read_text_file(const std::string& path) {
-  if (path.empty()) return {};
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // The configured node id, or <hostname>:<port> (<hostname>-<pid> when the port is chosen at
 // start-up).
 std::string node_id_from(const config& cfg) {
@@ -127,27 +113,19 @@ struct app::parts {
         cluster(make_cluster()),
         blocking(2),
         files(c.http.web_dir),
-        keys(c.security.publish_keys),
-        key_rate(c.security.publish_rate_per_key, c.security.publish_burst),
-        ip_rate(c.security.publish_rate_per_ip, c.security.publish_burst),
-        tokens(c.security.jwt_hs256_secret, read_text_file(c.security.jwt_rs256_public_key_file)),
+        access(make_access_rules(c, nullptr)),
         router({publisher, hub, counters, *log, files, logs.http, run_blocking(),
-                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels,
-                 c.security.require_token, c.security.public_metrics, c.http.cors_origins},
-                &keys, &key_rate, &ip_rate, &tokens, cluster.get(), &cache}),
-        origins(c.websocket.check_origin, c.websocket.allowed_origins),
-        hosts(util::is_loopback_host(c.listen.address), c.http.allowed_hosts),
+                {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels},
+                &access, cluster.get(), &cache}),
         websocket{nullptr, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
         http{router,
              &websocket,
-             origins,
-             hosts,
+             access,
              {},
              counters,
              logs.http,
              {c.http.header_limit, c.http.body_limit, c.http.request_timeout, c.http.keep_alive_timeout},
-             {c.publish.default_channel, c.websocket.max_channels, c.websocket.user_from_query, c.security.require_token},
-             tokens},
+             {c.publish.default_channel, c.websocket.max_channels, c.websocket.user_from_query}},
         io(c.effective_io_threads()),
         limit(c.http.max_connections, c.http.max_connections_per_ip),
         signals(io.first().ioc),
@@ -155,10 +133,18 @@ struct app::parts {
         shutdown_timer(io.first().ioc),
         hangups(io.first().ioc),
         watchdog_timer(io.first().ioc),
-        config_reloader(c, std::move(source), {logs, origins, limit, counters}) {
+        config_reloader(c, std::move(source), {logs, access, limit, counters}) {
     if (cluster) websocket.node = node_id;
-    if (tokens.enabled())
-      websocket.verify_token = [this](std::string_view token, std::string& error) { return tokens.verify(token, error); };
+    // By the rules in force when the socket asks, which a reload may have replaced since it
+    // connected.
+    websocket.verify_token = [this](std::string_view token, std::string& error) -> std::optional<security::token_claims> {
+      const auto rules = access.current();
+      if (!rules->tokens.enabled()) {
+        error = "connection tokens are no longer accepted";
+        return std::nullopt;
+      }
+      return rules->tokens.verify(token, error);
+    };
     std::vector<asio::io_context*> contexts;
     for (std::size_t i = 0; i < io.size(); ++i) {
       auto& w = io.at(i);
@@ -214,13 +200,8 @@ struct app::parts {
   std::unique_ptr<cluster::redis_cluster> cluster;  // set when cache.type is redis
   asio::thread_pool blocking;  // store reads (history, resume), off the workers
   http::static_files files;
-  security::key_ring keys;
-  security::rate_limiter key_rate;
-  security::rate_limiter ip_rate;
-  security::token_verifier tokens;
+  http::live_access access;  // replaced by a reload
   http::router router;
-  ws::live_origin_policy origins;  // replaced by a reload
-  http::host_policy hosts;
   ws::session_services websocket;  // the template of every worker's services
   net::http_services http;
   // Each worker's copy of the services, pointing to its write scheduler. Before `io`: sessions
@@ -358,9 +339,10 @@ void app::start() {
   const auto where = net::endpoint_text(p.listener->local_endpoint());
   p.logs.app->info("wshub {} listening on {} ({} workers, log {}, last id {})", WSHUB_VERSION, where, n,
                    p.cfg.store_path(), p.log->last_id());
-  if (p.keys.empty() && !util::is_loopback_host(p.cfg.listen.address))
+  const bool open_publishing = p.access.current()->keys.empty();
+  if (open_publishing && !util::is_loopback_host(p.cfg.listen.address))
     p.logs.app->warn("publishing is open to anyone who can reach {} (security.open_publishing)", where);
-  if (p.keys.empty()) p.logs.app->info("no publish keys: publishing is open on loopback");
+  if (open_publishing) p.logs.app->info("no publish keys: publishing is open on loopback");
   if (p.cluster) {
     const auto& r = p.cfg.cache.redis;
     p.logs.app->info("cluster node {} through Redis at {}", p.node_id,

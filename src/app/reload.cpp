@@ -6,18 +6,34 @@
 #include <string_view>
 
 #include "config_options.hpp"
+#include "wshub/app/access_from_config.hpp"
 #include "wshub/app/systemd_notify.hpp"
 
 namespace wshub::app {
 namespace {
 
 // Each of these is read on every use through something that can be swapped safely: the loggers'
-// levels and file sink, the live origin policy, the connection limit.
-constexpr std::array<std::string_view, 8> live_keys{
-    "log.level",          "log.file",
-    "log.file_max_bytes", "log.file_max_files",
-    "websocket.check_origin", "websocket.allowed_origins",
-    "http.max_connections",   "http.max_connections_per_ip",
+// levels and file sink, the access rules (http::live_access), the connection limit.
+constexpr std::array<std::string_view, 19> live_keys{
+    "log.level",
+    "log.file",
+    "log.file_max_bytes",
+    "log.file_max_files",
+    "security.publish_keys",
+    "security.open_publishing",
+    "security.jwt_hs256_secret",
+    "security.jwt_rs256_public_key_file",
+    "security.require_token",
+    "security.public_metrics",
+    "security.publish_rate_per_key",
+    "security.publish_rate_per_ip",
+    "security.publish_burst",
+    "http.cors_origins",
+    "http.allowed_hosts",
+    "websocket.check_origin",
+    "websocket.allowed_origins",
+    "http.max_connections",
+    "http.max_connections_per_ip",
 };
 
 // Values never written to the log.
@@ -64,7 +80,9 @@ std::vector<config_change> diff_config(const config& running, const config& next
 config merge_live(const config& running, const config& next) {
   config merged = running;
   for (const auto& o : config_options())
-    if (applies_live(o.key)) o.set(merged, o.get(next));
+    if (applies_live(o.key) && o.key != "security.publish_keys") o.set(merged, o.get(next));
+  // get() shows publish keys without their secrets: they are copied whole.
+  merged.security.publish_keys = next.security.publish_keys;
   return merged;
 }
 
@@ -85,10 +103,16 @@ bool reloader::reload() {
     return false;
   }
   notify_reloading();
-  config next;
+  config next, merged;
+  std::shared_ptr<const http::access_rules> access;
   spdlog::sink_ptr file_sink;
   try {
     next = source_->load();
+    merged = merge_live(running_, next);
+    // The new keys with the running listen address (a change of address waits for a restart):
+    // publishing on a public address still needs keys.
+    validate(merged);
+    access = make_access_rules(merged, parts_.access.current().get());
     file_sink = make_log_file_sink(next.log);  // opened before anything changes
   } catch (const config_error& e) {
     return refuse(e.what());
@@ -99,7 +123,7 @@ bool reloader::reload() {
   // Everything below is infallible: the new configuration is applied whole.
   set_log_level(parts_.logs, next.log.level);
   use_log_file(parts_.logs, std::move(file_sink));
-  parts_.origins.replace(ws::origin_policy(next.websocket.check_origin, next.websocket.allowed_origins));
+  parts_.access.replace(std::move(access));
   parts_.limit.set_max(next.http.max_connections);
   parts_.limit.set_max_per_ip(next.http.max_connections_per_ip);
 
@@ -114,7 +138,7 @@ bool reloader::reload() {
                             c.to, c.from);
     }
   }
-  running_ = merge_live(running_, next);
+  running_ = std::move(merged);
   parts_.logs.app->info("configuration reloaded: {} change(s) applied, {} need(s) a restart{}", applied,
                         changes.size() - applied, next.log.file.empty() ? "" : "; log file reopened");
   parts_.logs.app->debug("reload: compared {} keys", config_options().size());

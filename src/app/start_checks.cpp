@@ -62,9 +62,11 @@ void check_log_folder(const config& cfg) {
 
 void check_files(const config& cfg) {
   check_tls(cfg.tls);
-  check_public_key(cfg.security.jwt_rs256_public_key_file);
+  check_token_key(cfg);
   check_log_folder(cfg);
 }
+
+void check_token_key(const config& cfg) { check_public_key(cfg.security.jwt_rs256_public_key_file); }
 
 command_line load_for_start(const std::vector<std::string>& args, const std::map<std::string, std::string>& environment) {
   auto cl = parse_arguments(args, environment);

@@ -32,39 +32,38 @@ response unauthorized(const request& req, std::string message) {
   return res;
 }
 
-bool reads_protected(const router_services& s) {
-  return (s.keys && !s.keys->empty()) || s.settings.require_token;
+bool reads_protected(const access_rules& a) {
+  return !a.keys.empty() || a.require_token;
 }
 
-const security::publish_key* presented_publish_key(const router_services& s, const request& req) {
-  if (!s.keys) return nullptr;
-  return s.keys->find(security::presented_key(req[bhttp::field::authorization], req["X-API-Key"]));
+const security::publish_key* presented_publish_key(const access_rules& a, const request& req) {
+  return a.keys.find(security::presented_key(req[bhttp::field::authorization], req["X-API-Key"]));
 }
 
-std::optional<response> require_admin(const router_services& s, const request& req) {
-  if (!s.keys || s.keys->empty()) return std::nullopt;
-  const auto* key = presented_publish_key(s, req);
+std::optional<response> require_admin(const access_rules& a, const request& req) {
+  if (a.keys.empty()) return std::nullopt;
+  const auto* key = presented_publish_key(a, req);
   if (!key) return unauthorized(req, "a valid admin key is required");
   if (!key->admin) return forbidden(req, "the key '" + key->name + "' is not an admin key");
   return std::nullopt;
 }
 
-std::optional<response> require_metrics_access(const router_services& s, const request& req) {
-  if (s.settings.public_metrics) return std::nullopt;
-  return require_admin(s, req);
+std::optional<response> require_metrics_access(const access_rules& a, const request& req) {
+  if (a.public_metrics) return std::nullopt;
+  return require_admin(a, req);
 }
 
-std::optional<response> authorize_read(const router_services& s, const request& req, const std::string& channel) {
-  if (!reads_protected(s)) return std::nullopt;
-  if (const auto* key = presented_publish_key(s, req)) {
+std::optional<response> authorize_read(const access_rules& a, const request& req, const std::string& channel) {
+  if (!reads_protected(a)) return std::nullopt;
+  if (const auto* key = presented_publish_key(a, req)) {
     if (security::key_ring::allows(*key, channel)) return std::nullopt;
     return forbidden(req, "the key '" + key->name + "' may not read channel " + channel);
   }
   const auto token = presented_token(req);
-  if (token.empty() || !s.tokens || !s.tokens->enabled())
+  if (token.empty() || !a.tokens.enabled())
     return unauthorized(req, "reading history needs a publish key or a connection token that allows channel " + channel);
   std::string problem;
-  const auto claims = s.tokens->verify(token, problem);
+  const auto claims = a.tokens.verify(token, problem);
   if (!claims) return unauthorized(req, problem);
   if (claims->channels && std::find(claims->channels->begin(), claims->channels->end(), channel) == claims->channels->end())
     return forbidden(req, "the token does not allow channel " + channel);

@@ -23,13 +23,13 @@ std::string next_page(const history_query& q, std::uint64_t cursor) {
 
 }  // namespace
 
-void history(const router_services& s, const request& req, respond_fn respond) {
+void history(const router_services& s, const access_rules& a, const request& req, respond_fn respond) {
   const auto version = req.version();
   const auto keep_alive = req.keep_alive();
   std::string error;
   const auto parsed = parse_history_query(req.target(), s.settings.default_channel, error);
   if (!parsed) return respond(make_error({status::bad_request, codes::bad_parameter, error}, version, keep_alive));
-  if (auto refused = authorize_read(s, req, parsed->channel)) return respond(std::move(*refused));
+  if (auto refused = authorize_read(a, req, parsed->channel)) return respond(std::move(*refused));
   // The cache answers when the page is in memory; else SQLite, read on the blocking pool. The
   // answer goes back through `respond`.
   s.run_blocking([log = cache::cached_log(s.store, s.cache), q = *parsed, version, keep_alive,

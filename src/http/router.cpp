@@ -49,20 +49,24 @@ bool is_get(const request& req) { return req.method() == bhttp::verb::get || req
 
 }  // namespace
 
-router::router(router_services services) : services_(std::move(services)), cors_(services_.settings.cors_origins) {}
+router::router(router_services services) : services_(std::move(services)) {}
 
 void router::handle(const request& req, respond_fn respond, const request_context& context) const {
   auto ctx = context;
+  // The rules in force when the request arrived, for all of its checks (a reload may replace them
+  // meanwhile).
+  const auto rules = ctx.access ? ctx.access : services_.access->current();
+  const auto& a = *rules;
   const auto path = util::path_of(req.target());
   if (cors_policy::covers(path)) {
     const auto origin = req[bhttp::field::origin];
-    if (cors_.allows(origin)) {
-      if (req.method() == bhttp::verb::options) return respond(cors_.preflight(req));
+    if (a.cors.allows(origin)) {
+      if (req.method() == bhttp::verb::options) return respond(a.cors.preflight(req));
       ctx.origin_allowed = true;
     }
-    if (cors_.enabled())
-      respond = [this, inner = std::move(respond), origin = std::string(origin)](response res) {
-        cors_.decorate(res, origin);
+    if (a.cors.enabled())
+      respond = [rules, inner = std::move(respond), origin = std::string(origin)](response res) {
+        rules->cors.decorate(res, origin);
         inner(std::move(res));
       };
   }
@@ -81,7 +85,7 @@ void router::handle(const request& req, respond_fn respond, const request_contex
   const auto& s = services_;
   if (path == "/api/tool/send_message") {
     if (req.method() != bhttp::verb::post) return respond(method_not_allowed(req, "POST"));
-    return handlers::send_message(s, req, ctx, std::move(respond));
+    return handlers::send_message(s, a, req, ctx, std::move(respond));
   }
   if (path == websocket_path) {
     if (!is_get(req)) return respond(method_not_allowed(req, "GET"));
@@ -93,19 +97,19 @@ void router::handle(const request& req, respond_fn respond, const request_contex
   }
   if (path == "/metrics") {
     if (!is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
-    if (auto refused = require_metrics_access(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_metrics_access(a, req)) return respond(std::move(*refused));
     return respond(metrics_response(req, services_.counters, services_.hub, services_.store));
   }
   if (path == "/readyz") return respond(readiness_response(req, services_.counters, services_.store));
   constexpr std::string_view connection_prefix = "/api/tool/connections/";
   if (path.starts_with(connection_prefix)) {
     if (req.method() != bhttp::verb::delete_) return respond(method_not_allowed(req, "DELETE"));
-    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(a, req)) return respond(std::move(*refused));
     return handlers::close_connection(s, req, path.substr(connection_prefix.size()), std::move(respond));
   }
   if (const auto channel = path_parameter(path, "/api/tool/channels/{name}/presence")) {
     if (!is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
-    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(a, req)) return respond(std::move(*refused));
     return handlers::channel_presence(s, req, *channel, std::move(respond));
   }
   const bool known = path == "/healthz" || path == "/api/tool/stats" || path == "/api/tool/messages" ||
@@ -114,16 +118,16 @@ void router::handle(const request& req, respond_fn respond, const request_contex
   if (known && !is_get(req)) return respond(method_not_allowed(req, "GET, HEAD"));
   if (path == "/healthz") return respond(make_json(status::ok, R"({"status":"ok"})", req.version(), req.keep_alive()));
   if (path == "/api/tool/stats") {
-    if (auto refused = require_metrics_access(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_metrics_access(a, req)) return respond(std::move(*refused));
     return respond(handlers::stats(s, req));
   }
-  if (path == "/api/tool/messages") return handlers::history(s, req, std::move(respond));
+  if (path == "/api/tool/messages") return handlers::history(s, a, req, std::move(respond));
   if (path == "/api/tool/connections") {
-    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(a, req)) return respond(std::move(*refused));
     return handlers::list_connections(s, req, std::move(respond));
   }
   if (path == "/api/tool/channels") {
-    if (auto refused = require_admin(s, req)) return respond(std::move(*refused));
+    if (auto refused = require_admin(a, req)) return respond(std::move(*refused));
     return handlers::list_channels(s, req, std::move(respond));
   }
   if (path == "/" || path == "/tool/websocket") return respond(handlers::static_file(s, req, "index.html"));

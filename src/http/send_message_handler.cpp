@@ -30,21 +30,22 @@ std::vector<std::string> channels_of(publish_fields& f, const std::string& defau
 }
 
 // Zero when allowed; else the wait before the caller may try again.
-std::chrono::milliseconds rate_wait(security::rate_limiter* limiter, const std::string& who) {
-  return limiter && !who.empty() ? limiter->take(who) : std::chrono::milliseconds(0);
+std::chrono::milliseconds rate_wait(security::rate_limiter& limiter, const std::string& who) {
+  return who.empty() ? std::chrono::milliseconds(0) : limiter.take(who);
 }
 
 }  // namespace
 
-void send_message(const router_services& s, const request& req, const request_context& ctx, respond_fn respond) {
+void send_message(const router_services& s, const access_rules& a, const request& req, const request_context& ctx,
+                  respond_fn respond) {
   const auto version = req.version();
   const auto keep_alive = req.keep_alive();
   auto fail = [&](status st, int code, std::string message) {
     respond(make_error({st, code, std::move(message)}, version, keep_alive));
   };
   const security::publish_key* key = nullptr;
-  if (s.keys && !s.keys->empty()) {
-    key = presented_publish_key(s, req);
+  if (!a.keys.empty()) {
+    key = presented_publish_key(a, req);
     if (!key) return respond(unauthorized(req, "a valid publish key is required"));
   } else if (!ctx.origin_allowed) {
     // Open publishing: a page of another site (a plain HTML form needs no CORS) may not publish.
@@ -91,7 +92,7 @@ void send_message(const router_services& s, const request& req, const request_co
     p.username = key->name;
     rate_name = key->name;
   }
-  for (const auto wait : {rate_wait(s.key_rate, rate_name), rate_wait(s.ip_rate, ctx.remote_ip)}) {
+  for (const auto wait : {rate_wait(*a.key_rate, rate_name), rate_wait(*a.ip_rate, ctx.remote_ip)}) {
     if (wait.count() == 0) continue;
     auto res = make_error({status::too_many_requests, codes::too_many_requests, "publishing too fast; retry later"},
                           version, keep_alive);

@@ -179,22 +179,24 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
   }
 
   const auto& req = parser_->get();
-  if (!services_.hosts.allows(req[bhttp::field::host]))
+  const auto rules = services_.access.current();
+  if (!rules->hosts.allows(req[bhttp::field::host]))
     return write(http::make_error({http::status::misdirected_request, http::codes::misdirected_request,
                                    "this server does not serve the host '" + std::string(req[bhttp::field::host]) +
                                        "' (http.allowed_hosts)"},
                                   req.version(), false));
   const auto target = req.target();
   if (target.substr(0, target.find('?')) == http::websocket_path && beast::websocket::is_upgrade(req))
-    return upgrade();
+    return upgrade(*rules);
 
   services_.router.handle(
       req,
       [self = this->shared_from_this()](http::response res) {
         asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
       },
-      http::request_context{remote_ip_, services_.origins.allows(req[bhttp::field::origin], req[bhttp::field::host],
-                                                                  services_.site)});
+      http::request_context{remote_ip_,
+                            rules->origins.allows(req[bhttp::field::origin], req[bhttp::field::host], services_.site),
+                            rules});
 }
 
 // Answered before any request arrives (the answer does not depend on it), so a refused client
@@ -211,9 +213,9 @@ void http_session<Stream>::refuse() {
 }
 
 template <class Stream>
-void http_session<Stream>::upgrade() {
+void http_session<Stream>::upgrade(const http::access_rules& rules) {
   const auto& req = parser_->get();
-  if (!services_.origins.allows(req[bhttp::field::origin], req[bhttp::field::host], services_.site)) {
+  if (!rules.origins.allows(req[bhttp::field::origin], req[bhttp::field::host], services_.site)) {
     services_.counters.refused(hub::refusal_reason::origin);
     services_.log->info("refused a WebSocket upgrade from origin '{}'", std::string(req[bhttp::field::origin]));
     return write(http::make_error(
@@ -223,12 +225,12 @@ void http_session<Stream>::upgrade() {
   auto params = ws::parse_connect_params(req.target(), services_.connect, problem);
   if (!params)
     return write(http::make_error({http::status::bad_request, http::codes::bad_parameter, problem}, req.version(), false));
-  if (services_.tokens.enabled()) {
+  if (rules.tokens.enabled()) {
     // A token from ?token= or the subprotocol "bearer.<token>" (browsers cannot set headers).
     auto token = params->token.empty() ? std::string(security::token_from_protocols(req[bhttp::field::sec_websocket_protocol]))
                                        : params->token;
-    if (!token.empty() || services_.connect.require_token) {
-      const auto claims = services_.tokens.verify(token, problem);
+    if (!token.empty() || rules.require_token) {
+      const auto claims = rules.tokens.verify(token, problem);
       if (!claims) {
         services_.counters.refused(hub::refusal_reason::token);
         return write(http::make_error({http::status::unauthorized, http::codes::authorization, problem}, req.version(), false));

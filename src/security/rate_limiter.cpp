@@ -7,6 +7,8 @@ namespace wshub::security {
 
 rate_limiter::rate_limiter(double rate, double burst) : rate_(rate), burst_(std::max(1.0, burst)) {}
 
+bool rate_limiter::has_limits(double rate, double burst) const { return rate_ == rate && burst_ == std::max(1.0, burst); }
+
 std::chrono::milliseconds rate_limiter::take(const std::string& who, clock::time_point now) {
   if (rate_ <= 0) return std::chrono::milliseconds(0);
   std::lock_guard lock(mutex_);

@@ -80,11 +80,13 @@ struct services {
   http::static_files files{""};
   std::shared_ptr<spdlog::logger> logger =
       std::make_shared<spdlog::logger>("fuzz", std::make_shared<spdlog::sinks::null_sink_mt>());
-  wshub::security::key_ring keys{{{"fuzzer", "fuzz-secret-key", {"news", "system"}, false},
-                                  {"operator", "fuzz-admin-key", {"*"}, true}}};
+  http::live_access open_access{std::make_shared<const http::access_rules>()};
+  http::live_access keyed_access{std::make_shared<const http::access_rules>(
+      http::access_rules{wshub::security::key_ring{{{"fuzzer", "fuzz-secret-key", {"news", "system"}, false},
+                                                    {"operator", "fuzz-admin-key", {"*"}, true}}}})};
   checking_subscriber subscriber;
-  http::router open_router{make(nullptr)};
-  http::router keyed_router{make(&keys)};
+  http::router open_router{make(open_access)};
+  http::router keyed_router{make(keyed_access)};
 
   services() {
     // Connection 1 is a user "u1" on two channels, so to_conn, to_user and channels all reach it.
@@ -94,10 +96,10 @@ struct services {
       std::filesystem::remove_all(instance().dir, ignored);
     });
   }
-  http::router_services make(const wshub::security::key_ring* k) {
+  http::router_services make(const http::live_access& access) {
     return http::router_services{publisher, hub, counters, log, files, logger,
                                  [](std::function<void()> job) { job(); },
-                                 http::router_settings{4096, "system", "system", 8}, k};
+                                 http::router_settings{4096, "system", "system", 8}, &access};
   }
   static services& instance() {
     static auto* s = new services();

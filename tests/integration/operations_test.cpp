@@ -27,6 +27,7 @@
 #include "support/eventually.hpp"
 #include "support/test_clients.hpp"
 #include "support/test_server.hpp"
+#include "support/tokens.hpp"
 #include "wshub/app/reload.hpp"
 #include "wshub/hub/latency_histogram.hpp"
 
@@ -430,6 +431,122 @@ TEST(operations_test, sighup_applies_log_level_and_origins_without_dropping_sock
   EXPECT_EQ(server.wait_exit(10s), 0) << server.output();
 }
 
+// The security file of a rotation: publish keys (name -> secret; "ops" is the admin key), the
+// JWT secret, the publish rate per key and the CORS origins.
+std::string security_config(const std::map<std::string, std::string>& keys, const std::string& jwt_secret,
+                            double rate_per_key = 0, const std::vector<std::string>& cors = {}) {
+  auto list = json::array();
+  for (const auto& [name, secret] : keys)
+    list.push_back({{"name", name}, {"key", secret}, {"channels", {"*"}}, {"admin", name == "ops"}});
+  return json{{"store", {{"synchronous", "normal"}}},
+              {"http", {{"cors_origins", cors}}},
+              {"security",
+               {{"publish_keys", list},
+                {"jwt_hs256_secret", jwt_secret},
+                {"publish_rate_per_key", rate_per_key},
+                {"publish_burst", 1}}}}
+      .dump();
+}
+
+TEST(operations_test, sighup_rotates_keys_tokens_and_limits_without_dropping_sockets) {
+  temp_dir dir;
+  const auto file = dir.path() / "wshub.json";
+  const std::string old_key = "old-backend-key-0123456789", new_key = "new-backend-key-0123456789";
+  const std::string old_admin = "old-admin-key-0123456789", new_admin = "new-admin-key-0123456789";
+  const std::string new_secret = "a-second-test-secret-long-enough-for-hs256";
+  write_file(file, security_config({{"backend", old_key}, {"ops", old_admin}}, jwt_secret));
+  service_process server({"--config", file.string(), "--listen.port", "0", "--data-dir",
+                          (dir.path() / "data").string()},
+                         {});
+  const auto port = server.port();
+  const auto publish = [port](const std::string& key, const std::string& message) {
+    return http_request(port, "POST", "/api/tool/send_message", "message=" + message,
+                        {{"X-API-Key", key}, {"Content-Type", "application/x-www-form-urlencoded"}})
+        .status;
+  };
+  const auto metrics = [port](const std::string& key) {
+    return http_request(port, "GET", "/metrics", "", {{"X-API-Key", key}}).status;
+  };
+  const auto token_for = [](const std::string& secret) {
+    return "?token=" + make_token({{"sub", "ann"}, {"exp", now_s() + 3600}}, secret);
+  };
+  const auto upgrade_with = [port](const std::string& query) {
+    return try_upgrade(port, {}, "/socket/system/message" + query);
+  };
+  const auto preflight = [port] {
+    return http_request(port, "OPTIONS", "/api/tool/send_message", "",
+                        {{"Origin", "https://app.example.com"}, {"Access-Control-Request-Method", "POST"}})
+        .status;
+  };
+  // Open sockets: one plain, one with a token signed by the secret that is about to go.
+  ws_client plain(port);
+  auto with_token = v1_client(port, token_for(jwt_secret));
+  const auto receives = [&](const std::string& message) {
+    for (auto* c : {&plain, with_token.get()}) {
+      const auto frame = c->read();
+      if (!frame) return false;
+      const auto j = json::parse(*frame);
+      if (j.value("message", "") != message) return false;
+    }
+    return true;
+  };
+  ASSERT_EQ(publish(old_key, "before"), 200);
+  ASSERT_TRUE(receives("before"));
+  EXPECT_EQ(publish(new_key, "early"), 401) << "the new key before it is configured";
+  EXPECT_EQ(preflight(), 405) << "no CORS yet";
+
+  // Rotation, step 1: the old and the new key are both valid.
+  write_file(file, security_config({{"backend", old_key}, {"backend2", new_key}, {"ops", old_admin}}, jwt_secret));
+  server.signal(SIGHUP);
+  ASSERT_TRUE(server.wait_for("configuration reloaded: 1 change", 5s)) << server.output();
+  EXPECT_EQ(publish(old_key, "old"), 200);
+  ASSERT_TRUE(receives("old"));
+  EXPECT_EQ(publish(new_key, "new"), 200);
+  ASSERT_TRUE(receives("new"));
+
+  // Step 2: the old key, the old admin key and the old JWT secret go; a rate limit and a CORS
+  // origin come.
+  write_file(file, security_config({{"backend2", new_key}, {"ops", new_admin}}, new_secret, 0.001,
+                                   {"https://app.example.com"}));
+  server.signal(SIGHUP);
+  ASSERT_TRUE(server.wait_for("configuration reloaded: 4 change", 5s)) << server.output();
+  EXPECT_EQ(server.output().find(old_key), std::string::npos) << "a secret reached the log";
+  EXPECT_EQ(publish(old_key, "removed"), 401);
+  EXPECT_EQ(metrics(old_admin), 401);
+  EXPECT_EQ(metrics(new_admin), 200);
+  EXPECT_EQ(upgrade_with(token_for(jwt_secret)), 401) << "a token of the old secret";
+  EXPECT_EQ(upgrade_with(token_for(new_secret)), 101);
+  EXPECT_EQ(preflight(), 204);
+  EXPECT_EQ(publish(new_key, "limited"), 200) << "the first publish of the burst";
+  ASSERT_TRUE(receives("limited")) << "the sockets opened before both reloads are still open";
+  EXPECT_EQ(publish(new_key, "too fast"), 429);
+
+  // A broken file changes nothing: not a bad value (the old key back with a short JWT secret),
+  // not bad JSON.
+  write_file(file, security_config({{"backend", old_key}, {"ops", old_admin}}, "short"));
+  server.signal(SIGHUP);
+  ASSERT_TRUE(server.wait_for("reload refused, keeping the running configuration: security.jwt_hs256_secret", 5s))
+      << server.output();
+  write_file(file, "{\"security\": ");
+  server.signal(SIGHUP);
+  ASSERT_TRUE(server.wait_for("reload refused, keeping the running configuration: .*not valid JSON", 5s))
+      << server.output();
+  EXPECT_EQ(publish(old_key, "still removed"), 401);
+  EXPECT_EQ(metrics(old_admin), 401);
+  EXPECT_EQ(metrics(new_admin), 200);
+  EXPECT_EQ(upgrade_with(token_for(new_secret)), 101);
+  EXPECT_EQ(publish(new_key, "still limited"), 429) << "the limiter and its bucket were kept";
+
+  const auto m = http_request(port, "GET", "/metrics", "", {{"X-API-Key", new_admin}}).body;
+  EXPECT_NE(m.find("wshub_config_reloads_total{result=\"applied\"} 2\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("wshub_config_reloads_total{result=\"refused\"} 2\n"), std::string::npos) << m;
+  EXPECT_EQ(http_request(port, "GET", "/api/tool/stats", "", {{"X-API-Key", new_admin}}).status, 200);
+  plain.close();
+  with_token->close();
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(10s), 0) << server.output();
+}
+
 TEST(operations_test, debug_log_shows_close_codes_and_no_descriptor_errors) {
   temp_dir dir;
   service_process server({"--listen.port", "0", "--data-dir", (dir.path() / "data").string(), "--log.level", "debug",
@@ -514,7 +631,9 @@ TEST(operations_test, reload_diff_never_shows_secrets) {
   ASSERT_EQ(changes.size(), 1u) << "a rotated key is a change even though get() hides it";
   EXPECT_EQ(changes[0].key, "security.publish_keys");
   EXPECT_EQ(changes[0].from.find("secret"), std::string::npos);
-  EXPECT_FALSE(changes[0].live);
+  EXPECT_TRUE(changes[0].live);
+  EXPECT_EQ(app::merge_live(running, next).security.publish_keys, next.security.publish_keys)
+      << "the secrets get() hides are applied all the same";
 }
 
 }  // namespace

@@ -110,10 +110,11 @@ class router_fixture : public ::testing::Test {
       std::make_unique<wshub::store::message_log>(log_settings_in(dir_));
   wshub::publish::publisher publisher_{*log_, cache_, hub_, counters_};
   http::static_files files_{""};
+  http::live_access access_{std::make_shared<const http::access_rules>()};
   http::router router_{http::router_services{
       publisher_, hub_, counters_, *log_, files_, std::make_shared<spdlog::logger>("router_test"),
       [](std::function<void()> job) { job(); },  // blocking work runs inline in these tests
-      http::router_settings{max_message_bytes, "system", "system", 64}}};
+      http::router_settings{max_message_bytes, "system", "system", 64}, &access_}};
 };
 
 TEST_F(router_fixture, unknown_path_is_404) {

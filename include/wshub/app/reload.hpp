@@ -10,8 +10,8 @@
 #include "wshub/app/config_source.hpp"
 #include "wshub/app/logging.hpp"
 #include "wshub/hub/connection_limit.hpp"
+#include "wshub/http/access_rules.hpp"
 #include "wshub/hub/counters.hpp"
-#include "wshub/ws/live_origin_policy.hpp"
 
 namespace wshub::app {
 
@@ -24,7 +24,8 @@ struct config_change {
 };
 
 // Keys applied while running: log.level, log.file, log.file_max_bytes, log.file_max_files,
-// websocket.check_origin, websocket.allowed_origins, http.max_connections and
+// every security.* key (publish keys, JWT settings, rate limits), http.cors_origins,
+// http.allowed_hosts, websocket.check_origin, websocket.allowed_origins, http.max_connections and
 // http.max_connections_per_ip. Every other key needs a restart.
 bool applies_live(const std::string& key);
 // The keys whose values differ, in --help order; secrets (publish keys, JWT secret) show as
@@ -36,7 +37,7 @@ config merge_live(const config& running, const config& next);
 // What a reload changes in a running app; all of it outlives the reloader.
 struct live_parts {
   loggers& logs;
-  ws::live_origin_policy& origins;
+  http::live_access& access;
   hub::connection_limit& limit;
   hub::counters& counters;
 };
@@ -46,9 +47,11 @@ class reloader {
   // Without a source (an app built from a config object, as tests do) reload() refuses.
   reloader(const config& running, std::optional<config_source> source, live_parts parts);
 
-  // Any thread; reloads run one at a time and may block on reading the config file. When the
-  // new configuration is valid: applies the live keys, reopens the log file, logs each change
-  // and returns true. Otherwise logs why, keeps everything as it was and returns false.
+  // Any thread; reloads run one at a time and may block on reading the config file (and the RS256
+  // public key file). When the new configuration is valid (its keys, the rules between them as
+  // they will be in force, the files it names for live keys): applies the live keys, reopens the
+  // log file, logs each change and returns true. Otherwise logs why, keeps everything as it was
+  // and returns false. Open sockets stay open either way.
   bool reload();
 
  private:

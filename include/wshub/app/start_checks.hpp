@@ -13,6 +13,9 @@ namespace wshub::app {
 // config_error naming the key.
 void check_files(const config& cfg);
 
+// The part of check_files() for security.jwt_rs256_public_key_file (none set: nothing to check).
+void check_token_key(const config& cfg);
+
 // parse_command_line() (values and the rules between keys) then check_files(). `args` is the
 // command line without the program name. Throws config_error.
 command_line load_for_start(const std::vector<std::string>& args, const std::map<std::string, std::string>& environment);

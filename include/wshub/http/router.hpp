@@ -8,15 +8,12 @@
 #include <spdlog/logger.h>
 
 #include "wshub/cache/cache.hpp"
-#include "wshub/http/cors.hpp"
+#include "wshub/http/access_rules.hpp"
 #include "wshub/http/error.hpp"
 #include "wshub/http/static_files.hpp"
 #include "wshub/hub/counters.hpp"
 #include "wshub/hub/hub.hpp"
 #include "wshub/publish/publisher.hpp"
-#include "wshub/security/key_ring.hpp"
-#include "wshub/security/rate_limiter.hpp"
-#include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
 
 namespace wshub::http {
@@ -28,9 +25,6 @@ struct router_settings {
   std::string username = "system";
   std::string default_channel = "system";
   std::size_t max_channels = 64;  // channels of one published message at most
-  bool require_token = false;     // sockets must present a token: reads are protected too
-  bool public_metrics = false;    // stats and metrics need no admin key
-  std::vector<std::string> cors_origins{};  // exact origins, or "*"
 };
 
 struct router_services {
@@ -43,12 +37,8 @@ struct router_services {
   // Runs blocking work (store reads) off the I/O threads.
   std::function<void(std::function<void()>)> run_blocking;
   router_settings settings;
-  // Security; null means open (no keys) and unlimited.
-  const security::key_ring* keys = nullptr;
-  security::rate_limiter* key_rate = nullptr;
-  security::rate_limiter* ip_rate = nullptr;
-  // Connection tokens, also accepted for reading history; null: none.
-  const security::token_verifier* tokens = nullptr;
+  // Keys, rate limits, tokens, CORS: read once per request (never null).
+  const live_access* access = nullptr;
   // A cluster through Redis; null on a single node.
   cluster::redis_cluster* cluster = nullptr;
   // The newest messages in memory (history reads them first); null: the store answers all.
@@ -61,6 +51,9 @@ struct request_context {
   // The Origin header is absent, of this site, or in websocket.allowed_origins (or origins are
   // not checked). The router also counts an origin of http.cors_origins as allowed.
   bool origin_allowed = true;
+  // The access rules the connection already checked this request by (Host, origin); null: the
+  // router reads the rules in force.
+  std::shared_ptr<const access_rules> access{};
 };
 
 // Called exactly once per request, from any thread.
@@ -73,7 +66,6 @@ class router {
 
  private:
   router_services services_;
-  cors_policy cors_;
 };
 
 }  // namespace wshub::http

@@ -11,11 +11,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <spdlog/logger.h>
 
-#include "wshub/http/host_policy.hpp"
 #include "wshub/http/router.hpp"
 #include "wshub/hub/connection_limit.hpp"
-#include "wshub/security/token_verifier.hpp"
-#include "wshub/ws/live_origin_policy.hpp"
 #include "wshub/ws/websocket_session.hpp"
 
 namespace wshub::net {
@@ -31,14 +28,12 @@ struct http_settings {
 struct http_services {
   const http::router& router;
   ws::session_services* websocket;  // never null
-  const ws::live_origin_policy& origins;
-  const http::host_policy& hosts;
+  const http::live_access& access;  // the router's: Host names, origins, tokens
   ws::listener_site site;  // set once the listener is bound
   hub::counters& counters;
   std::shared_ptr<spdlog::logger> log;
   http_settings settings;
   ws::connect_rules connect;
-  const security::token_verifier& tokens;
 };
 
 // Stream is ws::plain_stream or ws::tls_stream (both instantiated in the source); a TLS session
@@ -64,7 +59,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   void read_header();
   void on_header(boost::beast::error_code ec);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
-  void upgrade();
+  // Checks the upgrade by `rules` (origin, token), then hands the socket to a websocket_session.
+  void upgrade(const http::access_rules& rules);
   void refuse();
   void write(http::response res);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);

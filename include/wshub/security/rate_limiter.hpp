@@ -13,6 +13,9 @@ class rate_limiter {
   // rate 0: unlimited.
   rate_limiter(double rate, double burst);
 
+  // This limiter is what rate_limiter(rate, burst) would make.
+  bool has_limits(double rate, double burst) const;
+
   // Takes one token for `who`. Returns zero when allowed, else how long until one is available.
   std::chrono::milliseconds take(const std::string& who, clock::time_point now = clock::now());
 

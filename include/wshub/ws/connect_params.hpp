@@ -21,7 +21,6 @@ struct connect_rules {
   std::string default_channel = "system";
   std::size_t max_channels = 64;
   bool user_from_query = false;
-  bool require_token = false;
 };
 
 // Parses the query of `target`. On bad input returns nullopt and sets `error` to a message that
