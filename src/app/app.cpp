@@ -258,9 +258,11 @@ struct app::parts {
       return list;
     };
     hooks.last_id = [this] { return log->last_id(); };
+    hooks.presence = [this](const hub::presence_change& change) { hub.tell_watchers(change); };
     auto made = std::make_unique<cluster::redis_cluster>(redis_settings_from(cfg), node_id, std::move(hooks), counters,
                                                          logs.app);
     publisher.use_cluster(*made, cfg.cluster.confirm_timeout);
+    hub.set_presence_relay(made.get());
     return made;
   }
 

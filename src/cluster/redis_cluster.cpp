@@ -181,18 +181,21 @@ void redis_cluster::submit_group(std::vector<hub::message> group, std::vector<st
   failed(cluster_errc::stopped);
 }
 
-void redis_cluster::request_close(std::uint64_t conn, std::function<void(std::error_code)> done) {
+void redis_cluster::push_job(job j) {
   std::lock_guard lock(mutex_);
-  jobs_.push_back([this, conn, done = std::move(done)](redis_link& link) {
-    auto r = link.command({"XADD", key("ctl"), "MAXLEN", "~", "1000", "*", "close", std::to_string(conn)});
-    done(r && !reply_is_error(r.get()) ? std::error_code() : make_error_code(cluster_errc::unreachable));
-  });
+  jobs_.push_back(std::move(j));
   wake_.notify_all();
 }
 
+void redis_cluster::request_close(std::uint64_t conn, std::function<void(std::error_code)> done) {
+  push_job([this, conn, done = std::move(done)](redis_link& link) {
+    auto r = link.command({"XADD", key("ctl"), "MAXLEN", "~", "1000", "*", "close", std::to_string(conn)});
+    done(r && !reply_is_error(r.get()) ? std::error_code() : make_error_code(cluster_errc::unreachable));
+  });
+}
+
 void redis_cluster::fetch_connections(std::function<void(std::error_code, json)> done) {
-  std::lock_guard lock(mutex_);
-  jobs_.push_back([this, done = std::move(done)](redis_link& link) {
+  push_job([this, done = std::move(done)](redis_link& link) {
     auto nodes = link.command({"ZRANGEBYSCORE", key("nodes"), std::to_string(now_ms() - node_ttl_ms), "+inf"});
     if (!nodes || nodes->type != REDIS_REPLY_ARRAY) return done(cluster_errc::unreachable, json::array());
     std::vector<std::string> names;
@@ -208,7 +211,61 @@ void redis_cluster::fetch_connections(std::function<void(std::error_code, json)>
     }
     done({}, std::move(all));
   });
-  wake_.notify_all();
+}
+
+// The first registry to watch `channel` registers it for the cluster; the last to stop removes it.
+void redis_cluster::watched(const std::string& channel, bool on) {
+  push_job([this, channel, on](redis_link& link) {
+    if (on && local_watched_[channel]++ != 0) return;  // another registry here already watches it
+    if (!on) {
+      const auto it = local_watched_.find(channel);
+      if (it == local_watched_.end() || --it->second != 0) return;
+      local_watched_.erase(it);
+    }
+    const auto field = node_id_ + "\n" + channel;
+    if (on) link.append({"HSET", key("watching"), field, "1"});
+    else link.append({"HDEL", key("watching"), field});
+    link.append({"XADD", key("ctl"), "MAXLEN", "~", "1000", "*", on ? "watch" : "unwatch", field});
+    link.next_reply();
+    link.next_reply();
+  });
+}
+
+void redis_cluster::changed(const hub::presence_change& change) {
+  push_job([this, change](redis_link& link) {
+    std::size_t sent = 0;
+    for (const auto& channel : change.channels) {
+      if (!remote_watched_.contains(channel)) continue;
+      const json event = {{"node", node_id_}, {"type", change.type}, {"channel", channel},
+                          {"conn_id", change.id}, {"user", change.user}};
+      link.append({"XADD", key("ctl"), "MAXLEN", "~", "1000", "*", "presence",
+                   event.dump(-1, ' ', false, json::error_handler_t::replace)});
+      ++sent;
+    }
+    while (sent-- > 0) link.next_reply();
+  });
+}
+
+// Writer thread, on each connect: the other nodes' watches, and this node's own again (Redis may
+// have lost them; a previous run's that no watcher holds now are removed).
+void redis_cluster::load_watches() {
+  auto& link = writer_link_;
+  for (const auto& [channel, n] : local_watched_) link.append({"HSET", key("watching"), node_id_ + "\n" + channel, "1"});
+  for (std::size_t i = 0; i < local_watched_.size(); ++i) link.next_reply();
+  const auto fields = link.command({"HKEYS", key("watching")});
+  if (!fields || fields->type != REDIS_REPLY_ARRAY) return;
+  remote_watched_.clear();
+  std::vector<std::string> stale;  // this node's, left by a run that did not leave
+  for (std::size_t i = 0; i < fields->elements; ++i) {
+    const auto field = reply_string(fields->element[i]);
+    const auto cut = field.find('\n');
+    if (cut == std::string::npos) continue;
+    if (field.compare(0, cut, node_id_) != 0) ++remote_watched_[field.substr(cut + 1)];
+    else if (!local_watched_.contains(field.substr(cut + 1))) stale.push_back(field);
+  }
+  for (const auto& field : stale) link.append({"HDEL", key("watching"), field});
+  for (std::size_t i = 0; i < stale.size(); ++i) link.next_reply();
+  remote_watches_.store(remote_watched_.size(), std::memory_order_relaxed);
 }
 
 cluster_view redis_cluster::view() const {
@@ -261,8 +318,9 @@ void redis_cluster::writer_loop() {
     }
     writer_up_.store(writer_link_.connected());
     set_reachable();
-    if (!batch.empty()) sequence(batch);
+    // Jobs first: a watch made before a publish reaches the stream before that message.
     for (auto& j : jobs) j(writer_link_);
+    if (!batch.empty()) sequence(batch);
     if (std::chrono::steady_clock::now() >= next_heartbeat_) {
       if (writer_link_.connected()) heartbeat();
       next_heartbeat_ = std::chrono::steady_clock::now() + heartbeat_interval;
@@ -297,6 +355,7 @@ bool redis_cluster::on_writer_connected() {
   }
   next_heartbeat_ = {};
   presence_written_ = false;  // Redis may have lost it (expired, or restarted) meanwhile
+  load_watches();
   return true;
 }
 
@@ -389,6 +448,13 @@ void redis_cluster::report_clashes(const std::string& last_writer, const std::ve
 
 void redis_cluster::leave_cluster() {
   if (!writer_link_.connected()) return;
+  for (const auto& [channel, n] : local_watched_) {
+    const auto field = node_id_ + "\n" + channel;
+    writer_link_.append({"HDEL", key("watching"), field});
+    writer_link_.append({"XADD", key("ctl"), "MAXLEN", "~", "1000", "*", "unwatch", field});
+    writer_link_.next_reply();
+    writer_link_.next_reply();
+  }
   writer_link_.append({"ZREM", key("nodes"), node_id_});
   writer_link_.append({"DEL", key("node:" + node_id_), key("conns:" + node_id_)});
   writer_link_.next_reply();
@@ -441,21 +507,19 @@ void redis_cluster::read_batch(redis_link& link) {
     wait_for(1000ms);
     return;
   }
+  // The control stream first: a watch written before a message is known before that message is
+  // delivered here.
+  for (std::size_t s = 0; s < r->elements; ++s) {
+    const auto* stream = r->element[s];
+    if (stream->type == REDIS_REPLY_ARRAY && stream->elements == 2 && reply_string(stream->element[0]) == key("ctl"))
+      read_control(stream->element[1]);
+  }
   for (std::size_t s = 0; s < r->elements; ++s) {
     const auto* stream = r->element[s];
     if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) continue;
     const auto name = reply_string(stream->element[0]);
     const auto* entries = stream->element[1];
-    if (name == key("ctl")) {
-      for (std::size_t i = 0; i < entries->elements; ++i) {
-        const auto* e = entries->element[i];
-        control_position_ = reply_string(e->element[0]);
-        const auto* f = e->element[1];
-        if (f->elements == 2 && reply_string(f->element[0]) == "close")
-          hooks_.close_connection(parse_u64(reply_string(f->element[1])));
-      }
-      continue;
-    }
+    if (name == key("ctl")) continue;  // read first, above
     std::vector<sequenced_message> batch;
     std::string position = read_position_;
     for (std::size_t i = 0; i < entries->elements; ++i) {
@@ -479,6 +543,42 @@ void redis_cluster::read_batch(redis_link& link) {
       last_read_id_ = batch.back().message.id;
     }
     read_position_ = position;
+  }
+}
+
+// Close requests, other nodes' watches, and their joins and leaves.
+void redis_cluster::read_control(const redisReply* entries) {
+  for (std::size_t i = 0; i < entries->elements; ++i) {
+    const auto* e = entries->element[i];
+    control_position_ = reply_string(e->element[0]);
+    const auto* f = e->element[1];
+    if (f->elements != 2) continue;
+    const auto kind = reply_string(f->element[0]);
+    const auto value = reply_string(f->element[1]);
+    if (kind == "close") {
+      hooks_.close_connection(parse_u64(value));
+    } else if (kind == "watch" || kind == "unwatch") {
+      const auto cut = value.find('\n');
+      if (cut == std::string::npos || value.compare(0, cut, node_id_) == 0) continue;
+      const bool on = kind == "watch";
+      if (on) remote_watches_.fetch_add(1, std::memory_order_relaxed);  // wanted() at once; exact below
+      push_job([this, channel = value.substr(cut + 1), on](redis_link&) {
+        auto& n = remote_watched_[channel];
+        if (on) ++n;
+        else if (n > 0) --n;
+        if (n == 0) remote_watched_.erase(channel);
+        remote_watches_.store(remote_watched_.size(), std::memory_order_relaxed);
+      });
+    } else if (kind == "presence" && hooks_.presence) {
+      const auto event = util::parse_bounded_json(value);
+      if (!event.is_object() || event.value("node", "") == node_id_) continue;
+      hub::presence_change change;
+      change.type = event.value("type", "") == "leave" ? "leave" : "join";
+      change.id = event.value("conn_id", hub::conn_id{0});
+      change.user = event.value("user", "");
+      change.channels = {event.value("channel", "")};
+      hooks_.presence(change);
+    }
   }
 }
 

@@ -102,8 +102,10 @@ bool registry::watch_presence(conn_id id, const std::string& channel) {
   if (!m || pos == m->channels.end()) return false;
   if (std::find(m->watching.begin(), m->watching.end(), channel) != m->watching.end()) return true;
   m->watching.push_back(channel);
-  watchers_[channel].emplace(id, m->s);
+  auto& watchers = watchers_[channel];
+  watchers.emplace(id, m->s);
   add(watches_, 1);
+  if (watchers.size() == 1 && watched_) watched_(channel, true);
   return true;
 }
 
@@ -116,7 +118,12 @@ void registry::unwatch_presence(conn_id id, const std::string& channel) {
 bool registry::unwatch(member& m, conn_id id, const std::string& channel) {
   const auto pos = std::find(m.watching.begin(), m.watching.end(), channel);
   if (pos == m.watching.end()) return false;
-  index_remove(watchers_, channel, id);  // before the erase: `channel` may be the erased element
+  const auto w = watchers_.find(channel);
+  w->second.erase(id);
+  if (w->second.empty()) {
+    if (watched_) watched_(channel, false);
+    watchers_.erase(w);  // before the erase below: `channel` may be the erased element
+  }
   m.watching.erase(pos);
   add(watches_, -1);
   return true;
@@ -248,7 +255,14 @@ hub::hub(std::size_t shards, conn_id first_id) : first_id_(first_id) {
     shards_.push_back(std::make_unique<registry>(first_id + i, n));
     shards_.back()->set_announcer([this](const char* type, conn_id id, const std::string& user,
                                          const std::vector<std::string>& channels) {
-      if (watch_count() != 0) tell_watchers(presence_change{type, id, user, channels});
+      const bool relayed = relay_ && relay_->wanted();
+      if (!relayed && watch_count() == 0) return;
+      const presence_change change{type, id, user, channels};
+      tell_watchers(change);
+      if (relayed) relay_->changed(change);
+    });
+    shards_.back()->set_watched([this](const std::string& channel, bool on) {
+      if (relay_) relay_->watched(channel, on);
     });
   }
   owners_.resize(n, [](std::function<void()> job) { job(); });

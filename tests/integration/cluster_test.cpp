@@ -243,6 +243,52 @@ TEST_F(cluster_test, channels_and_presence_cover_every_node) {
   }));
 }
 
+// A watcher on one node hears the joins and leaves of sockets on another. The watch reaches the
+// other node before a message published after it (the control stream is read first), so a
+// marker message makes the test's order certain without waiting.
+TEST_F(cluster_test, presence_frames_reach_watchers_on_every_node) {
+  auto& a = add_node("a");
+  auto& b = add_node("b");
+  auto probe = std::make_unique<ws_client>(a.port());  // the default channel, system
+  auto watcher = v1_client(b.port(), "?channel=news&channel=system&user=w");
+  watcher->send_text(R"({"type":"subscribe","channel":"news","presence":true,"ref":1})");
+  ASSERT_EQ(next(*watcher)["presence"], true);
+  ids_until(*probe, publish_ok(b.port(), "after the watch"));
+  // The watcher's next presence frame (message frames skipped).
+  const auto presence = [&] {
+    json f;
+    do f = next(*watcher);
+    while (f.value("type", "") == "message");
+    return f;
+  };
+  const auto frame = [](const char* type, const json& id, const char* user) {
+    return json{{"type", type}, {"channel", "news"}, {"conn_id", id}, {"user", user}};
+  };
+
+  json welcome;
+  auto ann = v1_client(a.port(), "?channel=news&user=ann", &welcome);
+  const auto ann_id = welcome["conn_id"];
+  EXPECT_EQ(presence(), frame("join", ann_id, "ann"));
+  auto carl = v1_client(a.port(), "?channel=sport&user=carl");  // another channel: no frame
+  ann->close();
+  EXPECT_EQ(presence(), frame("leave", ann_id, "ann"));
+  auto bob = v1_client(b.port(), "?channel=news&user=bob", &welcome);  // on the watcher's node
+  EXPECT_EQ(presence(), frame("join", welcome["conn_id"], "bob"));
+
+  // Unwatched: a join on node a is not announced. Were it sent, it would come before the marker,
+  // published through node a after the join.
+  watcher->send_text(R"({"type":"unsubscribe","channel":"news","ref":2})");
+  EXPECT_EQ(next(*watcher)["type"], "ack");
+  ids_until(*probe, publish_ok(b.port(), "after the unwatch"));
+  auto late = v1_client(a.port(), "?channel=news&user=late");
+  const auto marker = publish_ok(a.port(), "marker");
+  json f;
+  do {
+    f = next(*watcher);
+    EXPECT_EQ(f.value("type", ""), "message") << "after the unwatch: " << f.dump();
+  } while (f.value("id", std::uint64_t{0}) != marker);
+}
+
 TEST_F(cluster_test, metrics_count_the_live_nodes_and_see_one_leave) {
   auto& a = add_node("a");
   add_node("b");

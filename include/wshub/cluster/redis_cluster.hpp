@@ -24,6 +24,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +33,7 @@
 #include "wshub/cluster/redis_link.hpp"
 #include "wshub/hub/counters.hpp"
 #include "wshub/hub/frame.hpp"
+#include "wshub/hub/hub.hpp"
 
 namespace wshub::cluster {
 
@@ -78,6 +80,8 @@ struct cluster_hooks {
   std::function<std::optional<nlohmann::json>(bool force)> connections;
   // Start-up and reconnects: the newest id in this node's log.
   std::function<std::uint64_t()> last_id;
+  // Reader thread: a join or leave on another node, for this node's watchers; must not block.
+  std::function<void(const hub::presence_change&)> presence;
 };
 
 // The last figures of every live node (this one included), refreshed once a second.
@@ -86,11 +90,16 @@ struct cluster_view {
   std::vector<node_stats> nodes;
 };
 
-class redis_cluster {
+// Presence across nodes: a node that gets its first watcher of a channel adds "<node>\n<channel>"
+// to the `watching` hash and says so on the control stream; every node keeps, on its writer
+// thread, which channels other nodes watch. A join or leave on a channel another node watches is
+// written to the control stream, and each other node's reader hands it to its hub. While no other
+// node watches anything, a join or leave costs one relaxed atomic read.
+class redis_cluster : public hub::presence_relay {
  public:
   redis_cluster(redis_settings settings, std::string node_id, cluster_hooks hooks, hub::counters& counters,
                 std::shared_ptr<spdlog::logger> log);
-  ~redis_cluster();
+  ~redis_cluster() override;
   redis_cluster(const redis_cluster&) = delete;
   redis_cluster& operator=(const redis_cluster&) = delete;
 
@@ -109,6 +118,11 @@ class redis_cluster {
   void request_close(std::uint64_t conn, std::function<void(std::error_code)> done);
   // Any thread: the connections of every live node (JSON arrays, each entry with "node").
   void fetch_connections(std::function<void(std::error_code, nlohmann::json)> done);
+
+  // hub::presence_relay, any thread.
+  void watched(const std::string& channel, bool on) override;
+  bool wanted() const override { return remote_watches_.load(std::memory_order_relaxed) != 0; }
+  void changed(const hub::presence_change& change) override;
 
   cluster_view view() const;
   const std::string& node_id() const { return node_id_; }
@@ -130,6 +144,9 @@ class redis_cluster {
   void report_clashes(const std::string& last_writer, const std::vector<std::string>& nodes);
   void leave_cluster();
   void read_batch(redis_link& link);
+  void read_control(const redisReply* entries);
+  void load_watches();
+  void push_job(job j);
   bool wait_for(std::chrono::milliseconds d);  // false when stopping
   std::string key(const std::string& name) const { return settings_.prefix + name; }
   void set_reachable();
@@ -151,6 +168,11 @@ class redis_cluster {
   bool stopping_ = false;                  // guarded by mutex_
   cluster_view view_;                      // guarded by mutex_
 
+  // Other nodes' watches: a hint for wanted(), raised by the reader when it reads a watch and set
+  // to the number of watched channels by the writer, which owns the counts.
+  std::atomic<std::size_t> remote_watches_{0};
+  std::unordered_map<std::string, std::size_t> remote_watched_;  // writer thread only: channel -> nodes
+  std::unordered_map<std::string, std::size_t> local_watched_;   // writer thread only: channel -> registries
   std::atomic<bool> writer_up_{false};
   std::atomic<bool> reader_up_{false};
   std::string epoch_;                          // writer thread only: the Redis data set seen last

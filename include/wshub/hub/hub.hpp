@@ -64,6 +64,18 @@ struct presence_change {
   std::vector<std::string> channels;
 };
 
+// Where presence goes beyond this node (the cluster). Any thread; never blocks.
+class presence_relay {
+ public:
+  virtual ~presence_relay() = default;
+  // A registry got its first watch of `channel` (true) or lost its last (false).
+  virtual void watched(const std::string& channel, bool on) = 0;
+  // A relaxed read: false while no other node watches anything, and changes are not offered.
+  virtual bool wanted() const = 0;
+  // A join or leave on this node, for the other nodes' watchers of its channels.
+  virtual void changed(const presence_change& change) = 0;
+};
+
 // One worker's connections. Every member function but the counters' readers runs on the owner
 // thread only (asserted in debug builds once bind_owner() was called).
 class alignas(64) registry {
@@ -83,6 +95,10 @@ class alignas(64) registry {
   using announce_fn = std::function<void(const char* type, conn_id id, const std::string& user,
                                          const std::vector<std::string>& channels)>;
   void set_announcer(announce_fn fn) { announce_ = std::move(fn); }
+  // Start-up only. Called on the owner thread when this registry gets its first watch of a
+  // channel (true) or loses its last (false); must not block.
+  using watched_fn = std::function<void(const std::string& channel, bool on)>;
+  void set_watched(watched_fn fn) { watched_ = std::move(fn); }
 
   // Registers `s` under a new connection id. The caller guarantees `s` stays alive until it
   // calls leave() with that id; the registry never owns a subscriber.
@@ -159,6 +175,7 @@ class alignas(64) registry {
   index users_;
   index watchers_;  // channel -> the connections here that watch its presence
   announce_fn announce_;
+  watched_fn watched_;
   conn_id next_id_;
   const conn_id stride_;
   std::atomic<std::size_t> connections_{0};
@@ -184,6 +201,8 @@ class hub {
 
   // Start-up only, before any other call: how to reach registry i's owner.
   void set_owner(std::size_t i, run_fn run) { owners_[i] = std::move(run); }
+  // Start-up only: presence beyond this node; `relay` outlives every registry's last change.
+  void set_presence_relay(presence_relay* relay) { relay_ = relay; }
   std::size_t size() const { return shards_.size(); }
   registry& shard(std::size_t i) { return *shards_[i]; }
 
@@ -201,7 +220,8 @@ class hub {
   // Any thread; `done` on an owner thread. The connections subscribed to `channel`, in id order.
   void channel_members(std::string channel, std::function<void(std::vector<connection_view>)> done);
   // Any thread: `change` goes to the watchers of its channels on every registry (one post each)
-  // when anything is watched on this node; free when nothing is. Every registry announces here.
+  // when anything is watched on this node; free when nothing is. Every registry announces here
+  // (and to the relay, while it wants changes); the relay hands in the other nodes' changes.
   void tell_watchers(const presence_change& change);
   // Any thread. Closes connection `id` with `code`; `done` (optional) says whether it existed.
   void close(conn_id id, std::uint16_t code, std::string reason, std::function<void(bool)> done = {});
@@ -233,6 +253,7 @@ class hub {
   conn_id first_id_;
   std::vector<std::unique_ptr<registry>> shards_;
   std::vector<run_fn> owners_;
+  presence_relay* relay_ = nullptr;
 };
 
 }  // namespace wshub::hub
