@@ -193,7 +193,7 @@ struct deflate_cache {
 
 frame_ptr make_frame(const message& m) {
   auto f = std::make_shared<frame>();
-  f->deflated_forms = std::make_shared<deflate_cache>();
+  f->deflatable = true;
   f->id = m.id;
   f->channels = m.channels;
   f->to_conn = m.to_conn;
@@ -215,8 +215,14 @@ frame_ptr make_frame(const message& m) {
 }
 
 const deflated_payload* frame::deflated(bool v1) const {
-  if (!deflated_forms) return nullptr;
-  auto& c = *deflated_forms;
+  if (!deflatable) return nullptr;
+  auto* cache = deflated_forms_.load(std::memory_order_acquire);
+  if (!cache) {
+    auto made = std::make_unique<deflate_cache>();
+    if (deflated_forms_.compare_exchange_strong(cache, made.get(), std::memory_order_acq_rel))
+      cache = made.release();  // ours is the one; otherwise `cache` is the winner's
+  }
+  auto& c = *cache;
   const auto i = v1 ? 1 : 0;
   std::call_once(c.made[i], [&] {
     auto& d = c.forms[i];
@@ -229,6 +235,8 @@ const deflated_payload* frame::deflated(bool v1) const {
   });
   return &c.forms[i];
 }
+
+frame::~frame() { delete deflated_forms_.load(std::memory_order_acquire); }
 
 frame_ptr make_control_frame(std::string json_text) {
   auto f = std::make_shared<frame>();

@@ -29,6 +29,9 @@ std::int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+// How often retention runs, busy or idle.
+constexpr std::chrono::milliseconds retention_interval{5000};
+
 // A prepared statement that finalizes itself.
 class statement {
  public:
@@ -197,8 +200,15 @@ void message_log::writer_loop() {
       std::unique_lock lock(mutex_);
       if (queue_.empty() && !stopping_) {
         writer_idle_ = true;  // the next append wakes us; the ones after it do not notify
-        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        // Idle, it still wakes once per retention interval: messages age out with no traffic.
+        const bool woken =
+            wake_.wait_for(lock, retention_interval, [this] { return stopping_ || !queue_.empty(); });
         writer_idle_ = false;
+        if (!woken) {
+          lock.unlock();
+          apply_retention(std::max(now_ms(), last_ts_ms_));
+          continue;
+        }
       }
       if (queue_.empty()) return;  // stopping, and everything is committed
       taken.swap(queue_);
@@ -271,8 +281,7 @@ std::error_code message_log::write_batch(pending* first, pending* last) {
 // Runs at most every few seconds on the writer thread. Retention only ever deletes a prefix of
 // ids (by count, then by age), so what is kept is always a suffix.
 void message_log::apply_retention(std::int64_t now) {
-  constexpr std::int64_t interval_ms = 5000;
-  if (now - last_retention_ms_ < interval_ms) return;
+  if (now - last_retention_ms_ < retention_interval.count()) return;
   last_retention_ms_ = now;
   const auto last = last_id_.load(std::memory_order_relaxed);
   std::uint64_t cut = last > settings_.retention_count ? last - settings_.retention_count : 0;

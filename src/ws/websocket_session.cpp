@@ -81,11 +81,11 @@ constexpr std::uint8_t max_queued_pongs = 4;
 
 // A ping, pong or close frame (RFC 6455 5.5): the same bytes whatever the socket's protocol.
 hub::frame_ptr make_protocol_frame(std::uint8_t opcode, std::string payload) {
-  hub::frame f;
-  f.header = hub::make_frame_header(payload.size(), opcode);
-  f.header_v1 = f.header;
-  f.set_text(std::move(payload));
-  return std::make_shared<const hub::frame>(std::move(f));
+  auto f = std::make_shared<hub::frame>();
+  f->header = hub::make_frame_header(payload.size(), opcode);
+  f->header_v1 = f->header;
+  f->set_text(std::move(payload));
+  return f;
 }
 
 bool expected_disconnect(beast::error_code ec) {

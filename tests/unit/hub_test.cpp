@@ -57,11 +57,11 @@ class recording_subscriber : public wshub::hub::subscriber {
 };
 
 frame_ptr frame_on_all(std::vector<std::string> channels, std::uint64_t id = 0) {
-  wshub::hub::frame f;
-  f.id = id;
-  f.channels = std::move(channels);
-  f.set_text("{}");
-  return std::make_shared<const wshub::hub::frame>(std::move(f));
+  auto f = std::make_shared<wshub::hub::frame>();
+  f->id = id;
+  f->channels = std::move(channels);
+  f->set_text("{}");
+  return f;
 }
 
 frame_ptr frame_on(const std::string& channel, std::uint64_t id = 0) {
@@ -69,17 +69,17 @@ frame_ptr frame_on(const std::string& channel, std::uint64_t id = 0) {
 }
 
 frame_ptr frame_to_conn(conn_id to) {
-  wshub::hub::frame f;
-  f.channels = {"system"};
-  f.to_conn = to;
-  return std::make_shared<const wshub::hub::frame>(std::move(f));
+  auto f = std::make_shared<wshub::hub::frame>();
+  f->channels = {"system"};
+  f->to_conn = to;
+  return f;
 }
 
 frame_ptr frame_to_user(std::string user) {
-  wshub::hub::frame f;
-  f.channels = {"system"};
-  f.to_user = std::move(user);
-  return std::make_shared<const wshub::hub::frame>(std::move(f));
+  auto f = std::make_shared<wshub::hub::frame>();
+  f->channels = {"system"};
+  f->to_user = std::move(user);
+  return f;
 }
 
 wshub::hub::member_info as_user(std::string user) {

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/eventually.hpp"
 #include "temp_dir.hpp"
 #include "wshub/store/schema.hpp"
 
@@ -347,6 +348,20 @@ TEST(message_log, retention_by_age_deletes_old_messages) {
   EXPECT_EQ(append_and_wait(log, make_message("a", "new")).id, 4u);
   log.stop();
   EXPECT_EQ(log.count(), 1u);
+}
+
+TEST(message_log, retention_by_age_runs_while_no_message_is_written) {
+  // The writer wakes once per retention interval (5 s) when idle: a message ages out although
+  // nothing is published after it.
+  wshub::unit::temp_dir dir;
+  auto settings = settings_in(dir);
+  settings.retention_age = std::chrono::seconds(1);
+  message_log log(settings);
+  const auto id = append_and_wait(log, make_message("a", "short-lived")).id;
+  ASSERT_EQ(log.count(), 1u);
+  EXPECT_TRUE(wshub::test::eventually([&] { return log.count() == 0; }, std::chrono::seconds(30)));
+  EXPECT_EQ(log.oldest_kept(), id + 1);
+  EXPECT_EQ(append_and_wait(log, make_message("a", "next")).id, id + 1);  // the id is not given twice
 }
 
 TEST(message_log, append_after_stop_is_refused) {

@@ -12,11 +12,11 @@ using wshub::ws::outbound_queue;
 
 // A frame whose text is `bytes` long.
 wshub::hub::frame_ptr frame_of(std::size_t bytes, std::uint64_t id = 0) {
-  wshub::hub::frame f;
-  f.id = id;
-  f.channels = {"system"};
-  f.set_text(std::string(bytes, 'x'));
-  return std::make_shared<const wshub::hub::frame>(std::move(f));
+  auto f = std::make_shared<wshub::hub::frame>();
+  f->id = id;
+  f->channels = {"system"};
+  f->set_text(std::string(bytes, 'x'));
+  return f;
 }
 
 TEST(outbound_queue, counts_the_bytes_of_pending_frames) {

@@ -1,6 +1,7 @@
 #pragma once
 // A published message and the immutable frame that carries it to every recipient.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -57,10 +58,15 @@ struct frame {
   std::size_t v1_begin = 0;
   frame_header header;
   frame_header header_v1;
-  std::shared_ptr<deflate_cache> deflated_forms;  // message frames only (make_frame); null for others
+  bool deflatable = false;  // message frames (make_frame); others always go out as text
+
+  frame() = default;
+  frame(const frame&) = delete;
+  frame& operator=(const frame&) = delete;
+  ~frame();
 
   // The deflated form of text() (or of text_v1()), made by the first caller and then shared.
-  // Any thread. Null for frames that are not messages (they always go out as text).
+  // Any thread. Null for frames that are not deflatable.
   const deflated_payload* deflated(bool v1) const;
 
   std::string_view text() const { return {data.data(), text_size}; }
@@ -71,6 +77,10 @@ struct frame {
     text_size = data.size();
     v1_begin = 0;
   }
+
+ private:
+  // Made by the first deflated() call: nothing is allocated for it while no socket compresses.
+  mutable std::atomic<deflate_cache*> deflated_forms_{nullptr};
 };
 using frame_ptr = std::shared_ptr<const frame>;
 
