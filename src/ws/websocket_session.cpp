@@ -54,7 +54,7 @@ std::string choose_subprotocol(std::string_view offered, const std::vector<std::
   return {};
 }
 
-// The allocator of the operations an idle socket keeps waiting (readability, the idle timer).
+// The allocator of the operation an idle socket keeps waiting (readability).
 // Asio otherwise gives a handler with the default allocator a block from its per-thread cache of
 // freed operations, and that block is as large as the largest operation freed before it: the
 // 101 answer's write, about 800 bytes, kept as long as the socket stays idle. A distinct
@@ -112,7 +112,6 @@ websocket_session<Stream>::websocket_session(Stream&& stream, session_services& 
       slot_(std::move(slot)),
       params_(std::move(params)),
       reader_(services.settings.max_message_size),
-      idle_timer_(handshake_->get_executor()),
       remote_(remote_of(socket())),
       queue_(services.settings.max_queue_bytes) {
   std::string().swap(params_.token);  // checked at the upgrade; a JWT's bytes need not live on
@@ -134,7 +133,7 @@ net::ip::tcp::socket& websocket_session<Stream>::socket() {
 
 template <class Stream>
 net::any_io_executor websocket_session<Stream>::executor() {
-  return idle_timer_.get_executor();
+  return services_.timers->get_executor();
 }
 
 template <class Stream>
@@ -335,21 +334,23 @@ void websocket_session<Stream>::on_peer_close(std::uint16_t code) {
 // cut after idle_timeout without one.
 template <class Stream>
 void websocket_session<Stream>::start_idle_timer() {
-  idle_due_ = std::chrono::steady_clock::now() + services_.settings.idle_timeout / 2;
+  idle_due_ = timer_wheel::clock::now() + services_.settings.idle_timeout / 2;
   arm_idle_timer();
 }
 
-// Worker thread only. One timer serves the keep-alive and the token's expiry: it wakes at whichever
-// comes first. Re-arming cancels the wait in progress (its handler sees operation_aborted).
+// Worker thread only. The session's one entry in the worker's wheel serves the keep-alive, the
+// token's expiry and the close timeout: it is due at whichever comes first.
 template <class Stream>
 void websocket_session<Stream>::arm_idle_timer() {
-  auto at = idle_due_;
-  if (const auto expires = token_expires_at())
-    at = std::min(at, std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                              *expires - std::chrono::system_clock::now()));
-  idle_timer_.expires_at(at);
-  idle_timer_.async_wait(
-      exactly_allocated(beast::bind_front_handler(&websocket_session<Stream>::on_idle_tick, this->shared_from_this())));
+  auto at = timer_wheel::clock::time_point::max();
+  if (accepted_) {  // keep-alive and the token's expiry start with the upgrade
+    at = idle_due_;
+    if (const auto expires = token_expires_at())
+      at = std::min(at, timer_wheel::clock::now() + std::chrono::duration_cast<timer_wheel::clock::duration>(
+                                                        *expires - std::chrono::system_clock::now()));
+  }
+  if (closing()) at = std::min(at, close_due_);
+  if (at != timer_wheel::clock::time_point::max()) services_.timers->schedule(*this, at);
 }
 
 // Worker thread only: when the token the socket presented (or refreshed) expires; nullopt without one.
@@ -359,14 +360,26 @@ std::optional<std::chrono::system_clock::time_point> websocket_session<Stream>::
   return std::chrono::system_clock::time_point(std::chrono::seconds(*params_.token_expires_at));
 }
 
+// Worker thread only: what the session holds on to while it is due is its pending read.
 template <class Stream>
-void websocket_session<Stream>::on_idle_tick(beast::error_code ec) {
-  if (ec || !joined_) return;
+void websocket_session<Stream>::on_due() {
+  const auto self = this->shared_from_this();
+  if (closing() && timer_wheel::clock::now() >= close_due_) {
+    services_.log->debug("conn {} did not close in time; cutting it", id_);
+    return cut();
+  }
+  on_idle_tick();
+}
+
+// Worker thread only: keep-alive and the token's expiry, which start once the upgrade is done.
+template <class Stream>
+void websocket_session<Stream>::on_idle_tick() {
+  if (!joined_ || !accepted_) return;
   if (const auto expires = token_expires_at(); expires && std::chrono::system_clock::now() >= *expires) {
     services_.log->debug("conn {}: its token expired", id_);
     return begin_close(close_token_expired, "token expired");
   }
-  if (std::chrono::steady_clock::now() < idle_due_) return arm_idle_timer();  // woke for a token since refreshed
+  if (timer_wheel::clock::now() < idle_due_) return arm_idle_timer();  // woke for a token since refreshed, or a close
   if (heard_) {
     heard_ = false;
     pinged_ = false;
@@ -593,8 +606,7 @@ void websocket_session<Stream>::flush() {
 
 template <class Stream>
 void websocket_session<Stream>::finish() {
-  if (close_timer_) close_timer_->cancel();
-  idle_timer_.cancel();
+  timer_wheel::entry::cancel();
   if (joined_) {
     services_.registry->leave(id_);
     joined_ = false;
@@ -793,17 +805,9 @@ void websocket_session<Stream>::begin_close(std::uint16_t code, std::string reas
   close_sent_ = code;
   std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
   close_pending_ = make_protocol_frame(0x8, payload + reason);
-  close_timer_ = std::make_unique<net::steady_timer>(executor());
-  close_timer_->expires_after(services_.settings.close_timeout);
-  close_timer_->async_wait(beast::bind_front_handler(&websocket_session<Stream>::on_close_timeout, this->shared_from_this()));
+  close_due_ = timer_wheel::clock::now() + services_.settings.close_timeout;
+  arm_idle_timer();
   do_write();  // waits for the write in flight, if any; before the handshake ends, on_accept does it
-}
-
-template <class Stream>
-void websocket_session<Stream>::on_close_timeout(beast::error_code ec) {
-  if (ec) return;  // cancelled: the session ended in time
-  services_.log->debug("conn {} did not close in time; cutting it", id_);
-  cut();
 }
 
 // Worker thread only: closes the socket; the pending read fails and ends the session.
