@@ -105,6 +105,7 @@ void run_publishers(const options& o, event_loop& loop, publish_shared& pub, con
   const auto publish_port = o.publish_port ? o.publish_port : o.port;
   pub.head = publish_request_head(o.host, publish_port, o.publish_path, o.json_body, o.headers);
   pub.json_body = o.json_body;
+  pub.batch = o.batch;
   pub.message_bytes = o.message_bytes;
   pub.words = o.words;
   pub.target = ipv4_endpoint(o.host, publish_port);
