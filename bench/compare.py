@@ -44,9 +44,12 @@ SCENARIOS = {
     # 1 KiB of words (compressible like text) to 1,000 sockets that offer permessage-deflate: run
     # with wshub and wshub-deflate for what compression saves on the wire and costs in CPU.
     "fanout-1k-text": ["fanout", "--sockets", "1000", "--messages", "2000", "--size", "1024", "--words", "--deflate"],
+    # Durable messages/s in batches of 100 (send_messages): wshub servers only, the peers have no
+    # batch endpoint.
+    "publish-batch-8": ["publish", "--publishers", "8", "--duration", "5", "--size", "100", "--batch", "100"],
 }
 # Scenarios run only when named with --scenarios.
-ON_REQUEST = ("fanout-1k-text",)
+ON_REQUEST = ("fanout-1k-text", "publish-batch-8")
 # Scenarios whose first argument is "fanout" but whose headline is the cost of a fixed load.
 STEADY = ("steady-1k",)
 
