@@ -41,7 +41,15 @@ SCENARIOS = {
     "connect-10k": ["connect", "--sockets", "10000"],
     # A fixed load: 100 messages/s to 1,000 sockets (100k deliveries/s) for 10 s; what it costs.
     "steady-1k": ["fanout", "--sockets", "1000", "--messages", "1000", "--size", "100", "--rate", "100"],
+    # 1 KiB of words (compressible like text) to 1,000 sockets that offer permessage-deflate: run
+    # with wshub and wshub-deflate for what compression saves on the wire and costs in CPU.
+    "fanout-1k-text": ["fanout", "--sockets", "1000", "--messages", "2000", "--size", "1024", "--words", "--deflate"],
+    # Durable messages/s in batches of 100 (send_messages): wshub servers only, the peers have no
+    # batch endpoint.
+    "publish-batch-8": ["publish", "--publishers", "8", "--duration", "5", "--size", "100", "--batch", "100"],
 }
+# Scenarios run only when named with --scenarios.
+ON_REQUEST = ("fanout-1k-text", "publish-batch-8")
 # Scenarios whose first argument is "fanout" but whose headline is the cost of a fixed load.
 STEADY = ("steady-1k",)
 
@@ -53,6 +61,8 @@ METRICS = {
                ("latency_p99_ms", "publish→receive p99 ms", "median"),
                ("publish_per_s", "acknowledged publishes/s", "median"),
                ("server_us_per_delivery", "server CPU µs per delivery (lower is better)", "median"),
+               ("server_us_per_message", "server CPU µs per published message", "median"),
+               ("wire_bytes_per_delivery", "bytes on the wire per delivery", "median"),
                ("lost", "lost, worst run", "max"), ("out_of_order", "out of order, worst run", "max"),
                ("generator_cpu", "generator CPU, share of its core", "info")],
     "idle": [("rss_per_conn_kib", "server RSS KiB per connection (lower is better)", "median"),
@@ -73,7 +83,7 @@ METRICS = {
 
 PEERS = ("gorilla", "node")
 # Ratios between wshub configurations, shown when both are run: (numerator, denominator).
-CONFIG_RATIOS = (("wshub-default", "wshub-1t-free"), ("wshub-2t", "wshub"))
+CONFIG_RATIOS = (("wshub-default", "wshub-1t-free"), ("wshub-2t", "wshub"), ("wshub-deflate", "wshub"))
 
 
 def scenario_args(name, scale):
@@ -156,6 +166,8 @@ WSHUB_VARIANTS = {
     # as soon as it is stored, however many frames wait (the latency / batching trade-off).
     "wshub-ahead0": (["--io_threads", "1", "--publish.answer_ahead", "0"], "0"),
     "wshub-unpaced": (["--io_threads", "1", "--publish.answer_ahead", "1024"], "0"),
+    # websocket.compression: frames of compression_min_bytes (256) or more deflated once per message.
+    "wshub-deflate": (["--io_threads", "1", "--websocket.compression", "true"], "0"),
 }
 
 
@@ -261,8 +273,10 @@ def main():
     ap.add_argument("--servers", default="wshub,gorilla,node,wshub-2t",
                     help="wshub (1 I/O thread, CPU 0), wshub-2t (2 I/O threads, CPUs 0-1), wshub-default "
                          "(default io_threads, CPUs 0-1), wshub-1t-free (1 I/O thread, CPUs 0-1), "
-                         "wshub-normal (store.synchronous normal), gorilla, node")
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="from: " + ", ".join(SCENARIOS))
+                         "wshub-normal (store.synchronous normal), wshub-deflate (websocket.compression), "
+                         "gorilla, node")
+    ap.add_argument("--scenarios", default=",".join(s for s in SCENARIOS if s not in ON_REQUEST),
+                    help="from: " + ", ".join(SCENARIOS) + " (" + ", ".join(ON_REQUEST) + " only when named)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", type=Path, default=REPO / "build" / "bench-results", help="where results go")
     ap.add_argument("--wshub-arg", action="append", default=[], help="extra flag for every wshub (repeatable)")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of wshub-bench against the real wshub (ctest label `bench`): a small fan-out and one
-# second of publishing, in which nothing may be lost, reordered, refused or fail.
+# second of publishing, each also in batches (send_messages), in which nothing may be lost,
+# reordered, refused or fail.
 #   bench/smoke_test.sh WSHUB_BIN WSHUB_BENCH_BIN
 set -euo pipefail
 trap 'echo "smoke: failed at line $LINENO (exit $?)"' ERR
@@ -45,4 +46,6 @@ check() {  # runs wshub-bench; fails unless it exits 0 and its JSON line says no
 
 check fanout --sockets 20 --messages 50 --sample 0
 check publish --publishers 2 --duration 1 --sockets 5
+check fanout --sockets 20 --messages 100 --batch 10 --sample 0
+check publish --publishers 2 --duration 1 --sockets 5 --batch 50
 echo "smoke: passed"

@@ -143,16 +143,21 @@ void http_publisher::write_request() {
   sent_ns_ = now_ns();
   written_ = true;
   if (shared_.first_send_ns == 0) shared_.first_send_ns = sent_ns_;
-  ++shared_.sent;
-  body_.clear();
-  append_body(body_, body_stamp{index_, seq_++, sent_ns_}, shared_.message_bytes, shared_.words);
-  std::string content;
-  if (shared_.json_body) {
-    content = "{\"message\":\"" + body_ + "\"}";  // the body has no character JSON would escape
-  } else {
-    content = "message=";
-    append_form_encoded(content, body_);
+  shared_.sent += shared_.batch;
+  std::string content = shared_.batch > 1 ? "{\"messages\":[" : "";
+  // Each message of a batch has its own stamp: receivers check order and gaps per message.
+  for (std::size_t i = 0; i < shared_.batch; ++i) {
+    body_.clear();
+    append_body(body_, body_stamp{index_, seq_++, sent_ns_}, shared_.message_bytes, shared_.words);
+    if (i) content += ',';
+    if (shared_.json_body) {
+      content += "{\"message\":\"" + body_ + "\"}";  // the body has no character JSON would escape
+    } else {
+      content += "message=";
+      append_form_encoded(content, body_);
+    }
   }
+  if (shared_.batch > 1) content += "]}";
   out_ = shared_.head;
   out_ += std::to_string(content.size());
   out_ += "\r\n\r\n";
@@ -213,9 +218,9 @@ void http_publisher::on_answer(const response_head& r) {
   shared_.latency_ns.push_back(now - sent_ns_);
   ++shared_.statuses[r.status];
   if (r.status / 100 == 2) {
-    ++shared_.acked;
+    shared_.acked += shared_.batch;
   } else {
-    ++shared_.rejected;
+    shared_.rejected += shared_.batch;
     shared_.note_error("publish answered " + std::to_string(r.status));
   }
   busy_ = false;
@@ -240,7 +245,7 @@ void http_publisher::drop_connection(const std::string& why) {
   want_write_ = false;
   in_.clear();
   if (busy_) shared_.note_error(why);  // an idle keep-alive connection may close: not an error
-  if (busy_ && written_) ++shared_.broken;
+  if (busy_ && written_) shared_.broken += shared_.batch;
   busy_ = false;
   written_ = false;
 }

@@ -18,13 +18,15 @@ namespace wshub::bench {
 struct publish_shared {
   std::string head;                 // request line and headers up to "Content-Length: "
   bool json_body = false;
+  std::size_t batch = 1;            // messages per request
   std::size_t message_bytes = 100;
   bool words = false;  // pad with words instead of x
   sockaddr_in target{};
   std::optional<sockaddr_in> source;
 
-  std::uint64_t sent = 0, acked = 0;     // acked: 2xx answers
-  std::uint64_t rejected = 0;            // non-2xx answers
+  // Messages (a batch counts each of its messages):
+  std::uint64_t sent = 0, acked = 0;     // acked: answered 2xx
+  std::uint64_t rejected = 0;            // answered otherwise
   std::uint64_t broken = 0;              // no answer: the connection failed or closed first
   std::map<int, std::uint64_t> statuses; // every status seen, with its count
   std::int64_t first_send_ns = 0, last_answer_ns = 0;

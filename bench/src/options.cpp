@@ -118,6 +118,7 @@ options parse_options(int argc, char** argv) {
       {"drain", [&](std::string_view v) { o.drain_s = real("drain", v, 0, 3600); }},
       {"header", [&](std::string_view v) { o.headers.emplace_back(v); }},
       {"label", [&](std::string_view v) { o.label = v; }},
+      {"batch", [&](std::string_view v) { o.batch = number<std::size_t>("batch", v, 1, 100'000); }},
   };
   const std::map<std::string, std::string> short_names = {
       {"-n", "sockets"}, {"-m", "messages"}, {"-s", "size"}, {"-c", "publishers"}, {"-p", "port"}};
@@ -154,6 +155,10 @@ options parse_options(int argc, char** argv) {
   }
   if (o.port == 0) throw usage_error("--port is required");
   apply_defaults(o, given);
+  if (o.batch > 1) {
+    o.json_body = true;
+    if (!given.count("publish-path")) o.publish_path = "/api/tool/send_messages";
+  }
   if (o.procs > 1 && o.source_ip.empty()) o.source_ip = "127.0.0.2";
   if (!o.source_ip.empty()) {
     in_addr a{};
@@ -201,6 +206,9 @@ options:
   --timeout T         hard bound on the whole run in seconds (120)
   --drain T           seconds to wait for deliveries after the last answer (10)
   --json-body         publish JSON {"message": ...} instead of a form
+  --batch B           B messages per request, as {"messages":[{"message": ...}, ...]} to
+                      /api/tool/send_messages (1: one message per request); sent, acknowledged
+                      and the rates count messages, latency counts requests
   --deflate           subscribers offer permessage-deflate (client_no_context_takeover); the
                       report gives the bytes received per message on the wire
   --words             pad message bodies with words (they compress like text) instead of x

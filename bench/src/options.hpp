@@ -34,6 +34,7 @@ struct options {
   double timeout_s = 120;         // the whole run, whatever happens
   double drain_s = 10;            // after the last answer, how long to wait for deliveries
   bool json_body = false;         // publish {"message": ...} instead of a form
+  std::size_t batch = 1;          // messages per request; above 1: {"messages":[...]} to send_messages
   bool deflate = false;           // subscribers offer permessage-deflate (and inflate on sampled sockets)
   bool words = false;             // pad bodies with words (text that compresses like text), not x
   std::vector<std::string> headers;  // extra request headers for the publishers

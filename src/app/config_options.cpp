@@ -282,6 +282,8 @@ std::vector<config_option> make_options() {
                            "publishes answered before their frames are written (on every worker), at most; a "
                            "publish past them is answered once its frames are (lower: less latency under a burst)",
                            [](C& c) -> auto& { return c.publish.answer_ahead; }, 0, 1024),
+      integer<std::size_t>("publish.max_batch", "messages in one send_messages request at most (400 above)",
+                           [](C& c) -> auto& { return c.publish.max_batch; }, 1, 100'000),
       text("store.path", "the SQLite message log (empty: <data_dir>/wshub.db)", [](C& c) -> auto& { return c.store.path; }),
       text("store.synchronous", "full: fsync every commit; normal: survive a crash of wshub, not of the machine",
            [](C& c) -> auto& { return c.store.synchronous; }, one_of({"full", "normal"})),

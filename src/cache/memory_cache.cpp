@@ -22,7 +22,7 @@ std::size_t memory_cache::cost_of(const hub::frame& f) {
   for (const auto& c : f.channels) names += sizeof(std::string) + c.capacity();
   // The frame, its shared_ptr control block and its slot in a channel's deque; the texts by what
   // they allocated (a JSON text is built by appending: its capacity may pass its size).
-  return sizeof(hub::frame) + 32 + sizeof(hub::frame_ptr) + f.text.capacity() + f.text_v1.capacity() + names;
+  return sizeof(hub::frame) + 32 + sizeof(hub::frame_ptr) + f.data.capacity() + names;
 }
 
 void memory_cache::remember(const hub::frame_ptr& f) {
@@ -124,8 +124,8 @@ std::optional<std::vector<hub::frame_ptr>> memory_cache::read(const std::vector<
     }
   }
   std::size_t keep = 0, bytes = 0;
-  while (keep < out.size() && keep < range.limit && (keep == 0 || bytes + out[keep]->text.size() <= range.max_bytes))
-    bytes += out[keep++]->text.size();
+  while (keep < out.size() && keep < range.limit && (keep == 0 || bytes + out[keep]->text().size() <= range.max_bytes))
+    bytes += out[keep++]->text().size();
   out.resize(keep);
   hits_.fetch_add(1, std::memory_order_relaxed);
   return out;

@@ -32,17 +32,21 @@ class cluster_category_impl : public std::error_category {
 };
 
 // KEYS: the id counter, the message stream, the last timestamp. ARGV: the stream's length
-// bound, the encoded message. The id and the time come from Redis, so both increase across
-// the cluster whatever the nodes' clocks say.
+// bound, then the encoded messages of one group. The ids (consecutive, in the group's order) and
+// the time come from Redis, so both increase across the cluster whatever the nodes' clocks say;
+// a script runs whole, so a group is sequenced entirely or not at all.
 constexpr const char* sequence_script = R"lua(
-local id = redis.call('INCR', KEYS[1])
+local n = #ARGV - 1
+local id = redis.call('INCRBY', KEYS[1], n) - n
 local t = redis.call('TIME')
 local ts = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local last = tonumber(redis.call('GET', KEYS[3]) or '0')
 if ts < last then ts = last end
 redis.call('SET', KEYS[3], ts)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], string.format('%d-0', id), 'ts', ts, 'm', ARGV[2])
-return id
+for i = 1, n do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], string.format('%d-0', id + i), 'ts', ts, 'm', ARGV[i + 1])
+end
+return id + 1
 )lua";
 
 // KEYS: the id counter. ARGV: this node's newest id. Ids never go back below what a node
@@ -159,10 +163,17 @@ void redis_cluster::stop() {
 }
 
 void redis_cluster::submit(hub::message m, std::string origin, std::function<void(std::error_code)> failed) {
+  std::vector<hub::message> group;
+  group.push_back(std::move(m));
+  submit_group(std::move(group), {std::move(origin)}, std::move(failed));
+}
+
+void redis_cluster::submit_group(std::vector<hub::message> group, std::vector<std::string> origins,
+                                 std::function<void(std::error_code)> failed) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
-      publishes_.push_back({std::move(m), std::move(origin), std::move(failed)});
+      publishes_.push_back({std::move(group), std::move(origins), std::move(failed)});
       wake_.notify_all();
       return;
     }
@@ -351,8 +362,12 @@ bool redis_cluster::on_writer_connected() {
 void redis_cluster::sequence(std::vector<pending_publish>& batch) {
   auto& link = writer_link_;
   const auto bound = std::to_string(settings_.stream_max_len);
-  for (const auto& p : batch)
-    link.append({"EVAL", sequence_script, "3", key("seq"), key("log"), key("last_ts"), bound, encode(p.message, p.origin)});
+  std::vector<std::string> args;
+  for (const auto& p : batch) {
+    args = {"EVAL", sequence_script, "3", key("seq"), key("log"), key("last_ts"), bound};
+    for (std::size_t i = 0; i < p.messages.size(); ++i) args.push_back(encode(p.messages[i], p.origins[i]));
+    link.append(args);
+  }
   for (auto& p : batch) {
     auto r = link.next_reply();  // null once the connection is gone: the rest fail too
     if (!r) {

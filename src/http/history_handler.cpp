@@ -40,7 +40,10 @@ void history(const router_services& s, const access_rules& a, const request& req
     // Each entry is the same JSON object a socket receives for that message.
     std::string body = R"({"channel":)" + nlohmann::json(q.channel).dump() + R"(,"order":")" +
                        (q.newest_first ? "desc" : "asc") + R"(","messages":[)";
-    for (std::size_t i = 0; i < page.size(); ++i) body += (i ? "," : "") + page[i]->text;
+    for (std::size_t i = 0; i < page.size(); ++i) {
+      if (i) body += ',';
+      body += page[i]->text();
+    }
     body += R"(],"has_more":)" + std::string(has_more ? "true" : "false");
     if (q.newest_first)
       body += R"(,"next_before":)" + (page.empty() ? std::string("null") : std::to_string(page.back()->id));

@@ -133,10 +133,12 @@ std::optional<error> parse_multipart(std::string_view content_type, std::string_
   }
 }
 
-std::optional<error> parse_json(std::string_view body, field_reader& fields) {
-  const auto doc = util::parse_bounded_json(body);
-  if (doc.is_discarded() || !doc.is_object())
-    return bad("the body is not a JSON object nested at most " + std::to_string(util::max_json_depth) + " levels deep");
+std::string not_json_object() {
+  return "the body is not a JSON object nested at most " + std::to_string(util::max_json_depth) + " levels deep";
+}
+
+// The fields of a JSON send_message body, `doc` an object.
+std::optional<error> read_json_fields(const nlohmann::json& doc, field_reader& fields) {
   for (const char* name : {"message", "channel", "to_user"}) {
     const auto it = doc.find(name);
     if (it == doc.end() || it->is_null()) continue;
@@ -161,7 +163,39 @@ std::optional<error> parse_json(std::string_view body, field_reader& fields) {
   return std::nullopt;
 }
 
+std::optional<error> parse_json(std::string_view body, field_reader& fields) {
+  const auto doc = util::parse_bounded_json(body);
+  if (doc.is_discarded() || !doc.is_object()) return bad(not_json_object());
+  return read_json_fields(doc, fields);
+}
+
 }  // namespace
+
+std::optional<error> parse_publish_batch(std::string_view content_type, std::string_view body,
+                                         std::vector<publish_fields>& out, std::size_t max_batch,
+                                         std::size_t max_channels) {
+  if (lower(trim(content_type.substr(0, content_type.find(';')))) != "application/json")
+    return error{status::unsupported_media_type, codes::unsupported_media, "Content-Type must be application/json"};
+  const auto doc = util::parse_bounded_json(body);
+  if (doc.is_discarded() || !doc.is_object()) return bad(not_json_object());
+  const auto messages = doc.find("messages");
+  if (messages == doc.end() || !messages->is_array()) return bad("'messages' must be a list of messages");
+  if (messages->empty()) return bad("'messages' is empty");
+  if (messages->size() > max_batch) return bad("at most " + std::to_string(max_batch) + " messages per batch");
+  out.clear();
+  out.reserve(messages->size());
+  for (std::size_t i = 0; i < messages->size(); ++i) {
+    const auto& item = (*messages)[i];
+    auto& fields = out.emplace_back();
+    field_reader reader(fields, max_channels);
+    auto failure = item.is_object() ? read_json_fields(item, reader) : bad("not a JSON object");
+    if (failure) {
+      failure->message = "messages[" + std::to_string(i) + "]: " + failure->message;
+      return failure;
+    }
+  }
+  return std::nullopt;
+}
 
 std::optional<error> parse_publish_fields(std::string_view content_type, std::string_view body,
                                           std::string_view query, publish_fields& out, std::size_t max_channels) {

@@ -87,6 +87,10 @@ void router::handle(const request& req, respond_fn respond, const request_contex
     if (req.method() != bhttp::verb::post) return respond(method_not_allowed(req, "POST"));
     return handlers::send_message(s, a, req, ctx, std::move(respond));
   }
+  if (path == "/api/tool/send_messages") {
+    if (req.method() != bhttp::verb::post) return respond(method_not_allowed(req, "POST"));
+    return handlers::send_messages(s, a, req, ctx, std::move(respond));
+  }
   if (path == websocket_path) {
     if (!is_get(req)) return respond(method_not_allowed(req, "GET"));
     auto res = make_error({status::upgrade_required, codes::upgrade_required, "this path only serves WebSocket upgrades"},

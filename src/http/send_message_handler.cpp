@@ -29,9 +29,106 @@ std::vector<std::string> channels_of(publish_fields& f, const std::string& defau
   return out;
 }
 
-// Zero when allowed; else the wait before the caller may try again.
-std::chrono::milliseconds rate_wait(security::rate_limiter& limiter, const std::string& who) {
-  return who.empty() ? std::chrono::milliseconds(0) : limiter.take(who);
+// The checks of one message's fields: the publish request they make, or why not. With a key,
+// the key decides who publishes (its name is the username) and where.
+std::optional<error> to_request(const router_services& s, const security::publish_key* key, publish_fields& fields,
+                                publish::publish_request& p) {
+  auto bad = [](std::string message) { return error{status::bad_request, codes::bad_parameter, std::move(message)}; };
+  if (!fields.message || fields.message->empty()) return bad("message is required");
+  if (fields.message->size() > s.settings.max_message_bytes)
+    return error{status::payload_too_large, codes::payload_too_large,
+                 "message is larger than " + std::to_string(s.settings.max_message_bytes) + " bytes"};
+  if (!util::valid_utf8(*fields.message)) return bad("message must be valid UTF-8");
+  p.channels = channels_of(fields, s.settings.default_channel);
+  if (p.channels.size() > s.settings.max_channels)
+    return bad("at most " + std::to_string(s.settings.max_channels) + " channels per message");
+  for (const auto& c : p.channels)
+    if (!hub::valid_channel_name(c)) return bad("channel must be " + std::string(hub::channel_name_rule));
+  if (fields.to_conn && fields.to_user) return bad("give to_conn or to_user, not both");
+  if (fields.to_conn) {
+    const auto id = ws::parse_id(*fields.to_conn);
+    if (!id || *id == 0) return bad("to_conn must be a connection id");
+    p.to_conn = *id;
+  }
+  if (fields.to_user) {
+    if (fields.to_user->empty() || fields.to_user->size() > 128 || !util::valid_utf8(*fields.to_user))
+      return bad("to_user must be 1-128 characters of UTF-8");
+    p.to_user = std::move(*fields.to_user);
+  }
+  p.username = s.settings.username;
+  if (key) {
+    for (const auto& c : p.channels)
+      if (!security::key_ring::allows(*key, c))
+        return error{status::forbidden, codes::authorization, "the key '" + key->name + "' may not publish to " + c};
+    p.username = key->name;
+  }
+  p.body = std::move(*fields.message);
+  return std::nullopt;
+}
+
+// Who may publish: sets `key` (null when publishing is open), or answers the refusal.
+std::optional<response> refuse_publisher(const access_rules& a, const request& req, const request_context& ctx,
+                                         const security::publish_key*& key) {
+  key = nullptr;
+  if (!a.keys.empty()) {
+    key = presented_publish_key(a, req);
+    if (!key) return unauthorized(req, "a valid publish key is required");
+  } else if (!ctx.origin_allowed) {
+    // Open publishing: a page of another site (a plain HTML form needs no CORS) may not publish.
+    return make_error({status::forbidden, codes::authorization,
+                       "publishing from the origin '" + std::string(req[bhttp::field::origin]) + "' is not allowed"},
+                      req.version(), req.keep_alive());
+  }
+  return std::nullopt;
+}
+
+// Takes `count` tokens from the key's bucket and the address's, or answers 429.
+std::optional<response> refuse_rate(const access_rules& a, const request& req, const request_context& ctx,
+                                    const security::publish_key* key, std::size_t count) {
+  const std::string no_name;
+  const std::pair<security::rate_limiter*, const std::string&> limits[] = {{a.key_rate.get(), key ? key->name : no_name},
+                                                                           {a.ip_rate.get(), ctx.remote_ip}};
+  for (const auto& [limiter, who] : limits) {
+    if (!limiter || who.empty()) continue;
+    if (limiter->burst() > 0 && static_cast<double>(count) > limiter->burst())
+      return make_error({status::too_many_requests, codes::too_many_requests,
+                         "a batch of " + std::to_string(count) + " messages is more than the publish rate allows at once (" +
+                             std::to_string(static_cast<std::size_t>(limiter->burst())) + ")"},
+                        req.version(), req.keep_alive());
+    const auto wait = limiter->take(who, security::rate_limiter::clock::now(), static_cast<double>(count));
+    if (wait.count() == 0) continue;
+    auto res = make_error({status::too_many_requests, codes::too_many_requests, "publishing too fast; retry later"},
+                          req.version(), req.keep_alive());
+    res.set(bhttp::field::retry_after, std::to_string((wait.count() + 999) / 1000));
+    return res;
+  }
+  return std::nullopt;
+}
+
+// The answer to a publish the log or the cluster did not take.
+response publish_failure(std::error_code ec, unsigned version, bool keep_alive, spdlog::logger& log) {
+  if (ec == store::log_errc::overloaded) {
+    auto res = make_error({status::service_unavailable, codes::too_many_requests,
+                           "the message log is overloaded; retry shortly"},
+                          version, keep_alive);
+    res.set(bhttp::field::retry_after, "1");
+    return res;
+  }
+  if (ec.category() == cluster::cluster_category()) {  // the cluster logs its own faults once
+    auto res = make_error({status::service_unavailable, codes::server_error, "the message was not published: " + ec.message()},
+                          version, keep_alive);
+    res.set(bhttp::field::retry_after, "1");
+    return res;
+  }
+  log.error("publish failed: {}", ec.message());
+  return make_error({status::service_unavailable, codes::server_error, "the message could not be stored: " + ec.message()},
+                    version, keep_alive);
+}
+
+// Who is online is for admin keys to know: a targeted publish by another key is not told
+// whether its target was reached.
+bool tells_recipients(const security::publish_key* key, const publish::publish_request& p) {
+  return !key || key->admin || (p.to_conn == 0 && p.to_user.empty());
 }
 
 }  // namespace
@@ -40,95 +137,61 @@ void send_message(const router_services& s, const access_rules& a, const request
                   respond_fn respond) {
   const auto version = req.version();
   const auto keep_alive = req.keep_alive();
-  auto fail = [&](status st, int code, std::string message) {
-    respond(make_error({st, code, std::move(message)}, version, keep_alive));
-  };
   const security::publish_key* key = nullptr;
-  if (!a.keys.empty()) {
-    key = presented_publish_key(a, req);
-    if (!key) return respond(unauthorized(req, "a valid publish key is required"));
-  } else if (!ctx.origin_allowed) {
-    // Open publishing: a page of another site (a plain HTML form needs no CORS) may not publish.
-    return fail(status::forbidden, codes::authorization,
-                "publishing from the origin '" + std::string(req[bhttp::field::origin]) + "' is not allowed");
-  }
+  if (auto refused = refuse_publisher(a, req, ctx, key)) return respond(std::move(*refused));
   publish_fields fields;
   if (auto e = parse_publish_fields(req[bhttp::field::content_type], req.body(), util::query_of(req.target()), fields,
                                     s.settings.max_channels))
     return respond(make_error(*e, version, keep_alive));
-  if (!fields.message || fields.message->empty()) return fail(status::bad_request, codes::bad_parameter, "message is required");
-  if (fields.message->size() > s.settings.max_message_bytes)
-    return fail(status::payload_too_large, codes::payload_too_large,
-                "message is larger than " + std::to_string(s.settings.max_message_bytes) + " bytes");
-  if (!util::valid_utf8(*fields.message)) return fail(status::bad_request, codes::bad_parameter, "message must be valid UTF-8");
-
   publish::publish_request p;
-  p.channels = channels_of(fields, s.settings.default_channel);
-  if (p.channels.size() > s.settings.max_channels)
-    return fail(status::bad_request, codes::bad_parameter,
-                "at most " + std::to_string(s.settings.max_channels) + " channels per message");
-  for (const auto& c : p.channels)
-    if (!hub::valid_channel_name(c))
-      return fail(status::bad_request, codes::bad_parameter, "channel must be " + std::string(hub::channel_name_rule));
-  if (fields.to_conn && fields.to_user)
-    return fail(status::bad_request, codes::bad_parameter, "give to_conn or to_user, not both");
-  if (fields.to_conn) {
-    const auto id = ws::parse_id(*fields.to_conn);
-    if (!id || *id == 0) return fail(status::bad_request, codes::bad_parameter, "to_conn must be a connection id");
-    p.to_conn = *id;
-  }
-  if (fields.to_user) {
-    if (fields.to_user->empty() || fields.to_user->size() > 128 || !util::valid_utf8(*fields.to_user))
-      return fail(status::bad_request, codes::bad_parameter, "to_user must be 1-128 characters of UTF-8");
-    p.to_user = std::move(*fields.to_user);
-  }
-  p.username = s.settings.username;
-  // With keys configured, the key decides: who publishes (its name is the username) and where.
-  std::string rate_name;
-  if (key) {
-    for (const auto& c : p.channels)
-      if (!security::key_ring::allows(*key, c))
-        return fail(status::forbidden, codes::authorization, "the key '" + key->name + "' may not publish to " + c);
-    p.username = key->name;
-    rate_name = key->name;
-  }
-  for (const auto wait : {rate_wait(*a.key_rate, rate_name), rate_wait(*a.ip_rate, ctx.remote_ip)}) {
-    if (wait.count() == 0) continue;
-    auto res = make_error({status::too_many_requests, codes::too_many_requests, "publishing too fast; retry later"},
-                          version, keep_alive);
-    res.set(bhttp::field::retry_after, std::to_string((wait.count() + 999) / 1000));
-    return respond(std::move(res));
-  }
-  p.body = std::move(*fields.message);
+  if (auto e = to_request(s, key, fields, p)) return respond(make_error(*e, version, keep_alive));
+  if (auto refused = refuse_rate(a, req, ctx, key, 1)) return respond(std::move(*refused));
 
-  // Who is online is for admin keys to know: a targeted publish by another key is not told
-  // whether its target was reached.
-  const bool tell_recipients = !key || key->admin || (p.to_conn == 0 && p.to_user.empty());
+  const bool tell_recipients = tells_recipients(key, p);
   s.publisher.publish(std::move(p), [respond = std::move(respond), version, keep_alive, tell_recipients,
                                      log = s.log](const publish::publish_result& r) {
-    if (r.error == store::log_errc::overloaded) {
-      auto res = make_error({status::service_unavailable, codes::too_many_requests,
-                             "the message log is overloaded; retry shortly"},
-                            version, keep_alive);
-      res.set(bhttp::field::retry_after, "1");
-      return respond(std::move(res));
-    }
-    if (r.error.category() == cluster::cluster_category()) {  // the cluster logs its own faults once
-      auto res = make_error({status::service_unavailable, codes::server_error,
-                             "the message was not published: " + r.error.message()},
-                            version, keep_alive);
-      res.set(bhttp::field::retry_after, "1");
-      return respond(std::move(res));
-    }
-    if (r.error) {
-      log->error("publish failed: {}", r.error.message());
-      return respond(make_error({status::service_unavailable, codes::server_error,
-                                 "the message could not be stored: " + r.error.message()},
-                                version, keep_alive));
-    }
+    if (r.error) return respond(publish_failure(r.error, version, keep_alive, *log));
     nlohmann::json body = {{"status", "OK"}, {"id", r.id}};
     if (tell_recipients) body["recipients"] = r.recipients;
     respond(make_json(status::ok, body.dump(), version, keep_alive));
+  });
+}
+
+void send_messages(const router_services& s, const access_rules& a, const request& req, const request_context& ctx,
+                   respond_fn respond) {
+  const auto version = req.version();
+  const auto keep_alive = req.keep_alive();
+  const security::publish_key* key = nullptr;
+  if (auto refused = refuse_publisher(a, req, ctx, key)) return respond(std::move(*refused));
+  std::vector<publish_fields> items;
+  if (auto e = parse_publish_batch(req[bhttp::field::content_type], req.body(), items, s.settings.max_batch,
+                                   s.settings.max_channels))
+    return respond(make_error(*e, version, keep_alive));
+  // All or nothing: every item is checked before any is published.
+  std::vector<publish::publish_request> batch(items.size());
+  std::vector<bool> tell_recipients(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (auto e = to_request(s, key, items[i], batch[i])) {
+      e->message = "messages[" + std::to_string(i) + "]: " + e->message;
+      return respond(make_error(*e, version, keep_alive));
+    }
+    tell_recipients[i] = tells_recipients(key, batch[i]);
+  }
+  if (auto refused = refuse_rate(a, req, ctx, key, batch.size())) return respond(std::move(*refused));
+
+  s.publisher.publish_batch(std::move(batch), [respond = std::move(respond), version, keep_alive,
+                                               tell_recipients = std::move(tell_recipients),
+                                               log = s.log](const publish::batch_result& r) {
+    if (r.error) return respond(publish_failure(r.error, version, keep_alive, *log));
+    std::string body = R"({"status":"OK","results":[)";
+    for (std::size_t i = 0; i < r.results.size(); ++i) {
+      if (i) body += ',';
+      body += R"({"id":)" + std::to_string(r.results[i].id);
+      if (tell_recipients[i]) body += R"(,"recipients":)" + std::to_string(r.results[i].recipients);
+      body += '}';
+    }
+    body += "]}";
+    respond(make_json(status::ok, std::move(body), version, keep_alive));
   });
 }
 

@@ -1,35 +1,169 @@
 #include "wshub/hub/frame.hpp"
 
+#include <charconv>
 #include <ctime>
 #include <mutex>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "wshub/util/deflate.hpp"
+#include "wshub/util/utf8.hpp"
 
 namespace wshub::hub {
+namespace {
 
-std::string format_local_time(std::int64_t ts_ms) {
-  const std::time_t seconds = static_cast<std::time_t>(ts_ms / 1000);
-  std::tm local{};
-  localtime_r(&seconds, &local);
-  char text[32];
-  const auto n = std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &local);
-  return std::string(text, n);
+// The local time of `ts_ms`, converted once per second per thread. The view is valid until this
+// thread asks for another second.
+std::string_view local_time_of(std::int64_t ts_ms) {
+  struct cached {
+    std::int64_t second = INT64_MIN;
+    char text[32] = {};
+    std::size_t size = 0;
+  };
+  thread_local cached last;
+  const std::int64_t second = ts_ms / 1000;
+  if (second != last.second) {
+    const auto seconds = static_cast<std::time_t>(second);
+    std::tm local{};
+    localtime_r(&seconds, &local);
+    last.size = std::strftime(last.text, sizeof last.text, "%Y-%m-%d %H:%M:%S", &local);
+    last.second = second;
+  }
+  return {last.text, last.size};
 }
 
+// JSON string escapes as nlohmann/json writes them (ensure_ascii off): the two-character forms
+// for \b \t \n \f \r " and backslash, \u00xx for the other control characters, the rest as is.
+std::size_t escaped_size(std::string_view s) {
+  std::size_t n = s.size() + 2;
+  for (const unsigned char c : s) {
+    if (c == '"' || c == '\\' || c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r') n += 1;
+    else if (c < 0x20) n += 5;
+  }
+  return n;
+}
+
+void append_escaped(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t plain = 0;  // start of the run not yet copied
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + plain, i - plain);
+    plain = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0xF];
+    }
+  }
+  out.append(s.data() + plain, s.size() - plain);
+  out += '"';
+}
+
+// Stored text is checked as UTF-8 before it is stored; text that is not anyway is written with
+// its invalid bytes replaced (U+FFFD), as nlohmann/json does, never thrown on.
+std::string repaired(std::string_view s) {
+  auto text = nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return nlohmann::json::parse(text).get<std::string>();
+}
+
+// The keys and values of a message's JSON object, without its opening brace, written after what
+// `out` holds: "channel":...,"username":...}
+class message_writer {
+ public:
+  explicit message_writer(const message& m) : m_(m), time_(local_time_of(m.ts_ms)) {
+    if (!util::valid_utf8(m.username)) username_fix_ = repaired(m.username);
+    if (!util::valid_utf8(m.body)) body_fix_ = repaired(m.body);
+    for (const auto& c : m.channels)
+      if (!util::valid_utf8(c)) {
+        channels_fix_.reserve(m.channels.size());
+        for (const auto& each : m.channels) channels_fix_.push_back(repaired(each));
+        break;
+      }
+  }
+
+  std::size_t size() const {
+    const auto& channels = channel_list();
+    std::size_t n = std::size(R"("channel":,"id":,"message":,"time":,"ts":,"username":})") - 1;
+    n += escaped_size(channels.empty() ? std::string_view() : std::string_view(channels.front()));
+    if (channels.size() > 1) {
+      n += std::size(R"("channels":[],)") - 1 + channels.size() - 1;
+      for (const auto& c : channels) n += escaped_size(c);
+    }
+    char digits[24];
+    n += std::to_chars(digits, digits + sizeof digits, m_.id).ptr - digits;
+    n += std::to_chars(digits, digits + sizeof digits, m_.ts_ms).ptr - digits;
+    n += escaped_size(body()) + escaped_size(time_) + escaped_size(username());
+    return n;
+  }
+
+  void write(std::string& out) const {
+    const auto& channels = channel_list();
+    out += R"("channel":)";
+    append_escaped(out, channels.empty() ? std::string_view() : std::string_view(channels.front()));
+    if (channels.size() > 1) {
+      out += R"(,"channels":[)";
+      for (std::size_t i = 0; i < channels.size(); ++i) {
+        if (i) out += ',';
+        append_escaped(out, channels[i]);
+      }
+      out += ']';
+    }
+    out += R"(,"id":)";
+    append_number(out, m_.id);
+    out += R"(,"message":)";
+    append_escaped(out, body());
+    out += R"(,"time":)";
+    append_escaped(out, time_);
+    out += R"(,"ts":)";
+    append_number(out, m_.ts_ms);
+    out += R"(,"username":)";
+    append_escaped(out, username());
+    out += '}';
+  }
+
+ private:
+  template <typename Number>
+  static void append_number(std::string& out, Number n) {
+    char digits[24];
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+  }
+  const std::vector<std::string>& channel_list() const { return channels_fix_.empty() ? m_.channels : channels_fix_; }
+  std::string_view body() const { return body_fix_ ? std::string_view(*body_fix_) : std::string_view(m_.body); }
+  std::string_view username() const {
+    return username_fix_ ? std::string_view(*username_fix_) : std::string_view(m_.username);
+  }
+
+  const message& m_;
+  const std::string_view time_;
+  std::optional<std::string> username_fix_, body_fix_;
+  std::vector<std::string> channels_fix_;
+};
+
+constexpr std::string_view v1_start = R"({"type":"message",)";
+
+}  // namespace
+
+std::string format_local_time(std::int64_t ts_ms) { return std::string(local_time_of(ts_ms)); }
+
 std::string encode_message_json(const message& m) {
-  nlohmann::json j = {
-      {"id", m.id},
-      {"channel", m.channels.empty() ? std::string() : m.channels.front()},
-      {"username", m.username},
-      {"message", m.body},
-      {"time", format_local_time(m.ts_ms)},
-      {"ts", m.ts_ms},
-  };
-  if (m.channels.size() > 1) j["channels"] = m.channels;
-  // Inputs are validated as UTF-8 before they are stored; never throw on the hot path anyway.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const message_writer w(m);
+  std::string text;
+  text.reserve(1 + w.size());
+  text += '{';
+  w.write(text);
+  return text;
 }
 
 frame_header make_frame_header(std::size_t payload_size, std::uint8_t opcode) {
@@ -52,27 +186,32 @@ frame_header make_frame_header(std::size_t payload_size, std::uint8_t opcode) {
   return h;
 }
 
-namespace {
-
-frame_ptr finish(frame f) {
-  f.header = make_frame_header(f.text.size());
-  f.header_v1 = make_frame_header(f.text_v1.size());
-  return std::make_shared<const frame>(std::move(f));
-}
-
-}  // namespace
-
 struct deflate_cache {
   std::once_flag made[2];
   deflated_payload forms[2];  // [0] of text, [1] of text_v1
 };
 
 frame_ptr make_frame(const message& m) {
-  auto text = encode_message_json(m);
-  // {"channel":...} -> {"type":"message","channel":...}: the same object with its type first.
-  auto text_v1 = R"({"type":"message",)" + text.substr(1);
-  return finish(frame{m.id, m.channels, m.to_conn, m.to_user, std::move(text), std::move(text_v1), {}, {},
-                      std::make_shared<deflate_cache>()});
+  auto f = std::make_shared<frame>();
+  f->deflated_forms = std::make_shared<deflate_cache>();
+  f->id = m.id;
+  f->channels = m.channels;
+  f->to_conn = m.to_conn;
+  f->to_user = m.to_user;
+  // One allocation of the exact size: {<fields>}{"type":"message",<fields>}, the fields written
+  // once and copied.
+  const message_writer w(m);
+  const auto fields = w.size();
+  f->data.reserve(1 + fields + v1_start.size() + fields);
+  f->data += '{';
+  w.write(f->data);
+  f->text_size = f->data.size();
+  f->v1_begin = f->text_size;
+  f->data += v1_start;
+  f->data.append(f->data, 1, f->text_size - 1);
+  f->header = make_frame_header(f->text_size);
+  f->header_v1 = make_frame_header(f->data.size() - f->v1_begin);
+  return f;
 }
 
 const deflated_payload* frame::deflated(bool v1) const {
@@ -81,7 +220,7 @@ const deflated_payload* frame::deflated(bool v1) const {
   const auto i = v1 ? 1 : 0;
   std::call_once(c.made[i], [&] {
     auto& d = c.forms[i];
-    const auto& plain = v1 ? text_v1 : text;
+    const auto plain = v1 ? text_v1() : text();
     d.bytes = util::deflate_message(plain);
     d.smaller = !d.bytes.empty() && d.bytes.size() < plain.size();
     if (!d.smaller) return std::string().swap(d.bytes);
@@ -92,8 +231,11 @@ const deflated_payload* frame::deflated(bool v1) const {
 }
 
 frame_ptr make_control_frame(std::string json_text) {
-  auto copy = json_text;
-  return finish(frame{0, {}, 0, {}, std::move(json_text), std::move(copy), {}, {}, nullptr});
+  auto f = std::make_shared<frame>();
+  f->set_text(std::move(json_text));
+  f->header = make_frame_header(f->text_size);
+  f->header_v1 = f->header;
+  return f;
 }
 
 }  // namespace wshub::hub

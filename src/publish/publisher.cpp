@@ -1,7 +1,9 @@
 #include "wshub/publish/publisher.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <future>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -43,17 +45,63 @@ void publisher::hand_over() {
   hub_.deliver(std::exchange(commit_frames_, {}), std::move(answer_all));
 }
 
+namespace {
+
+hub::message to_message(publish_request r) {
+  return hub::message{0,
+                      0,
+                      std::move(r.channels),
+                      std::move(r.username),
+                      std::move(r.body),
+                      r.to_conn,
+                      std::move(r.to_user)};
+}
+
+// Gathers the answers of a batch's messages, from any thread; answers the batch with the last.
+class batch_answers {
+ public:
+  batch_answers(std::size_t n, batch_done done) : left_(n), done_(std::move(done)) { result_.results.resize(n); }
+  void set(std::size_t i, publish_result r) {
+    result_.results[i] = std::move(r);
+    if (left_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    for (const auto& each : result_.results)
+      if (each.error && !result_.error) result_.error = each.error;
+    done_(std::move(result_));
+  }
+  void fail_all(std::error_code ec) {
+    for (std::size_t i = 0; i < result_.results.size(); ++i) set(i, publish_result{ec, 0, 0});
+  }
+  std::size_t next = 0;  // the log's writer thread: the index of the next message it stores
+
+ private:
+  batch_result result_;
+  std::atomic<std::size_t> left_;
+  batch_done done_;
+};
+
+}  // namespace
+
+std::string publisher::next_origin() {
+  return cluster_->node_id() + "/" + std::to_string(next_origin_.fetch_add(1, std::memory_order_relaxed));
+}
+
+void publisher::on_stored(std::error_code ec, const hub::message& stored, const publish_done& done,
+                          std::chrono::steady_clock::time_point started) {
+  if (ec) {
+    counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
+    done(publish_result{ec, 0, 0});
+    return;
+  }
+  counters_.publish_store_latency.record(std::chrono::steady_clock::now() - started);
+  acknowledged_.fetch_add(1, std::memory_order_relaxed);
+  deliver(stored, done);
+}
+
 void publisher::publish(publish_request request, publish_done done) {
-  hub::message m{0,
-                 0,
-                 std::move(request.channels),
-                 std::move(request.username),
-                 std::move(request.body),
-                 request.to_conn,
-                 std::move(request.to_user)};
+  auto m = to_message(std::move(request));
   const auto started = std::chrono::steady_clock::now();
   if (cluster_) {
-    auto origin = cluster_->node_id() + "/" + std::to_string(next_origin_.fetch_add(1, std::memory_order_relaxed));
+    auto origin = next_origin();
     {
       std::lock_guard lock(waiters_mutex_);
       waiters_.emplace(origin, waiter{std::move(done), started});
@@ -66,18 +114,46 @@ void publisher::publish(publish_request request, publish_done done) {
   }
   // The durable handler runs on the writer thread in id order, so fan-out keeps id order too.
   auto on_durable = [this, done, started](std::error_code ec, const hub::message& stored) {
-    if (ec) {
-      counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
-      done(publish_result{ec, 0, 0});
-      return;
-    }
-    counters_.publish_store_latency.record(std::chrono::steady_clock::now() - started);
-    acknowledged_.fetch_add(1, std::memory_order_relaxed);
-    deliver(stored, done);
+    on_stored(ec, stored, done, started);
   };
   if (const auto ec = log_.append(std::move(m), std::move(on_durable))) {
     counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
     done(publish_result{ec, 0, 0});
+  }
+}
+
+void publisher::publish_batch(std::vector<publish_request> requests, batch_done done) {
+  const auto n = requests.size();
+  if (n == 0) return done(batch_result{});
+  auto answers = std::make_shared<batch_answers>(n, std::move(done));
+  std::vector<hub::message> group;
+  group.reserve(n);
+  for (auto& r : requests) group.push_back(to_message(std::move(r)));
+  const auto started = std::chrono::steady_clock::now();
+  if (cluster_) {
+    std::vector<std::string> origins;
+    origins.reserve(n);
+    {
+      std::lock_guard lock(waiters_mutex_);
+      for (std::size_t i = 0; i < n; ++i) {
+        origins.push_back(next_origin());
+        waiters_.emplace(origins.back(), waiter{[answers, i](publish_result r) { answers->set(i, std::move(r)); }, started});
+      }
+    }
+    cluster_->submit_group(std::move(group), origins, [this, origins](std::error_code ec) {
+      counters_.publish_failures.fetch_add(origins.size(), std::memory_order_relaxed);
+      for (const auto& origin : origins) answer(origin, publish_result{ec, 0, 0});
+    });
+    return;
+  }
+  // The log calls this for each message of the group, in order, on its writer thread.
+  auto on_durable = [this, answers, started](std::error_code ec, const hub::message& stored) {
+    const auto i = answers->next++;
+    on_stored(ec, stored, [answers, i](publish_result r) { answers->set(i, std::move(r)); }, started);
+  };
+  if (const auto ec = log_.append_group(std::move(group), std::move(on_durable))) {
+    counters_.publish_failures.fetch_add(n, std::memory_order_relaxed);
+    answers->fail_all(ec);
   }
 }
 

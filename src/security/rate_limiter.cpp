@@ -9,7 +9,7 @@ rate_limiter::rate_limiter(double rate, double burst) : rate_(rate), burst_(std:
 
 bool rate_limiter::has_limits(double rate, double burst) const { return rate_ == rate && burst_ == std::max(1.0, burst); }
 
-std::chrono::milliseconds rate_limiter::take(const std::string& who, clock::time_point now) {
+std::chrono::milliseconds rate_limiter::take(const std::string& who, clock::time_point now, double count) {
   if (rate_ <= 0) return std::chrono::milliseconds(0);
   std::lock_guard lock(mutex_);
   // Buckets idle long enough to be full again carry no state: drop them now and then.
@@ -25,11 +25,11 @@ std::chrono::milliseconds rate_limiter::take(const std::string& who, clock::time
     b.tokens = std::min(burst_, b.tokens + elapsed * rate_);
     b.updated = now;
   }
-  if (b.tokens >= 1.0) {
-    b.tokens -= 1.0;
+  if (b.tokens >= count) {
+    b.tokens -= count;
     return std::chrono::milliseconds(0);
   }
-  const double wait_s = (1.0 - b.tokens) / rate_;
+  const double wait_s = (count - b.tokens) / rate_;
   return std::chrono::milliseconds(static_cast<long>(std::ceil(wait_s * 1000)));
 }
 

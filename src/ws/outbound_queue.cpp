@@ -5,7 +5,7 @@
 namespace wshub::ws {
 
 bool outbound_queue::push(hub::frame_ptr f) {
-  const auto size = f->text.size();
+  const auto size = f->text().size();
   if (bytes_ != 0 && bytes_ + size > max_bytes_) return false;
   bytes_ += size;
   frames_.push_back(std::move(f));
@@ -13,7 +13,7 @@ bool outbound_queue::push(hub::frame_ptr f) {
 }
 
 void outbound_queue::push_unbounded(hub::frame_ptr f) {
-  bytes_ += f->text.size();
+  bytes_ += f->text().size();
   frames_.push_back(std::move(f));
 }
 
@@ -22,7 +22,7 @@ std::size_t outbound_queue::take_batch(std::vector<hub::frame_ptr>& out, std::si
   const auto n = std::min(pending(), max_frames);
   if (n == 0) return 0;
   for (std::size_t i = 0; i < n; ++i) {
-    in_flight_bytes_ += frames_[head_]->text.size();
+    in_flight_bytes_ += frames_[head_]->text().size();
     out.push_back(std::move(frames_[head_++]));
   }
   in_flight_ = true;
@@ -45,7 +45,7 @@ void outbound_queue::written() {
 }
 
 void outbound_queue::clear_pending() {
-  for (auto i = head_; i < frames_.size(); ++i) bytes_ -= frames_[i]->text.size();
+  for (auto i = head_; i < frames_.size(); ++i) bytes_ -= frames_[i]->text().size();
   frames_ = {};
   head_ = 0;
 }

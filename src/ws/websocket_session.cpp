@@ -84,8 +84,7 @@ hub::frame_ptr make_protocol_frame(std::uint8_t opcode, std::string payload) {
   hub::frame f;
   f.header = hub::make_frame_header(payload.size(), opcode);
   f.header_v1 = f.header;
-  f.text_v1 = payload;
-  f.text = std::move(payload);
+  f.set_text(std::move(payload));
   return std::make_shared<const hub::frame>(std::move(f));
 }
 
@@ -642,7 +641,7 @@ bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
       }))
     return false;  // targeted at this socket on a channel its token does not allow
   if (holding_) {
-    const auto size = f->text.size();
+    const auto size = f->text().size();
     if (held_.empty() || held_bytes_ + size <= services_.settings.max_queue_bytes) {
       held_.push_back(f);
       held_bytes_ += size;

@@ -169,6 +169,24 @@ describe('docs/openapi.yaml', { timeout: 5 * 60_000 }, () => {
     assert.equal((await call('post', '/api/tool/send_message', { headers: admin, body: form({ message: 'x'.repeat(2000) }) })).status, 413);
     assert.equal((await call('post', '/api/tool/send_message', { headers: { ...admin, 'Content-Type': 'text/plain' }, body: 'message=x' })).status, 415);
 
+    // send_messages: a batch, and each refusal.
+    const json = { 'Content-Type': 'application/json' };
+    const batch = (messages) => JSON.stringify({ messages });
+    const stored = (await call('post', '/api/tool/send_messages', {
+      headers: { ...admin, ...json }, body: batch([{ message: 'b1', channel: 'news' }, { message: 'b2', to_user: 'ann' }]),
+    })).json();
+    assert.equal(stored.results.length, 2);
+    assert.equal(stored.results[1].id, stored.results[0].id + 1);
+    const bad = await call('post', '/api/tool/send_messages', { headers: { ...admin, ...json }, body: batch([{ message: 'ok' }, { channel: 'news' }]) });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json().message, /^messages\[1\]: /);
+    assert.equal((await call('post', '/api/tool/send_messages', { body: batch([{ message: 'no key' }]), headers: json })).status, 401);
+    assert.equal((await call('post', '/api/tool/send_messages', {
+      headers: { 'X-API-Key': NEWS_KEY, ...json }, body: batch([{ message: 'x', channel: 'news' }, { message: 'x', channel: 'sport' }]),
+    })).status, 403);
+    assert.equal((await call('post', '/api/tool/send_messages', { headers: { ...admin, ...json }, body: batch([{ message: 'x'.repeat(2000) }]) })).status, 413);
+    assert.equal((await call('post', '/api/tool/send_messages', { headers: { ...admin, 'Content-Type': 'text/plain' }, body: '{}' })).status, 415);
+
     // history
     const page = (await call('get', '/api/tool/messages', { url: '/api/tool/messages?channel=news&after=0&limit=2', headers: admin })).json();
     assert.equal(page.messages[0].id, sent.id);
@@ -207,7 +225,7 @@ describe('docs/openapi.yaml', { timeout: 5 * 60_000 }, () => {
     assert.equal((await call('delete', '/api/tool/connections/{id}', { url: '/api/tool/connections/1', headers: { 'X-API-Key': NEWS_KEY } })).status, 403);
 
     // operations
-    assert.equal((await call('get', '/api/tool/stats', { headers: admin })).json().messages_total, 4);
+    assert.equal((await call('get', '/api/tool/stats', { headers: admin })).json().messages_total, 6);  // 4 single, a batch of 2
     await call('get', '/healthz');
     assert.equal((await call('get', '/readyz')).status, 200);
     await call('get', '/metrics', { headers: admin });

@@ -44,9 +44,9 @@ using json = nlohmann::json;
 class checking_subscriber : public wshub::hub::subscriber {
  public:
   bool deliver(const wshub::hub::frame_ptr& f) override {
-    const auto doc = json::parse(f->text, nullptr, false);
+    const auto doc = json::parse(f->text(), nullptr, false);
     require(doc.is_object() && doc.contains("id") && doc["id"] == f->id, "a fanned-out frame is JSON with its id");
-    const auto v1 = json::parse(f->text_v1, nullptr, false);
+    const auto v1 = json::parse(f->text_v1(), nullptr, false);
     require(v1.is_object() && v1.value("type", "") == "message", "a wshub.v1 frame is a typed message");
     return true;
   }

@@ -93,6 +93,48 @@ TEST_F(cluster_test, every_node_delivers_every_message_in_one_order_from_concurr
   EXPECT_EQ(expected.back() - expected.front() + 1, expected.size());
 }
 
+TEST_F(cluster_test, batches_are_sequenced_whole_and_every_node_delivers_them_in_one_order) {
+  auto& a = add_node("a");
+  auto& b = add_node("b");
+  ws_client on_a(a.port()), on_b(b.port());
+  // Batches on a while b publishes single messages: each batch's ids are consecutive (one
+  // script sequences it whole) and every node delivers everything in one order.
+  constexpr int batches = 10, batch_size = 20, singles = 40;
+  std::mutex mutex;
+  std::set<std::uint64_t> acked;
+  std::thread single([&] {
+    for (int i = 0; i < singles; ++i) {
+      const auto id = publish_ok(b.port(), "single " + std::to_string(i));
+      std::lock_guard lock(mutex);
+      acked.insert(id);
+    }
+  });
+  for (int k = 0; k < batches; ++k) {
+    json messages = json::array();
+    for (int i = 0; i < batch_size; ++i) messages.push_back({{"message", "batch " + std::to_string(k) + "." + std::to_string(i)}});
+    const auto r = http_request(a.port(), "POST", "/api/tool/send_messages", json{{"messages", messages}}.dump(),
+                                {{"Content-Type", "application/json"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto results = json::parse(r.body)["results"];
+    ASSERT_EQ(results.size(), static_cast<std::size_t>(batch_size));
+    const auto first = results[0]["id"].get<std::uint64_t>();
+    std::lock_guard lock(mutex);
+    for (int i = 0; i < batch_size; ++i) {
+      EXPECT_EQ(results[i]["id"], first + i) << "batch " << k;
+      acked.insert(results[i]["id"].get<std::uint64_t>());
+    }
+  }
+  single.join();
+  ASSERT_EQ(acked.size(), static_cast<std::size_t>(batches * batch_size + singles));
+  const std::vector<std::uint64_t> expected(acked.begin(), acked.end());
+  EXPECT_EQ(ids_until(on_a, expected.back()), expected);
+  EXPECT_EQ(ids_until(on_b, expected.back()), expected);
+  // The other node stored the batches too: its history has every one of them.
+  const auto history = json::parse(
+      http_request(b.port(), "GET", "/api/tool/messages?channel=system&limit=1000").body)["messages"];
+  EXPECT_EQ(history.size(), expected.size());
+}
+
 TEST_F(cluster_test, a_client_resumes_on_another_node_with_exactly_what_it_missed) {
   auto& a = add_node("a");
   auto& b = add_node("b");

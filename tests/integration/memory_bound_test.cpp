@@ -52,7 +52,9 @@ TEST(memory_bound_test, many_channels_of_large_messages_stay_within_the_cache_bo
   std::cout << "[reliability] " << messages << " messages of 60 KiB to as many channels: RSS " << before / 1024
             << " -> " << after / 1024 << " MiB (+" << growth / (1024 * 1024) << " MiB; cache bound "
             << max_bytes / (1024 * 1024) << " MiB)" << std::endl;
-  if (rss_is_meaningful) EXPECT_LT(growth, max_bytes + overhead);
+  if (rss_is_meaningful) {
+    EXPECT_LT(growth, max_bytes + overhead);
+  }
   // The newest channels are still readable (from the cache), the oldest too (from SQLite).
   for (const auto* channel : {"ch599", "ch0", "warm0"}) {
     const auto r = c.request("GET", std::string("/api/tool/messages?channel=") + channel);

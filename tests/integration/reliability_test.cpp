@@ -87,6 +87,8 @@ struct crash_options {
   // acknowledged, or nullopt when the server is gone. Sets `problem` on an unexpected answer.
   std::function<std::optional<acknowledged_list>(http_connection& c, const std::string& prefix, std::string& problem)>
       publish;
+  // Checks the whole stored history of each life, acknowledged or not (may be empty).
+  std::function<void(const acknowledged_list& history)> check_stored;
 };
 
 std::optional<acknowledged_list> publish_one(http_connection& c, const std::string& prefix, std::string& problem) {
@@ -97,6 +99,48 @@ std::optional<acknowledged_list> publish_one(http_connection& c, const std::stri
     return acknowledged_list{};
   }
   return acknowledged_list{{json::parse(reply->body)["id"].get<std::uint64_t>(), prefix}};
+}
+
+// A batch of 1 to 40 messages to send_messages: every message of an acknowledged batch is
+// acknowledged, with ids increasing in the batch's order.
+std::optional<acknowledged_list> publish_batch(http_connection& c, const std::string& prefix, std::string& problem) {
+  thread_local std::mt19937 random(std::random_device{}());
+  const int n = std::uniform_int_distribution<int>(1, 40)(random);
+  json messages = json::array();
+  for (int i = 0; i < n; ++i)
+    messages.push_back({{"message", prefix + "." + std::to_string(i) + "/" + std::to_string(n)}, {"channel", "crash"}});
+  const auto reply = c.request("POST", "/api/tool/send_messages", json{{"messages", messages}}.dump(),
+                               {{"Content-Type", "application/json"}});
+  if (!reply) return std::nullopt;
+  if (reply->status != 200) {
+    problem = std::to_string(reply->status) + " " + reply->body;
+    return acknowledged_list{};
+  }
+  const auto results = json::parse(reply->body)["results"];
+  if (results.size() != static_cast<std::size_t>(n)) {
+    problem = "a batch of " + std::to_string(n) + " got " + std::to_string(results.size()) + " results";
+    return acknowledged_list{};
+  }
+  acknowledged_list out;
+  for (int i = 0; i < n; ++i) {
+    const auto id = results[i]["id"].get<std::uint64_t>();
+    if (i > 0 && id <= out.back().first) problem = "the ids of a batch do not increase in its order";
+    out.emplace_back(id, messages[i]["message"].get<std::string>());
+  }
+  return out;
+}
+
+// Every batch in the log is whole: its messages ("<prefix>.<i>/<n>") are all there, or none.
+void expect_whole_batches(const acknowledged_list& history) {
+  std::map<std::string, std::pair<int, int>> batches;  // prefix -> (stored, size)
+  for (const auto& [id, body] : history) {
+    const auto dot = body.rfind('.'), slash = body.rfind('/');
+    ASSERT_TRUE(dot != std::string::npos && slash != std::string::npos && dot < slash) << body;
+    auto& b = batches[body.substr(0, dot)];
+    ++b.first;
+    b.second = std::stoi(body.substr(slash + 1));
+  }
+  for (const auto& [prefix, b] : batches) EXPECT_EQ(b.first, b.second) << "batch " << prefix << " was stored in part";
 }
 
 // Eight lives, each: start on the same data folder; check the history (every message that ever
@@ -139,6 +183,7 @@ void sigkill_lives(const crash_options& opts) {
     const auto port = server.port();
     const auto history = history_of(port, "crash");
     check_history(history, life);
+    if (opts.check_stored) opts.check_stored(history);
     if (::testing::Test::HasFatalFailure()) return;
     std::uint64_t floor = history.empty() ? 0 : history.back().first;
     if (!acknowledged.empty()) floor = std::max(floor, acknowledged.rbegin()->first);
@@ -198,6 +243,7 @@ void sigkill_lives(const crash_options& opts) {
   spawned_server server(args);
   const auto history = history_of(server.port(), "crash");
   check_history(history, lives);
+  if (opts.check_stored) opts.check_stored(history);
   if (::testing::Test::HasFatalFailure()) return;
   std::size_t unacknowledged = 0;
   for (const auto& [id, body] : history) unacknowledged += acknowledged.count(id) == 0;
@@ -209,14 +255,20 @@ void sigkill_lives(const crash_options& opts) {
 }
 
 TEST(crash_safety_test, sigkill_while_publishing_loses_no_acknowledged_message) {
-  sigkill_lives({{}, true, publish_one});
+  sigkill_lives({{}, true, publish_one, {}});
+}
+
+TEST(crash_safety_test, sigkill_while_publishing_batches_loses_no_acknowledged_message) {
+  // Batches are stored in one transaction each: a kill leaves a batch whole or absent, never
+  // acknowledged in part.
+  sigkill_lives({{}, true, publish_batch, expect_whole_batches});
 }
 
 TEST(crash_safety_test, sigkill_with_retention_deleting_never_gives_an_id_twice) {
   // Retention deletes old messages in each life (after its first commit, then every 5 s), in
   // transactions a kill can interrupt: ids still only grow across restarts, and the channel
   // index stays in step with the messages.
-  sigkill_lives({{"--store.retention_count", "50"}, false, publish_one});
+  sigkill_lives({{"--store.retention_count", "50"}, false, publish_one, {}});
 }
 
 // --- back-end faults ---

@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
 #include <map>
 
 #include <random>
@@ -76,19 +78,35 @@ int spawn(const std::string& bin, const std::vector<std::string>& args, int* std
   return pid;
 }
 
-std::uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+// The first port of the kernel's ephemeral range (where it picks the source ports of outgoing
+// connections).
+int ephemeral_low() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 32768;
+  range >> low;
+  return low;
+}
+
+// A free loopback port below the ephemeral range, for a server that is restarted on the same
+// port: an ephemeral port may be taken meanwhile, not least by a client reconnecting to that very
+// port (TCP connects a socket to itself when the source port the kernel picks is the port it
+// connects to and nothing listens there).
+std::uint16_t free_port_outside_ephemeral_range() {
+  const int high = std::min(ephemeral_low(), 65536);
+  const int low = std::max(1024, high - 20000);
+  std::mt19937 pick(std::random_device{}());
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const auto port = static_cast<std::uint16_t>(std::uniform_int_distribution<int>(low, high - 1)(pick));
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     close(fd);
-    throw std::runtime_error("no free port");
+    if (free) return port;
   }
-  close(fd);
-  return ntohs(a.sin_port);
+  throw std::runtime_error("no free port below the ephemeral range");
 }
 
 }  // namespace
@@ -115,7 +133,7 @@ int wait_for_exit(int pid, std::chrono::milliseconds timeout) {
 
 
 redis_process::redis_process(std::vector<std::string> extra_args)
-    : port_(free_port()), extra_args_(std::move(extra_args)) {
+    : port_(free_port_outside_ephemeral_range()), extra_args_(std::move(extra_args)) {
   start();
 }
 

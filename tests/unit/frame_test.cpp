@@ -89,23 +89,23 @@ TEST(frame, make_frame_keeps_id_channels_and_targets) {
   EXPECT_EQ(f->channels, std::vector<std::string>{"news"});
   EXPECT_EQ(f->to_user, "alice");
   EXPECT_EQ(f->to_conn, 0u);
-  EXPECT_EQ(f->text, wshub::hub::encode_message_json(m));
+  EXPECT_EQ(f->text(), wshub::hub::encode_message_json(m));
 }
 
 TEST(frame, v1_text_is_the_same_object_with_type_first) {
   const auto f = wshub::hub::make_frame(sample("say \"hi\""));
-  EXPECT_TRUE(f->text_v1.starts_with(R"({"type":"message",)")) << f->text_v1;
-  auto v1 = json::parse(f->text_v1);
+  EXPECT_TRUE(f->text_v1().starts_with(R"({"type":"message",)")) << f->text_v1();
+  auto v1 = json::parse(f->text_v1());
   EXPECT_EQ(v1["type"], "message");
   v1.erase("type");
-  EXPECT_EQ(v1, json::parse(f->text));
+  EXPECT_EQ(v1, json::parse(f->text()));
 }
 
 TEST(frame, control_frame_has_one_text_for_both_protocols) {
   const auto f = wshub::hub::make_control_frame(R"({"type":"welcome"})");
   EXPECT_EQ(f->id, 0u);
-  EXPECT_EQ(f->text, R"({"type":"welcome"})");
-  EXPECT_EQ(f->text_v1, f->text);
+  EXPECT_EQ(f->text(), R"({"type":"welcome"})");
+  EXPECT_EQ(f->text_v1(), f->text());
   EXPECT_TRUE(f->channels.empty());
 }
 
@@ -135,14 +135,62 @@ TEST(frame, frame_header_uses_the_shortest_length_form) {
 
 TEST(frame, frames_carry_the_headers_of_both_texts) {
   const auto f = wshub::hub::make_frame(sample(std::string(300, 'x')));
-  const auto h = wshub::hub::make_frame_header(f->text.size());
-  const auto h1 = wshub::hub::make_frame_header(f->text_v1.size());
+  const auto h = wshub::hub::make_frame_header(f->text().size());
+  const auto h1 = wshub::hub::make_frame_header(f->text_v1().size());
   EXPECT_EQ(f->header.size, h.size);
   EXPECT_EQ(f->header.bytes, h.bytes);
   EXPECT_EQ(f->header_v1.bytes, h1.bytes);
   const auto c = wshub::hub::make_control_frame(R"({"type":"welcome"})");
   EXPECT_EQ(c->header.size, 2);
-  EXPECT_EQ(c->header.bytes[1], c->text.size());
+  EXPECT_EQ(c->header.bytes[1], c->text().size());
+}
+
+
+// What the frames held when they were built with nlohmann/json (a tree per message, then dump):
+// the hand-written encoder must give the same bytes.
+std::string reference_json(const message& m) {
+  json j = {{"id", m.id},
+            {"channel", m.channels.empty() ? std::string() : m.channels.front()},
+            {"username", m.username},
+            {"message", m.body},
+            {"time", wshub::hub::format_local_time(m.ts_ms)},
+            {"ts", m.ts_ms}};
+  if (m.channels.size() > 1) j["channels"] = m.channels;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+TEST(frame, the_text_is_byte_for_byte_what_nlohmann_json_writes) {
+  std::vector<message> cases;
+  for (std::string body : {std::string("hello"), std::string("say \"hi\"\nnext\tline\\ \x01\x1f\x7f caf\xC3\xA9 \xF0\x9F\x98\x80"),
+                           std::string("\b\f\r/"), std::string(70'000, 'x'), std::string("bad \xC3 utf-8 \xFF end")})
+    cases.push_back(sample(body));
+  auto several = sample("two");
+  several.channels = {"news", "sport", "a.b-c_d"};
+  several.username = "key \"one\"";
+  several.id = 18446744073709551615ull;
+  several.ts_ms = 0;
+  cases.push_back(several);
+  auto targeted = sample("private");
+  targeted.to_conn = 7;
+  cases.push_back(targeted);
+  for (const auto& m : cases) {
+    const auto expected = reference_json(m);
+    EXPECT_EQ(wshub::hub::encode_message_json(m), expected);
+    const auto f = wshub::hub::make_frame(m);
+    EXPECT_EQ(f->text(), expected);
+    EXPECT_EQ(f->text_v1(), R"({"type":"message",)" + expected.substr(1));
+    EXPECT_EQ(f->data.size(), f->data.capacity()) << "one allocation of the exact size";
+  }
+}
+
+TEST(frame, a_cached_time_is_the_time_of_its_own_second) {
+  // One second's text is kept per thread: asking for another second, then the first again,
+  // gives each its own.
+  const auto a = wshub::hub::format_local_time(sample_ts);
+  const auto b = wshub::hub::format_local_time(sample_ts + 1000);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(wshub::hub::format_local_time(sample_ts), a);
+  EXPECT_EQ(b.substr(17), "57");
 }
 
 TEST(frame, deflated_forms_inflate_to_the_texts_and_are_made_once) {
@@ -166,7 +214,7 @@ TEST(frame, deflated_forms_inflate_to_the_texts_and_are_made_once) {
     std::uint16_t code = 0;
     const auto inflated = wshub::ws::inflate_message(d->bytes, 1 << 20, code);
     ASSERT_TRUE(inflated) << code;
-    EXPECT_EQ(*inflated, v1 ? f->text_v1 : f->text);
+    EXPECT_EQ(*inflated, v1 ? f->text_v1() : f->text());
   }
 }
 
@@ -175,11 +223,11 @@ TEST(frame, sockets_get_deflated_bytes_only_above_their_threshold_and_when_small
   const auto w = wshub::ws::wire_form(*big, false, 256);
   EXPECT_EQ(w.header->bytes[0], 0xC1);
   EXPECT_EQ(w.payload, big->deflated(false)->bytes);
-  EXPECT_EQ(wshub::ws::wire_form(*big, false, wshub::ws::never_deflate).payload, big->text);
-  EXPECT_EQ(wshub::ws::wire_form(*big, true, 5000).payload, big->text_v1) << "below the threshold";
+  EXPECT_EQ(wshub::ws::wire_form(*big, false, wshub::ws::never_deflate).payload, big->text());
+  EXPECT_EQ(wshub::ws::wire_form(*big, true, 5000).payload, big->text_v1()) << "below the threshold";
   const auto control = wshub::hub::make_control_frame(std::string(1000, 'z'));
   EXPECT_EQ(control->deflated(false), nullptr);
-  EXPECT_EQ(wshub::ws::wire_form(*control, false, 0).payload, control->text) << "control frames go out as they are";
+  EXPECT_EQ(wshub::ws::wire_form(*control, false, 0).payload, control->text()) << "control frames go out as they are";
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ frame_ptr frame_on_all(std::vector<std::string> channels, std::uint64_t id = 0) 
   wshub::hub::frame f;
   f.id = id;
   f.channels = std::move(channels);
-  f.text = "{}";
+  f.set_text("{}");
   return std::make_shared<const wshub::hub::frame>(std::move(f));
 }
 
@@ -430,9 +430,9 @@ TEST_F(hub_fixture, presence_watchers_hear_joins_and_leaves_of_others_on_their_c
   const auto frames = watcher.frames();
   ASSERT_EQ(frames.size(), 2u);
   const auto id = std::to_string(ann);
-  EXPECT_EQ(frames[0]->text, R"({"channel":"news","conn_id":)" + id + R"(,"type":"join","user":"ann"})");
-  EXPECT_EQ(frames[1]->text, R"({"channel":"news","conn_id":)" + id + R"(,"type":"leave","user":"ann"})");
-  EXPECT_EQ(frames[0]->text_v1, frames[0]->text);
+  EXPECT_EQ(frames[0]->text(), R"({"channel":"news","conn_id":)" + id + R"(,"type":"join","user":"ann"})");
+  EXPECT_EQ(frames[1]->text(), R"({"channel":"news","conn_id":)" + id + R"(,"type":"leave","user":"ann"})");
+  EXPECT_EQ(frames[0]->text_v1(), frames[0]->text());
   EXPECT_EQ(others.count(), 0u) << "only watchers get presence frames";
 
   hub.unwatch_presence(w, "news");
@@ -488,7 +488,7 @@ TEST(node_hub, presence_counts_and_members_cover_every_registry) {
     while (watcher.count() < expected.size() && std::chrono::steady_clock::now() < deadline)
       std::this_thread::yield();
     on(0, [](auto&) {});  // anything posted to the watcher's worker before now has run
-    for (const auto& f : watcher.frames()) heard.push_back(f->text);
+    for (const auto& f : watcher.frames()) heard.emplace_back(f->text());
     return heard.size() == expected.size();
   }()) << heard.size() << " presence frames";
   EXPECT_EQ(heard, expected) << "one subject's frames keep their order";

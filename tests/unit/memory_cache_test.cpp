@@ -147,7 +147,7 @@ TEST(memory_cache, pages_stop_at_about_max_bytes) {
   memory_cache c({100}, 0);
   for (std::uint64_t id = 1; id <= 10; ++id) c.remember(frame(id, {"a"}, 100));
   auto r = after(0);
-  r.max_bytes = 2 * frame(1, {"a"}, 100)->text.size();
+  r.max_bytes = 2 * frame(1, {"a"}, 100)->text().size();
   EXPECT_EQ(ids(c.read({"a"}, r)), (list{1, 2}));
   r.max_bytes = 1;
   EXPECT_EQ(ids(c.read({"a"}, r)), (list{1})) << "the first frame always";

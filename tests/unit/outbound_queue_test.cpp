@@ -15,7 +15,7 @@ wshub::hub::frame_ptr frame_of(std::size_t bytes, std::uint64_t id = 0) {
   wshub::hub::frame f;
   f.id = id;
   f.channels = {"system"};
-  f.text = std::string(bytes, 'x');
+  f.set_text(std::string(bytes, 'x'));
   return std::make_shared<const wshub::hub::frame>(std::move(f));
 }
 

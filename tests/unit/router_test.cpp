@@ -176,7 +176,7 @@ TEST_F(router_fixture, send_message_reaches_a_subscriber) {
 
   const auto frames = subscriber_.frames();
   ASSERT_EQ(frames.size(), 1u);
-  const auto frame = json::parse(frames[0]->text);
+  const auto frame = json::parse(frames[0]->text());
   EXPECT_EQ(frame["id"], answer["id"]);
   EXPECT_EQ(frame["channel"], "system");
   EXPECT_EQ(frame["username"], "system");
@@ -193,7 +193,7 @@ TEST_F(router_fixture, send_message_to_several_channels_reaches_a_subscriber_onc
   EXPECT_EQ(json::parse(res.body())["recipients"], 1);
   const auto frames = subscriber_.frames();
   ASSERT_EQ(frames.size(), 1u);
-  const auto frame = json::parse(frames[0]->text);
+  const auto frame = json::parse(frames[0]->text());
   EXPECT_EQ(frame["channel"], "news");
   EXPECT_EQ(frame["channels"], json::array({"news", "sports"}));
 }

@@ -63,6 +63,7 @@ struct config {
     std::string username = "system";
     std::string default_channel = "system";
     std::size_t answer_ahead = 2;
+    std::size_t max_batch = 1'000;
     bool operator==(const publish_section&) const = default;
   } publish;
   struct store_section {

@@ -110,6 +110,10 @@ class redis_cluster : public hub::presence_relay {
   // thread) only when Redis did not take it. On success the message comes back through
   // hooks.store like every other one.
   void submit(hub::message m, std::string origin, std::function<void(std::error_code)> failed);
+  // The same for a group (origins[i] is group[i]'s): sequenced whole, with consecutive ids in
+  // the group's order, or not at all (`failed` once).
+  void submit_group(std::vector<hub::message> group, std::vector<std::string> origins,
+                    std::function<void(std::error_code)> failed);
   // Any thread: asks every node to close connection `conn`. `done` on the writer thread.
   void request_close(std::uint64_t conn, std::function<void(std::error_code)> done);
   // Any thread: the connections of every live node (JSON arrays, each entry with "node").
@@ -127,8 +131,8 @@ class redis_cluster : public hub::presence_relay {
  private:
   using job = std::function<void(redis_link&)>;
   struct pending_publish {
-    hub::message message;
-    std::string origin;
+    std::vector<hub::message> messages;  // one group: sequenced by one script
+    std::vector<std::string> origins;
     std::function<void(std::error_code)> failed;
   };
 

@@ -10,6 +10,10 @@ namespace wshub::http::handlers {
 // POST /api/tool/send_message, checked by `a` (the access rules the request arrived under)
 void send_message(const router_services& s, const access_rules& a, const request& req, const request_context& ctx,
                   respond_fn respond);
+// POST /api/tool/send_messages: {"messages":[...]}, checked by `a`; all stored in one transaction
+// or none.
+void send_messages(const router_services& s, const access_rules& a, const request& req, const request_context& ctx,
+                   respond_fn respond);
 // GET /api/tool/messages?channel=&after=&before=&limit=&order= (authorize_read by `a` first)
 void history(const router_services& s, const access_rules& a, const request& req, respond_fn respond);
 // GET /api/tool/connections?after=&limit=

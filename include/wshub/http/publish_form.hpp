@@ -29,4 +29,11 @@ std::optional<error> parse_publish_fields(std::string_view content_type, std::st
                                           std::string_view query, publish_fields& out,
                                           std::size_t max_channels);
 
+// send_messages: a JSON body {"messages":[{...}, ...]}, each item read as the JSON body of
+// send_message (the query string is not read). 1 to max_batch items, else a 400. The first
+// malformed item refuses the whole batch: a 400 whose message starts with "messages[i]: ".
+std::optional<error> parse_publish_batch(std::string_view content_type, std::string_view body,
+                                         std::vector<publish_fields>& out, std::size_t max_batch,
+                                         std::size_t max_channels);
+
 }  // namespace wshub::http

@@ -25,6 +25,7 @@ struct router_settings {
   std::string username = "system";
   std::string default_channel = "system";
   std::size_t max_channels = 64;  // channels of one published message at most
+  std::size_t max_batch = 1'000;  // messages of one send_messages request at most
 };
 
 struct router_services {

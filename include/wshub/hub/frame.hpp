@@ -41,36 +41,48 @@ struct deflated_payload {
 };
 struct deflate_cache;  // the deflated forms of one frame, made once each
 
-// A message encoded once and shared, immutable, by every recipient. A socket sends `text`
-// (go-gin-api's shape) or, when it negotiated wshub.v1, `text_v1` (the same object with
-// "type":"message" first). Control frames for one socket (welcome, ack) set both to one text.
-// `header` and `header_v1` are the WebSocket frame headers of `text` and `text_v1`, built once
-// by make_frame and make_control_frame, so a socket writes the frame as two shared buffers.
+// A message encoded once and shared, immutable, by every recipient. A socket sends `text()`
+// (go-gin-api's shape) or, when it negotiated wshub.v1, `text_v1()` (the same object with
+// "type":"message" first). Both live in one buffer, `data`, written in one pass by make_frame:
+// the text, then the v1 text. Control frames for one socket (welcome, ack) have one text for
+// both (`v1_begin` 0). `header` and `header_v1` are the WebSocket frame headers of the two texts,
+// built once, so a socket writes the frame as two shared buffers.
 struct frame {
   std::uint64_t id = 0;  // 0 for control frames
   std::vector<std::string> channels;
   std::uint64_t to_conn = 0;
   std::string to_user;
-  std::string text;
-  std::string text_v1;
+  std::string data;          // text(), then text_v1() unless v1_begin is 0
+  std::size_t text_size = 0;
+  std::size_t v1_begin = 0;
   frame_header header;
   frame_header header_v1;
   std::shared_ptr<deflate_cache> deflated_forms;  // message frames only (make_frame); null for others
 
-  // The deflated form of `text` (or of `text_v1`), made by the first caller and then shared.
+  // The deflated form of text() (or of text_v1()), made by the first caller and then shared.
   // Any thread. Null for frames that are not messages (they always go out as text).
   const deflated_payload* deflated(bool v1) const;
+
+  std::string_view text() const { return {data.data(), text_size}; }
+  std::string_view text_v1() const { return std::string_view(data).substr(v1_begin); }
+  // One text for both protocols; the headers are left to the caller.
+  void set_text(std::string json_text) {
+    data = std::move(json_text);
+    text_size = data.size();
+    v1_begin = 0;
+  }
 };
 using frame_ptr = std::shared_ptr<const frame>;
 
-// {"id","channel","username","message","time","ts"} plus "channels" when there are several;
-// `time` is local "YYYY-MM-DD HH:MM:SS".
+// {"channel","channels" (only when there are several),"id","message","time","ts","username"},
+// keys in that order; `time` is local "YYYY-MM-DD HH:MM:SS".
 std::string encode_message_json(const message& m);
 frame_ptr make_frame(const message& m);
 // A frame for one socket only (welcome, ack, error, resume): the same text in both protocols.
 frame_ptr make_control_frame(std::string json_text);
 
-// go-gin-api's time format, in the server's local time zone.
+// go-gin-api's time format, in the server's local time zone. The text of the last second asked
+// for is kept per thread: the frames of one second share one conversion.
 std::string format_local_time(std::int64_t ts_ms);
 
 }  // namespace wshub::hub

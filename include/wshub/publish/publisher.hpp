@@ -38,6 +38,12 @@ struct publish_result {
 
 using publish_done = std::function<void(publish_result)>;
 
+struct batch_result {
+  std::error_code error;                // set when not all of the batch was acknowledged
+  std::vector<publish_result> results;  // one per message, in the batch's order
+};
+using batch_done = std::function<void(batch_result)>;
+
 class publisher {
  public:
   // Installs itself as `log`'s commit hook.
@@ -63,6 +69,9 @@ class publisher {
   // worker once every worker fanned out the commit (or where `pace` continues), or right away
   // when the message is refused. `done` must not block; post to your own executor.
   void publish(publish_request request, publish_done done);
+  // The same for several messages, stored in one transaction (in a cluster: sequenced by one
+  // script), with ids increasing in their order; `done` once, when every one was answered.
+  void publish_batch(std::vector<publish_request> requests, batch_done done);
 
   // The cluster's reader thread: stores `batch` (sequenced by Redis) as one unit and fans it
   // out; answers the publishes of this node among them. Blocks until durable; false when the
@@ -85,6 +94,10 @@ class publisher {
   void deliver(const hub::message& stored, publish_done done);
   // Writer thread, after each commit: hands the gathered frames to the hub.
   void hand_over();
+  // Writer thread, in id order: what a publish of this node does once the log answered it.
+  void on_stored(std::error_code ec, const hub::message& stored, const publish_done& done,
+                 std::chrono::steady_clock::time_point started);
+  std::string next_origin();
   void answer(const std::string& origin, publish_result result);
   std::optional<waiter> take_waiter(const std::string& origin);  // none: another node's publish
   void acknowledge(publish_done done, publish_result result);  // through pace_ when it reached sockets

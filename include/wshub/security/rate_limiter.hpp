@@ -16,8 +16,11 @@ class rate_limiter {
   // This limiter is what rate_limiter(rate, burst) would make.
   bool has_limits(double rate, double burst) const;
 
-  // Takes one token for `who`. Returns zero when allowed, else how long until one is available.
-  std::chrono::milliseconds take(const std::string& who, clock::time_point now = clock::now());
+  // Takes `count` tokens for `who`, all or none. Returns zero when allowed, else how long until
+  // they are available (never, when count is more than the burst: check burst() first).
+  std::chrono::milliseconds take(const std::string& who, clock::time_point now = clock::now(), double count = 1);
+  // The most tokens one take can get: 0 when unlimited.
+  double burst() const { return rate_ > 0 ? burst_ : 0; }
 
  private:
   struct bucket {

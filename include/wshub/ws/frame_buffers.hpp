@@ -25,7 +25,7 @@ struct wire_frame {
   std::string_view payload;
 };
 inline wire_frame wire_form(const hub::frame& f, bool v1, std::size_t deflate_from) {
-  const auto& text = v1 ? f.text_v1 : f.text;
+  const auto text = v1 ? f.text_v1() : f.text();
   if (text.size() >= deflate_from)
     if (const auto* d = f.deflated(v1); d && d->smaller) return {&d->header, d->bytes};
   return {v1 ? &f.header_v1 : &f.header, text};
