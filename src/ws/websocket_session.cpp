@@ -111,10 +111,8 @@ websocket_session<Stream>::websocket_session(Stream&& stream, session_services& 
       slot_(std::move(slot)),
       params_(std::move(params)),
       reader_(services.settings.max_message_size),
-      remote_(remote_of(socket())),
       queue_(services.settings.max_queue_bytes) {
   std::string().swap(params_.token);  // checked at the upgrade; a JWT's bytes need not live on
-  allowed_channels_ = std::exchange(params_.allowed_channels, std::nullopt);
 }
 
 template <class Stream>
@@ -188,7 +186,7 @@ void websocket_session<Stream>::run(request req) {
   // Joined before the 101 goes out, so a message published once the client sees the upgrade
   // reaches it. Live frames are held (holding_) until the welcome frame and any replay are queued.
   id_ = services_.registry->join(*this, params_.channels,
-                           hub::member_info{remote_, params_.user, protocol, std::chrono::system_clock::now()});
+                           hub::member_info{remote_of(socket()), params_.user, protocol, std::chrono::system_clock::now()});
   joined_ = true;
   if (v1_) {
     json welcome = {{"type", "welcome"}, {"conn_id", id_}, {"channels", params_.channels},
@@ -212,7 +210,8 @@ void websocket_session<Stream>::on_accept(beast::error_code ec) {
   handshake_.reset();
   accepted_ = true;
   if (deflate_) reader_.accept_compressed();
-  services_.log->debug("conn {} open from {}{}", id_, remote_, v1_ ? " (wshub.v1)" : "");
+  if (services_.log->should_log(spdlog::level::debug))
+    services_.log->debug("conn {} open from {}{}", id_, remote_of(socket()), v1_ ? " (wshub.v1)" : "");
   start_idle_timer();
   do_read();
   if (params_.last_id) start_replay(*params_.last_id, json());
@@ -443,7 +442,7 @@ void websocket_session<Stream>::on_command(const json& command) {
     auto& channels = params_.channels;
     const auto pos = std::find(channels.begin(), channels.end(), channel);
     if (type == "subscribe" && pos == channels.end()) {
-      const auto& a = allowed_channels_;
+      const auto& a = params_.allowed_channels;
       const bool allowed = !a || std::find(a->begin(), a->end(), channel) != a->end();
       if (!allowed) return send_error(ref, forbidden, "the token does not allow channel " + channel);
       if (channels.size() >= services_.settings.max_channels)
@@ -490,7 +489,7 @@ void websocket_session<Stream>::refresh_token(const json& command, const json& r
     for (const auto& c : params_.channels)
       if (std::find(claims->channels->begin(), claims->channels->end(), c) == claims->channels->end())
         return send_error(ref, forbidden, "the new token does not allow channel " + c + ", which this connection uses");
-  allowed_channels_ = claims->channels;
+  params_.allowed_channels = claims->channels;
   params_.token_expires_at = claims->expires_at;
   arm_idle_timer();
   send_control({{"type", "ack"}, {"ref", ref}, {"command", "refresh"}, {"exp", claims->expires_at}});
@@ -635,9 +634,9 @@ template <class Stream>
 bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
   if (refusing_) return false;
   if (f->id != 0 && f->id <= replayed_up_to_) return true;  // already sent by a replay
-  if ((f->to_conn != 0 || !f->to_user.empty()) && allowed_channels_ &&
+  if ((f->to_conn != 0 || !f->to_user.empty()) && params_.allowed_channels &&
       std::none_of(f->channels.begin(), f->channels.end(), [&](const std::string& c) {
-        return std::find(allowed_channels_->begin(), allowed_channels_->end(), c) != allowed_channels_->end();
+        return std::find(params_.allowed_channels->begin(), params_.allowed_channels->end(), c) != params_.allowed_channels->end();
       }))
     return false;  // targeted at this socket on a channel its token does not allow
   if (holding_) {

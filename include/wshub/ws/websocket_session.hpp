@@ -170,8 +170,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   std::optional<layer> stream_;                  // worker thread only
   session_services& services_;
   hub::connection_limit::slot slot_;
-  connect_params params_;                  // worker thread only; params_.channels is this socket's list
-                                           // (its allowed_channels moved to allowed_channels_)
+  // Worker thread only. params_.channels is this socket's list; params_.allowed_channels the
+  // channels its token allows (nullopt: any): a targeted frame reaches the socket only when one of
+  // its channels is allowed.
+  connect_params params_;
   frame_reader reader_;                    // worker thread only
   // Worker thread only. The wheel entry wakes the session at the first of these: the next
   // keep-alive tick, the token's expiry, the close timeout (once begin_close set it).
@@ -179,7 +181,6 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   timer_wheel::clock::time_point close_due_{};
   std::unique_ptr<char[]> tls_buffer_;     // worker thread only; TLS reads need a buffer while they wait
   bool v1_ = false;                        // set before the accept, then read-only
-  std::string remote_;
   hub::conn_id id_ = 0;
   bool joined_ = false;                        // worker thread only; in the hub from run() until finish()
   bool accepted_ = false;                      // worker thread only: the handshake is done
@@ -216,9 +217,6 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   std::vector<hub::frame_ptr> held_;  // worker thread only
   std::size_t held_bytes_ = 0;       // worker thread only
   std::uint64_t replayed_up_to_ = 0;  // worker thread only: live frames up to here are dropped
-  // Worker thread only: the channels this socket's token allows (nullopt: any). A targeted frame
-  // reaches the socket only when one of its channels is allowed.
-  std::optional<std::vector<std::string>> allowed_channels_;
 };
 
 extern template class websocket_session<plain_stream>;
