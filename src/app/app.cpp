@@ -152,6 +152,7 @@ struct app::parts {
       contexts.push_back(&w.ioc);
       auto& s = *per_worker.emplace_back(std::make_unique<worker_services>(worker_services{websocket, http}));
       s.websocket.writes = &w.writes;
+      s.websocket.timers = &w.timers;
       auto& shard = hub.shard(i);
       s.websocket.registry = &shard;
       hub.set_owner(i, [&ioc = w.ioc](std::function<void()> job) { asio::post(ioc, std::move(job)); });

@@ -54,7 +54,7 @@ std::string choose_subprotocol(std::string_view offered, const std::vector<std::
   return {};
 }
 
-// The allocator of the operations an idle socket keeps waiting (readability, the idle timer).
+// The allocator of the operation an idle socket keeps waiting (readability).
 // Asio otherwise gives a handler with the default allocator a block from its per-thread cache of
 // freed operations, and that block is as large as the largest operation freed before it: the
 // 101 answer's write, about 800 bytes, kept as long as the socket stays idle. A distinct
@@ -111,11 +111,8 @@ websocket_session<Stream>::websocket_session(Stream&& stream, session_services& 
       slot_(std::move(slot)),
       params_(std::move(params)),
       reader_(services.settings.max_message_size),
-      idle_timer_(handshake_->get_executor()),
-      remote_(remote_of(socket())),
       queue_(services.settings.max_queue_bytes) {
   std::string().swap(params_.token);  // checked at the upgrade; a JWT's bytes need not live on
-  allowed_channels_ = std::exchange(params_.allowed_channels, std::nullopt);
 }
 
 template <class Stream>
@@ -133,7 +130,7 @@ net::ip::tcp::socket& websocket_session<Stream>::socket() {
 
 template <class Stream>
 net::any_io_executor websocket_session<Stream>::executor() {
-  return idle_timer_.get_executor();
+  return services_.timers->get_executor();
 }
 
 template <class Stream>
@@ -189,7 +186,7 @@ void websocket_session<Stream>::run(request req) {
   // Joined before the 101 goes out, so a message published once the client sees the upgrade
   // reaches it. Live frames are held (holding_) until the welcome frame and any replay are queued.
   id_ = services_.registry->join(*this, params_.channels,
-                           hub::member_info{remote_, params_.user, protocol, std::chrono::system_clock::now()});
+                           hub::member_info{remote_of(socket()), params_.user, protocol, std::chrono::system_clock::now()});
   joined_ = true;
   if (v1_) {
     json welcome = {{"type", "welcome"}, {"conn_id", id_}, {"channels", params_.channels},
@@ -213,7 +210,8 @@ void websocket_session<Stream>::on_accept(beast::error_code ec) {
   handshake_.reset();
   accepted_ = true;
   if (deflate_) reader_.accept_compressed();
-  services_.log->debug("conn {} open from {}{}", id_, remote_, v1_ ? " (wshub.v1)" : "");
+  if (services_.log->should_log(spdlog::level::debug))
+    services_.log->debug("conn {} open from {}{}", id_, remote_of(socket()), v1_ ? " (wshub.v1)" : "");
   start_idle_timer();
   do_read();
   if (params_.last_id) start_replay(*params_.last_id, json());
@@ -334,21 +332,23 @@ void websocket_session<Stream>::on_peer_close(std::uint16_t code) {
 // cut after idle_timeout without one.
 template <class Stream>
 void websocket_session<Stream>::start_idle_timer() {
-  idle_due_ = std::chrono::steady_clock::now() + services_.settings.idle_timeout / 2;
+  idle_due_ = timer_wheel::clock::now() + services_.settings.idle_timeout / 2;
   arm_idle_timer();
 }
 
-// Worker thread only. One timer serves the keep-alive and the token's expiry: it wakes at whichever
-// comes first. Re-arming cancels the wait in progress (its handler sees operation_aborted).
+// Worker thread only. The session's one entry in the worker's wheel serves the keep-alive, the
+// token's expiry and the close timeout: it is due at whichever comes first.
 template <class Stream>
 void websocket_session<Stream>::arm_idle_timer() {
-  auto at = idle_due_;
-  if (const auto expires = token_expires_at())
-    at = std::min(at, std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                              *expires - std::chrono::system_clock::now()));
-  idle_timer_.expires_at(at);
-  idle_timer_.async_wait(
-      exactly_allocated(beast::bind_front_handler(&websocket_session<Stream>::on_idle_tick, this->shared_from_this())));
+  auto at = timer_wheel::clock::time_point::max();
+  if (accepted_) {  // keep-alive and the token's expiry start with the upgrade
+    at = idle_due_;
+    if (const auto expires = token_expires_at())
+      at = std::min(at, timer_wheel::clock::now() + std::chrono::duration_cast<timer_wheel::clock::duration>(
+                                                        *expires - std::chrono::system_clock::now()));
+  }
+  if (closing()) at = std::min(at, close_due_);
+  if (at != timer_wheel::clock::time_point::max()) services_.timers->schedule(*this, at);
 }
 
 // Worker thread only: when the token the socket presented (or refreshed) expires; nullopt without one.
@@ -358,14 +358,26 @@ std::optional<std::chrono::system_clock::time_point> websocket_session<Stream>::
   return std::chrono::system_clock::time_point(std::chrono::seconds(*params_.token_expires_at));
 }
 
+// Worker thread only: what the session holds on to while it is due is its pending read.
 template <class Stream>
-void websocket_session<Stream>::on_idle_tick(beast::error_code ec) {
-  if (ec || !joined_) return;
+void websocket_session<Stream>::on_due() {
+  const auto self = this->shared_from_this();
+  if (closing() && timer_wheel::clock::now() >= close_due_) {
+    services_.log->debug("conn {} did not close in time; cutting it", id_);
+    return cut();
+  }
+  on_idle_tick();
+}
+
+// Worker thread only: keep-alive and the token's expiry, which start once the upgrade is done.
+template <class Stream>
+void websocket_session<Stream>::on_idle_tick() {
+  if (!joined_ || !accepted_) return;
   if (const auto expires = token_expires_at(); expires && std::chrono::system_clock::now() >= *expires) {
     services_.log->debug("conn {}: its token expired", id_);
     return begin_close(close_token_expired, "token expired");
   }
-  if (std::chrono::steady_clock::now() < idle_due_) return arm_idle_timer();  // woke for a token since refreshed
+  if (timer_wheel::clock::now() < idle_due_) return arm_idle_timer();  // woke for a token since refreshed, or a close
   if (heard_) {
     heard_ = false;
     pinged_ = false;
@@ -430,7 +442,7 @@ void websocket_session<Stream>::on_command(const json& command) {
     auto& channels = params_.channels;
     const auto pos = std::find(channels.begin(), channels.end(), channel);
     if (type == "subscribe" && pos == channels.end()) {
-      const auto& a = allowed_channels_;
+      const auto& a = params_.allowed_channels;
       const bool allowed = !a || std::find(a->begin(), a->end(), channel) != a->end();
       if (!allowed) return send_error(ref, forbidden, "the token does not allow channel " + channel);
       if (channels.size() >= services_.settings.max_channels)
@@ -477,7 +489,7 @@ void websocket_session<Stream>::refresh_token(const json& command, const json& r
     for (const auto& c : params_.channels)
       if (std::find(claims->channels->begin(), claims->channels->end(), c) == claims->channels->end())
         return send_error(ref, forbidden, "the new token does not allow channel " + c + ", which this connection uses");
-  allowed_channels_ = claims->channels;
+  params_.allowed_channels = claims->channels;
   params_.token_expires_at = claims->expires_at;
   arm_idle_timer();
   send_control({{"type", "ack"}, {"ref", ref}, {"command", "refresh"}, {"exp", claims->expires_at}});
@@ -592,8 +604,7 @@ void websocket_session<Stream>::flush() {
 
 template <class Stream>
 void websocket_session<Stream>::finish() {
-  if (close_timer_) close_timer_->cancel();
-  idle_timer_.cancel();
+  timer_wheel::entry::cancel();
   if (joined_) {
     services_.registry->leave(id_);
     joined_ = false;
@@ -623,9 +634,9 @@ template <class Stream>
 bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
   if (refusing_) return false;
   if (f->id != 0 && f->id <= replayed_up_to_) return true;  // already sent by a replay
-  if ((f->to_conn != 0 || !f->to_user.empty()) && allowed_channels_ &&
+  if ((f->to_conn != 0 || !f->to_user.empty()) && params_.allowed_channels &&
       std::none_of(f->channels.begin(), f->channels.end(), [&](const std::string& c) {
-        return std::find(allowed_channels_->begin(), allowed_channels_->end(), c) != allowed_channels_->end();
+        return std::find(params_.allowed_channels->begin(), params_.allowed_channels->end(), c) != params_.allowed_channels->end();
       }))
     return false;  // targeted at this socket on a channel its token does not allow
   if (holding_) {
@@ -792,17 +803,9 @@ void websocket_session<Stream>::begin_close(std::uint16_t code, std::string reas
   close_sent_ = code;
   std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
   close_pending_ = make_protocol_frame(0x8, payload + reason);
-  close_timer_ = std::make_unique<net::steady_timer>(executor());
-  close_timer_->expires_after(services_.settings.close_timeout);
-  close_timer_->async_wait(beast::bind_front_handler(&websocket_session<Stream>::on_close_timeout, this->shared_from_this()));
+  close_due_ = timer_wheel::clock::now() + services_.settings.close_timeout;
+  arm_idle_timer();
   do_write();  // waits for the write in flight, if any; before the handshake ends, on_accept does it
-}
-
-template <class Stream>
-void websocket_session<Stream>::on_close_timeout(beast::error_code ec) {
-  if (ec) return;  // cancelled: the session ended in time
-  services_.log->debug("conn {} did not close in time; cutting it", id_);
-  cut();
 }
 
 // Worker thread only: closes the socket; the pending read fails and ends the session.

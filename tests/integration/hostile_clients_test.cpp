@@ -511,5 +511,28 @@ TEST_F(hostile_clients_test, abrupt_resets_are_forgotten) {
   expect_only_probe_sockets_left();
 }
 
+// Keep-alive (websocket.idle_timeout 4 s here): a socket that sends nothing is pinged after half
+// of it and cut, without a close frame, when the ping goes unanswered; a socket that answers its
+// pings stays open and keeps being pinged.
+TEST_F(hostile_clients_test, a_silent_socket_is_pinged_then_cut_while_one_answering_pings_stays) {
+  start([](app::config& cfg) { cfg.websocket.idle_timeout = 4s; });
+  raw_ws silent(port()), answering(port());
+  ASSERT_TRUE(eventually([&] { return server->get().connection_count() == 2; }));
+  for (int i = 0; i < 2; ++i) {
+    const auto ping = answering.read_frame(30s);
+    ASSERT_TRUE(ping) << "no keep-alive ping " << i;
+    ASSERT_EQ(ping->opcode, 0x9);
+    ASSERT_TRUE(answering.send_frame(0x8A, ping->payload));
+  }
+  const auto ping = silent.read_frame(30s);
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(ping->opcode, 0x9);
+  EXPECT_FALSE(silent.read_frame(30s)) << "the silent socket was not cut";
+  ASSERT_TRUE(eventually([&] { return server->get().connection_count() == 1; }));
+  const auto again = answering.read_frame(30s);
+  ASSERT_TRUE(again) << "the answering socket was cut";
+  EXPECT_EQ(again->opcode, 0x9);
+}
+
 }  // namespace
 }  // namespace wshub::test

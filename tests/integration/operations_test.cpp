@@ -535,10 +535,17 @@ TEST(operations_test, sighup_rotates_keys_tokens_and_limits_without_dropping_soc
   EXPECT_EQ(metrics(old_admin), 401);
   EXPECT_EQ(metrics(new_admin), 200);
   EXPECT_EQ(upgrade_with(token_for(new_secret)), 101);
-  EXPECT_EQ(publish(new_key, "still limited"), 429) << "the limiter and its bucket were kept";
+  EXPECT_EQ(publish(new_key, "still limited"), 429);
+
+  // A reload that keeps the rate and burst keeps what each key has used.
+  write_file(file, security_config({{"backend2", new_key}, {"ops", new_admin}}, new_secret, 0.001,
+                                   {"https://app.example.com", "https://other.example.com"}));
+  server.signal(SIGHUP);
+  ASSERT_TRUE(server.wait_for("configuration reloaded: 1 change", 5s)) << server.output();
+  EXPECT_EQ(publish(new_key, "limited still"), 429) << "the limiter and its bucket were kept";
 
   const auto m = http_request(port, "GET", "/metrics", "", {{"X-API-Key", new_admin}}).body;
-  EXPECT_NE(m.find("wshub_config_reloads_total{result=\"applied\"} 2\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("wshub_config_reloads_total{result=\"applied\"} 3\n"), std::string::npos) << m;
   EXPECT_NE(m.find("wshub_config_reloads_total{result=\"refused\"} 2\n"), std::string::npos) << m;
   EXPECT_EQ(http_request(port, "GET", "/api/tool/stats", "", {{"X-API-Key", new_admin}}).status, 200);
   plain.close();

@@ -12,6 +12,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "wshub/ws/timer_wheel.hpp"
 #include "wshub/ws/write_scheduler.hpp"
 
 namespace wshub::engine {
@@ -27,6 +28,8 @@ struct alignas(64) worker {
   // Wakes the write loops of this worker's sessions (add() and flush() on the owner thread);
   // after_flushed() markers come from any worker (publish pacing).
   ws::write_scheduler writes{ioc};
+  // The deadlines of this worker's sessions (owner thread only): one timer for all of them.
+  ws::timer_wheel timers{ioc};
   // A worker with no socket yet waits for one instead of returning from run().
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> busy{ioc.get_executor()};
   const std::size_t index;

@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -29,6 +28,7 @@
 #include "wshub/ws/frame_buffers.hpp"
 #include "wshub/ws/frame_reader.hpp"
 #include "wshub/ws/outbound_queue.hpp"
+#include "wshub/ws/timer_wheel.hpp"
 #include "wshub/ws/write_scheduler.hpp"
 
 namespace wshub::ws {
@@ -79,6 +79,9 @@ struct session_services {
   // The session's worker's scheduler (never null once a session runs): wakes write loops in
   // slices instead of a post per frame.
   write_scheduler* writes = nullptr;
+  // The session's worker's deadlines (never null once a session runs): keep-alive, token expiry
+  // and the close timeout, with no timer per socket.
+  timer_wheel* timers = nullptr;
   // This node's id in a cluster (sent in the wshub.v1 welcome frame); empty on a single node.
   std::string node{};
   // Checks a token a socket sends to refresh its own (security::token_verifier::verify); empty
@@ -94,11 +97,12 @@ struct session_services {
 // in one gather write, each message's frame built once (hub::frame's header and text) and shared
 // by all recipients; one write is in flight at a time. On plain TCP an idle socket waits for
 // readability with no buffer at all, so an idle connection holds the session, its socket and its
-// idle timer, nothing more.
+// pending wait, nothing more (its deadline is an entry of the worker's timer_wheel).
 template <class Stream>
 class websocket_session : public std::enable_shared_from_this<websocket_session<Stream>>,
                           public hub::subscriber,
-                          private write_scheduler::client {
+                          private write_scheduler::client,
+                          private timer_wheel::entry {
  public:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
 
@@ -129,7 +133,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void on_peer_close(std::uint16_t code);
   void start_idle_timer();
   void arm_idle_timer();
-  void on_idle_tick(boost::beast::error_code ec);
+  void on_due() override;
+  void on_idle_tick();
   std::optional<std::chrono::system_clock::time_point> token_expires_at() const;
   void refresh_token(const nlohmann::json& command, const nlohmann::json& ref);
   void send_protocol_frame(std::uint8_t opcode, std::string payload);
@@ -151,7 +156,6 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void on_write(boost::beast::error_code ec, std::size_t bytes);
   bool written(boost::beast::error_code ec, std::size_t bytes);
   void begin_close(std::uint16_t code, std::string reason);
-  void on_close_timeout(boost::beast::error_code ec);
   void cut();
   void finish();
   std::string close_summary() const;
@@ -160,20 +164,23 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   static layer to_layer(Stream&& stream);
   boost::asio::ip::tcp::socket& socket();
   boost::asio::any_io_executor executor();
+  bool closing() const { return close_pending_ || close_started_; }
 
   std::unique_ptr<handshake_stream> handshake_;  // until the 101 is written; then stream_
   std::optional<layer> stream_;                  // worker thread only
   session_services& services_;
   hub::connection_limit::slot slot_;
-  connect_params params_;                  // worker thread only; params_.channels is this socket's list
-                                           // (its allowed_channels moved to allowed_channels_)
+  // Worker thread only. params_.channels is this socket's list; params_.allowed_channels the
+  // channels its token allows (nullopt: any): a targeted frame reaches the socket only when one of
+  // its channels is allowed.
+  connect_params params_;
   frame_reader reader_;                    // worker thread only
-  boost::asio::steady_timer idle_timer_;   // worker thread only: keep-alive pings, idle cut, token expiry
-  std::chrono::steady_clock::time_point idle_due_;  // worker thread only: the next keep-alive tick
-  std::unique_ptr<boost::asio::steady_timer> close_timer_;  // worker thread only; made by begin_close
+  // Worker thread only. The wheel entry wakes the session at the first of these: the next
+  // keep-alive tick, the token's expiry, the close timeout (once begin_close set it).
+  timer_wheel::clock::time_point idle_due_{};
+  timer_wheel::clock::time_point close_due_{};
   std::unique_ptr<char[]> tls_buffer_;     // worker thread only; TLS reads need a buffer while they wait
   bool v1_ = false;                        // set before the accept, then read-only
-  std::string remote_;
   hub::conn_id id_ = 0;
   bool joined_ = false;                        // worker thread only; in the hub from run() until finish()
   bool accepted_ = false;                      // worker thread only: the handshake is done
@@ -210,9 +217,6 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   std::vector<hub::frame_ptr> held_;  // worker thread only
   std::size_t held_bytes_ = 0;       // worker thread only
   std::uint64_t replayed_up_to_ = 0;  // worker thread only: live frames up to here are dropped
-  // Worker thread only: the channels this socket's token allows (nullopt: any). A targeted frame
-  // reaches the socket only when one of its channels is allowed.
-  std::optional<std::vector<std::string>> allowed_channels_;
 };
 
 extern template class websocket_session<plain_stream>;
