@@ -5,13 +5,13 @@
 
 namespace wshub::http {
 
-response make_json(status s, const std::string& body, unsigned version, bool keep_alive) {
+response make_json(status s, std::string body, unsigned version, bool keep_alive) {
   response res{s, version};
   res.set(boost::beast::http::field::server, "wshub/" WSHUB_VERSION);
   res.set(boost::beast::http::field::content_type, "application/json; charset=utf-8");
   res.set(boost::beast::http::field::cache_control, "no-store");
   res.keep_alive(keep_alive);
-  res.body() = body;
+  res.body() = std::move(body);
   res.prepare_payload();
   return res;
 }

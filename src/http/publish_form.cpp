@@ -4,10 +4,8 @@
 #include <cctype>
 #include <unordered_set>
 
-#include <nlohmann/json.hpp>
-
 #include "wshub/util/bounded_json.hpp"
-#include "wshub/util/query_string.hpp"
+#include "wshub/util/json_scan.hpp"
 
 namespace wshub::http {
 namespace {
@@ -68,13 +66,55 @@ class field_reader {
 // needs at most max_channels + 1 names.
 std::size_t max_form_params(std::size_t max_channels) { return max_channels + 16; }
 
-// `what` names the text in errors: "the form" or "the query string".
-std::optional<error> parse_urlencoded(std::string_view text, field_reader& fields, const std::string& what) {
+int hex_digit(char h) {
+  if (h >= '0' && h <= '9') return h - '0';
+  if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+  if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+  return -1;
+}
+
+// Every '%' is followed by two hex digits.
+bool valid_percent_escapes(std::string_view text) {
+  for (auto pct = text.find('%'); pct != std::string_view::npos; pct = text.find('%', pct + 3))
+    if (pct + 2 >= text.size() || hex_digit(text[pct + 1]) < 0 || hex_digit(text[pct + 2]) < 0) return false;
+  return true;
+}
+
+// application/x-www-form-urlencoded decoding of one name or value (escapes already checked) into
+// `out`: '+' is a space, %XX a byte.
+void form_decode(std::string_view text, std::string& out) {
+  out.clear();
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] == '%') {
+      out += static_cast<char>(hex_digit(text[i + 1]) << 4 | hex_digit(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+}
+
+// `what` names the text in errors: "the form" or "the query string". Pairs are separated by '&'
+// (empty ones count), a name from its value by the first '='.
+std::optional<error> parse_urlencoded(std::string_view text, field_reader& fields, std::string_view what) {
+  if (text.empty()) return std::nullopt;
+  if (!valid_percent_escapes(text)) return bad(std::string(what) + " is not valid application/x-www-form-urlencoded");
   const auto max_params = max_form_params(fields.max_channels());
-  auto params = util::parse_query_string(text, max_params);
-  if (!params) return bad(what + " is not valid application/x-www-form-urlencoded");
-  if (params->size() > max_params) return bad(what + " has more than " + std::to_string(max_params) + " fields");
-  for (auto& [name, value] : *params) fields.take(name, std::move(value));
+  if (static_cast<std::size_t>(std::count(text.begin(), text.end(), '&')) + 1 > max_params)
+    return bad(std::string(what) + " has more than " + std::to_string(max_params) + " fields");
+  std::string name, value;
+  for (std::size_t start = 0; start <= text.size();) {
+    const auto end = std::min(text.find('&', start), text.size());
+    const auto pair = text.substr(start, end - start);
+    const auto eq = std::min(pair.find('='), pair.size());
+    form_decode(pair.substr(0, eq), name);
+    form_decode(pair.substr(std::min(eq + 1, pair.size())), value);
+    fields.take(name, std::move(value));
+    start = end + 1;
+  }
   return std::nullopt;
 }
 
@@ -137,36 +177,62 @@ std::string not_json_object() {
   return "the body is not a JSON object nested at most " + std::to_string(util::max_json_depth) + " levels deep";
 }
 
-// The fields of a JSON send_message body, `doc` an object.
-std::optional<error> read_json_fields(const nlohmann::json& doc, field_reader& fields) {
-  for (const char* name : {"message", "channel", "to_user"}) {
-    const auto it = doc.find(name);
-    if (it == doc.end() || it->is_null()) continue;
-    if (!it->is_string()) return bad(std::string("'") + name + "' must be a string");
-    fields.take(name, it->get<std::string>());
+// The members of a JSON send_message body that are read: the last one of each name, as
+// written; kind null when absent (or null).
+struct json_members {
+  util::json_value message, channel, to_user, to_conn, channels;
+};
+
+// False when `text` is not a JSON object (nested at most max_json_depth levels).
+bool scan_members(std::string_view text, json_members& m) {
+  return util::scan_json_object(text, util::max_json_depth, [&m](std::string_view key, const util::json_value& v) {
+    if (key == "message") m.message = v;
+    else if (key == "channel") m.channel = v;
+    else if (key == "to_user") m.to_user = v;
+    else if (key == "to_conn") m.to_conn = v;
+    else if (key == "channels") m.channels = v;
+  });
+}
+
+std::optional<error> read_json_fields(const json_members& m, field_reader& fields) {
+  using util::json_kind;
+  const std::pair<const char*, const util::json_value*> texts[] = {
+      {"message", &m.message}, {"channel", &m.channel}, {"to_user", &m.to_user}};
+  for (const auto& [name, value] : texts) {
+    if (value->kind == json_kind::null) continue;
+    if (value->kind != json_kind::string) return bad(std::string("'") + name + "' must be a string");
+    fields.take(name, util::json_string_text(*value));
   }
   auto& out = fields.out();
-  if (const auto it = doc.find("to_conn"); it != doc.end() && !it->is_null()) {
-    if (it->is_number_unsigned()) out.to_conn = std::to_string(it->get<std::uint64_t>());
-    else if (it->is_string()) out.to_conn = it->get<std::string>();
-    else return bad("'to_conn' must be a connection id");
-  }
-  if (const auto it = doc.find("channels"); it != doc.end() && !it->is_null()) {
-    if (!it->is_array()) return bad("'channels' must be a list of channel names");
-    for (const auto& c : *it) {
-      if (!c.is_string()) return bad("'channels' must be a list of channel names");
-      if (c.get_ref<const std::string&>().empty()) return bad("'channels' holds an empty channel name");
-      fields.add_channel(c.get<std::string>());
-      if (fields.channels_full()) break;  // refused by the caller
-    }
-  }
-  return std::nullopt;
+  if (m.to_conn.kind == json_kind::number_unsigned) out.to_conn = std::string(m.to_conn.text);
+  else if (m.to_conn.kind == json_kind::string) out.to_conn = util::json_string_text(m.to_conn);
+  else if (m.to_conn.kind != json_kind::null) return bad("'to_conn' must be a connection id");
+  if (m.channels.kind == json_kind::null) return std::nullopt;
+  if (m.channels.kind != json_kind::array) return bad("'channels' must be a list of channel names");
+  std::optional<error> failure;
+  util::for_each_json_element(m.channels, [&](const util::json_value& c) {
+    if (c.kind != json_kind::string) failure = bad("'channels' must be a list of channel names");
+    else if (c.text.size() == 2) failure = bad("'channels' holds an empty channel name");
+    if (failure) return false;
+    fields.add_channel(util::json_string_text(c));
+    return !fields.channels_full();  // past max_channels: refused by the caller
+  });
+  return failure;
 }
 
 std::optional<error> parse_json(std::string_view body, field_reader& fields) {
-  const auto doc = util::parse_bounded_json(body);
-  if (doc.is_discarded() || !doc.is_object()) return bad(not_json_object());
-  return read_json_fields(doc, fields);
+  json_members m;
+  if (!scan_members(body, m)) return bad(not_json_object());
+  return read_json_fields(m, fields);
+}
+
+// The media type of a Content-Type header is `media` (compared without case).
+bool media_type_is(std::string_view content_type, std::string_view media) {
+  const auto type = trim(content_type.substr(0, content_type.find(';')));
+  return type.size() == media.size() &&
+         std::equal(type.begin(), type.end(), media.begin(), [](unsigned char a, unsigned char b) {
+           return std::tolower(a) == b;
+         });
 }
 
 }  // namespace
@@ -174,41 +240,45 @@ std::optional<error> parse_json(std::string_view body, field_reader& fields) {
 std::optional<error> parse_publish_batch(std::string_view content_type, std::string_view body,
                                          std::vector<publish_fields>& out, std::size_t max_batch,
                                          std::size_t max_channels) {
-  if (lower(trim(content_type.substr(0, content_type.find(';')))) != "application/json")
+  if (!media_type_is(content_type, "application/json"))
     return error{status::unsupported_media_type, codes::unsupported_media, "Content-Type must be application/json"};
-  const auto doc = util::parse_bounded_json(body);
-  if (doc.is_discarded() || !doc.is_object()) return bad(not_json_object());
-  const auto messages = doc.find("messages");
-  if (messages == doc.end() || !messages->is_array()) return bad("'messages' must be a list of messages");
-  if (messages->empty()) return bad("'messages' is empty");
-  if (messages->size() > max_batch) return bad("at most " + std::to_string(max_batch) + " messages per batch");
+  util::json_value messages;
+  const bool object = util::scan_json_object(body, util::max_json_depth, [&](std::string_view key, const util::json_value& v) {
+    if (key == "messages") messages = v;
+  });
+  if (!object) return bad(not_json_object());
+  if (messages.kind != util::json_kind::array) return bad("'messages' must be a list of messages");
+  std::size_t count = 0;
+  util::for_each_json_element(messages, [&count](const util::json_value&) { return ++count, true; });
+  if (count == 0) return bad("'messages' is empty");
+  if (count > max_batch) return bad("at most " + std::to_string(max_batch) + " messages per batch");
   out.clear();
-  out.reserve(messages->size());
-  for (std::size_t i = 0; i < messages->size(); ++i) {
-    const auto& item = (*messages)[i];
+  out.reserve(count);
+  std::optional<error> failure;
+  util::for_each_json_element(messages, [&](const util::json_value& item) {
     auto& fields = out.emplace_back();
     field_reader reader(fields, max_channels);
-    auto failure = item.is_object() ? read_json_fields(item, reader) : bad("not a JSON object");
-    if (failure) {
-      failure->message = "messages[" + std::to_string(i) + "]: " + failure->message;
-      return failure;
-    }
-  }
-  return std::nullopt;
+    json_members m;
+    failure = item.kind == util::json_kind::object && scan_members(item.text, m) ? read_json_fields(m, reader)
+                                                                                  : bad("not a JSON object");
+    if (failure) failure->message = "messages[" + std::to_string(out.size() - 1) + "]: " + failure->message;
+    return !failure;
+  });
+  return failure;
 }
 
 std::optional<error> parse_publish_fields(std::string_view content_type, std::string_view body,
                                           std::string_view query, publish_fields& out, std::size_t max_channels) {
-  const auto media = lower(trim(content_type.substr(0, content_type.find(';'))));
   std::optional<error> failure;
   field_reader fields(out, max_channels);
-  if (media == "application/x-www-form-urlencoded") failure = parse_urlencoded(body, fields, "the form");
-  else if (media == "multipart/form-data") failure = parse_multipart(content_type, body, fields);
-  else if (media == "application/json") failure = parse_json(body, fields);
+  if (media_type_is(content_type, "application/x-www-form-urlencoded")) failure = parse_urlencoded(body, fields, "the form");
+  else if (media_type_is(content_type, "multipart/form-data")) failure = parse_multipart(content_type, body, fields);
+  else if (media_type_is(content_type, "application/json")) failure = parse_json(body, fields);
   else if (!body.empty())
     return error{status::unsupported_media_type, codes::unsupported_media,
                  "Content-Type must be application/x-www-form-urlencoded, multipart/form-data or application/json"};
   if (failure) return failure;
+  if (query.empty()) return std::nullopt;
   publish_fields from_query;
   field_reader query_fields(from_query, max_channels);
   if (auto e = parse_urlencoded(query, query_fields, "the query string")) return e;

@@ -1,8 +1,9 @@
+#include <atomic>
+#include <charconv>
 #include <chrono>
+#include <memory>
 
 #include <boost/beast/http/field.hpp>
-#include <nlohmann/json.hpp>
-
 #include "wshub/http/access.hpp"
 #include "wshub/http/handlers.hpp"
 #include "wshub/http/publish_form.hpp"
@@ -31,8 +32,8 @@ std::vector<std::string> channels_of(publish_fields& f, const std::string& defau
 
 // The checks of one message's fields: the publish request they make, or why not. With a key,
 // the key decides who publishes (its name is the username) and where.
-std::optional<error> to_request(const router_services& s, const security::publish_key* key, publish_fields& fields,
-                                publish::publish_request& p) {
+std::optional<error> to_message(const router_services& s, const security::publish_key* key, publish_fields& fields,
+                                hub::message& p) {
   auto bad = [](std::string message) { return error{status::bad_request, codes::bad_parameter, std::move(message)}; };
   if (!fields.message || fields.message->empty()) return bad("message is required");
   if (fields.message->size() > s.settings.max_message_bytes)
@@ -127,9 +128,89 @@ response publish_failure(std::error_code ec, unsigned version, bool keep_alive, 
 
 // Who is online is for admin keys to know: a targeted publish by another key is not told
 // whether its target was reached.
-bool tells_recipients(const security::publish_key* key, const publish::publish_request& p) {
+bool tells_recipients(const security::publish_key* key, const hub::message& p) {
   return !key || key->admin || (p.to_conn == 0 && p.to_user.empty());
 }
+
+// One send_message request from its checks to its answer: the publisher completes it once.
+class message_publish final : public publish::publish_op {
+ public:
+  message_publish(respond_fn respond, const request& req, std::shared_ptr<spdlog::logger> log)
+      : respond_(std::move(respond)), log_(std::move(log)), version_(req.version()), keep_alive_(req.keep_alive()) {}
+  bool tell_recipients = true;
+
+  void complete() override {
+    const std::unique_ptr<message_publish> self(this);
+    if (error) return respond_(publish_failure(error, version_, keep_alive_, *log_));
+    char text[96];
+    auto* end = text;
+    const auto put = [&end](std::string_view s) { end = std::copy(s.begin(), s.end(), end); };
+    const auto put_number = [&end](std::uint64_t n) { end = std::to_chars(end, end + 24, n).ptr; };
+    put(R"({"status":"OK","id":)");
+    put_number(id);
+    if (tell_recipients) {
+      put(R"(,"recipients":)");
+      put_number(recipients);
+    }
+    put("}");
+    respond_(make_json(status::ok, std::string(text, end), version_, keep_alive_));
+  }
+
+ private:
+  respond_fn respond_;
+  std::shared_ptr<spdlog::logger> log_;
+  unsigned version_;
+  bool keep_alive_;
+};
+
+// One send_messages request: an op per message, answered once the last one is complete.
+class batch_publish {
+ public:
+  batch_publish(std::size_t n, respond_fn respond, const request& req, std::shared_ptr<spdlog::logger> log)
+      : items_(n), left_(n), respond_(std::move(respond)), log_(std::move(log)), version_(req.version()),
+        keep_alive_(req.keep_alive()) {
+    for (auto& item : items_) item.batch = this;
+  }
+  std::vector<publish::publish_op*> ops() {
+    std::vector<publish::publish_op*> out;
+    out.reserve(items_.size());
+    for (auto& item : items_) out.push_back(&item);
+    return out;
+  }
+  hub::message& message(std::size_t i) { return items_[i].message; }
+  void tell_recipients(std::size_t i, bool tell) { items_[i].tell_recipients = tell; }
+
+ private:
+  struct item final : publish::publish_op {
+    batch_publish* batch = nullptr;
+    bool tell_recipients = true;
+    void complete() override { batch->item_done(); }
+  };
+
+  // Any thread; the last one answers and deletes the batch.
+  void item_done() {
+    if (left_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    const std::unique_ptr<batch_publish> self(this);
+    for (const auto& i : items_)
+      if (i.error) return respond_(publish_failure(i.error, version_, keep_alive_, *log_));
+    std::string body = R"({"status":"OK","results":[)";
+    for (std::size_t i = 0; i < items_.size(); ++i) {
+      if (i) body += ',';
+      body += R"({"id":)" + std::to_string(items_[i].id);
+      if (items_[i].tell_recipients) body += R"(,"recipients":)" + std::to_string(items_[i].recipients);
+      body += '}';
+    }
+    body += "]}";
+    respond_(make_json(status::ok, std::move(body), version_, keep_alive_));
+  }
+
+  std::vector<item> items_;
+  std::atomic<std::size_t> left_;
+  respond_fn respond_;
+  std::shared_ptr<spdlog::logger> log_;
+  unsigned version_;
+  bool keep_alive_;
+};
 
 }  // namespace
 
@@ -143,18 +224,14 @@ void send_message(const router_services& s, const access_rules& a, const request
   if (auto e = parse_publish_fields(req[bhttp::field::content_type], req.body(), util::query_of(req.target()), fields,
                                     s.settings.max_channels))
     return respond(make_error(*e, version, keep_alive));
-  publish::publish_request p;
-  if (auto e = to_request(s, key, fields, p)) return respond(make_error(*e, version, keep_alive));
+  hub::message m;
+  if (auto e = to_message(s, key, fields, m)) return respond(make_error(*e, version, keep_alive));
   if (auto refused = refuse_rate(a, req, ctx, key, 1)) return respond(std::move(*refused));
 
-  const bool tell_recipients = tells_recipients(key, p);
-  s.publisher.publish(std::move(p), [respond = std::move(respond), version, keep_alive, tell_recipients,
-                                     log = s.log](const publish::publish_result& r) {
-    if (r.error) return respond(publish_failure(r.error, version, keep_alive, *log));
-    nlohmann::json body = {{"status", "OK"}, {"id", r.id}};
-    if (tell_recipients) body["recipients"] = r.recipients;
-    respond(make_json(status::ok, body.dump(), version, keep_alive));
-  });
+  auto* op = new message_publish(std::move(respond), req, s.log);  // deletes itself once complete
+  op->tell_recipients = tells_recipients(key, m);
+  op->message = std::move(m);
+  s.publisher.publish(*op);
 }
 
 void send_messages(const router_services& s, const access_rules& a, const request& req, const request_context& ctx,
@@ -168,31 +245,21 @@ void send_messages(const router_services& s, const access_rules& a, const reques
                                    s.settings.max_channels))
     return respond(make_error(*e, version, keep_alive));
   // All or nothing: every item is checked before any is published.
-  std::vector<publish::publish_request> batch(items.size());
-  std::vector<bool> tell_recipients(items.size());
+  std::vector<hub::message> batch(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
-    if (auto e = to_request(s, key, items[i], batch[i])) {
+    if (auto e = to_message(s, key, items[i], batch[i])) {
       e->message = "messages[" + std::to_string(i) + "]: " + e->message;
       return respond(make_error(*e, version, keep_alive));
     }
-    tell_recipients[i] = tells_recipients(key, batch[i]);
   }
   if (auto refused = refuse_rate(a, req, ctx, key, batch.size())) return respond(std::move(*refused));
 
-  s.publisher.publish_batch(std::move(batch), [respond = std::move(respond), version, keep_alive,
-                                               tell_recipients = std::move(tell_recipients),
-                                               log = s.log](const publish::batch_result& r) {
-    if (r.error) return respond(publish_failure(r.error, version, keep_alive, *log));
-    std::string body = R"({"status":"OK","results":[)";
-    for (std::size_t i = 0; i < r.results.size(); ++i) {
-      if (i) body += ',';
-      body += R"({"id":)" + std::to_string(r.results[i].id);
-      if (tell_recipients[i]) body += R"(,"recipients":)" + std::to_string(r.results[i].recipients);
-      body += '}';
-    }
-    body += "]}";
-    respond(make_json(status::ok, std::move(body), version, keep_alive));
-  });
+  auto* answer = new batch_publish(batch.size(), std::move(respond), req, s.log);  // deletes itself once answered
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    answer->tell_recipients(i, tells_recipients(key, batch[i]));
+    answer->message(i) = std::move(batch[i]);
+  }
+  s.publisher.publish_batch(answer->ops());
 }
 
 }  // namespace wshub::http::handlers

@@ -191,13 +191,13 @@ struct deflate_cache {
   deflated_payload forms[2];  // [0] of text, [1] of text_v1
 };
 
-frame_ptr make_frame(const message& m) {
-  auto f = std::make_shared<frame>();
+namespace {
+
+// Everything of a message frame but its routing (channels, target).
+frame_ptr make_frame_text(const message& m, std::shared_ptr<frame> f) {
   f->deflatable = true;
   f->id = m.id;
-  f->channels = m.channels;
   f->to_conn = m.to_conn;
-  f->to_user = m.to_user;
   // One allocation of the exact size: {<fields>}{"type":"message",<fields>}, the fields written
   // once and copied.
   const message_writer w(m);
@@ -212,6 +212,23 @@ frame_ptr make_frame(const message& m) {
   f->header = make_frame_header(f->text_size);
   f->header_v1 = make_frame_header(f->data.size() - f->v1_begin);
   return f;
+}
+
+}  // namespace
+
+frame_ptr make_frame(const message& m) {
+  auto f = std::make_shared<frame>();
+  f->channels = m.channels;
+  f->to_user = m.to_user;
+  return make_frame_text(m, std::move(f));
+}
+
+frame_ptr make_frame(message&& m) {
+  auto f = std::make_shared<frame>();
+  auto framed = make_frame_text(m, f);  // the text is written before the routing is moved out
+  f->channels = std::move(m.channels);
+  f->to_user = std::move(m.to_user);
+  return framed;
 }
 
 const deflated_payload* frame::deflated(bool v1) const {

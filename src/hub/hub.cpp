@@ -292,27 +292,14 @@ std::size_t hub::shard_of(conn_id id) const {
   return id < first_id_ ? shards_.size() : static_cast<std::size_t>((id - first_id_) % shards_.size());
 }
 
-void hub::deliver(std::vector<frame_ptr> frames, std::function<void(std::vector<std::size_t>)> done) {
-  // Shared by the jobs: each adds its recipients; the last one to finish reports them.
-  struct pass {
-    std::vector<frame_ptr> frames;
-    std::unique_ptr<std::atomic<std::size_t>[]> recipients;
-    std::atomic<std::size_t> left;
-    std::function<void(std::vector<std::size_t>)> done;
-  };
-  auto p = std::make_shared<pass>();
-  p->recipients = std::make_unique<std::atomic<std::size_t>[]>(frames.size());
-  p->frames = std::move(frames);
-  p->left = shards_.size();
-  p->done = std::move(done);
+void hub::deliver(std::unique_ptr<delivery> d) {
+  auto* job = d.release();
+  job->registries_left_.store(shards_.size(), std::memory_order_relaxed);
+  // Two pointers: the job fits in std::function without an allocation.
   for (std::size_t i = 0; i < shards_.size(); ++i)
-    owners_[i]([p, &r = *shards_[i]] {
-      for (std::size_t k = 0; k < p->frames.size(); ++k)
-        if (const auto n = r.fan_out(p->frames[k])) p->recipients[k].fetch_add(n, std::memory_order_relaxed);
-      if (p->left.fetch_sub(1, std::memory_order_acq_rel) != 1 || !p->done) return;
-      std::vector<std::size_t> counts(p->frames.size());
-      for (std::size_t k = 0; k < counts.size(); ++k) counts[k] = p->recipients[k].load(std::memory_order_relaxed);
-      p->done(std::move(counts));
+    owners_[i]([job, r = shards_[i].get()] {
+      job->fan_out([r](const frame_ptr& f) { return r->fan_out(f); });
+      if (job->registries_left_.fetch_sub(1, std::memory_order_acq_rel) == 1) job->delivered();
     });
 }
 

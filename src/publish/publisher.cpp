@@ -19,166 +19,169 @@ void publisher::use_cluster(cluster::redis_cluster& cluster, std::chrono::millis
   confirm_timeout_ = confirm_timeout;
 }
 
-void publisher::deliver(const hub::message& stored, publish_done done) {
-  auto f = hub::make_frame(stored);
-  cache_.remember(f);
+// The frames of one commit, as a list of its ops, on their way to every worker.
+class publisher::commit final : public hub::delivery {
+ public:
+  commit(publisher& p, publish_op* first) : publisher_(p), first_(first) {}
+  void fan_out(util::function_ref<std::size_t(const hub::frame_ptr&)> fan_out) override {
+    for (auto* op = first_; op; op = op->next_in_commit_)
+      if (const auto n = fan_out(op->frame_)) op->counted_.fetch_add(n, std::memory_order_relaxed);
+  }
+  // The answers wait for the recipients of every worker.
+  void delivered() override {
+    std::unique_ptr<commit> self(this);
+    for (auto* op = first_; op;) {
+      auto* next = op->next_in_commit_;  // `op` may be gone once answered
+      op->frame_.reset();
+      op->recipients = op->counted_.load(std::memory_order_relaxed);
+      if (op->answered_) publisher_.acknowledge(*op);
+      else op->complete();
+      op = next;
+    }
+  }
+
+ private:
+  publisher& publisher_;
+  publish_op* first_;
+};
+
+// Another node's message, stored and fanned out here; nobody waits for it.
+class publisher::relay_op final : public publish_op {
+ public:
+  relay_op() { answered_ = false; }
+  void complete() override { delete this; }
+};
+
+// The ops of one group, in the order the log stores (and reports) its messages; the durable
+// handler of every message of the group points here, so copying it allocates nothing.
+class publisher::group_cursor {
+ public:
+  explicit group_cursor(std::vector<publish_op*> ops) : ops_(std::move(ops)) {}
+  publish_op& next() { return *ops_[next_++]; }
+  bool done() const { return next_ == ops_.size(); }
+  const std::vector<publish_op*>& ops() const { return ops_; }
+
+ private:
+  std::vector<publish_op*> ops_;
+  std::size_t next_ = 0;
+};
+
+void publisher::deliver(hub::message& stored, publish_op& op) {
+  op.id = stored.id;
+  op.frame_ = hub::make_frame(std::move(stored));
+  cache_.remember(op.frame_);
   counters_.published.fetch_add(1, std::memory_order_relaxed);
-  commit_answers_.push_back(answer_due{std::move(done), publish_result{{}, stored.id, 0}});
-  commit_frames_.push_back(std::move(f));
+  op.next_in_commit_ = nullptr;
+  if (commit_last_) commit_last_->next_in_commit_ = &op;
+  else commit_first_ = &op;
+  commit_last_ = &op;
 }
 
 // One job per worker for the whole commit: the frames go out in id order on every worker while
-// the writer commits the next group; the answers wait for the recipients of every worker.
+// the writer commits the next group.
 void publisher::hand_over() {
-  if (commit_frames_.empty()) return;
-  auto answers = std::make_shared<std::vector<answer_due>>(std::exchange(commit_answers_, {}));
-  std::function<void(std::vector<std::size_t>)> answer_all;
-  if (std::any_of(answers->begin(), answers->end(), [](const answer_due& a) { return bool(a.done); }))
-    answer_all = [this, answers](std::vector<std::size_t> recipients) {
-      for (std::size_t i = 0; i < answers->size(); ++i) {
-        auto& a = (*answers)[i];
-        if (!a.done) continue;
-        a.result.recipients = recipients[i];
-        acknowledge(std::move(a.done), std::move(a.result));
-      }
-    };
-  hub_.deliver(std::exchange(commit_frames_, {}), std::move(answer_all));
+  if (!commit_first_) return;
+  auto c = std::make_unique<commit>(*this, std::exchange(commit_first_, nullptr));
+  commit_last_ = nullptr;
+  hub_.deliver(std::move(c));
 }
-
-namespace {
-
-hub::message to_message(publish_request r) {
-  return hub::message{0,
-                      0,
-                      std::move(r.channels),
-                      std::move(r.username),
-                      std::move(r.body),
-                      r.to_conn,
-                      std::move(r.to_user)};
-}
-
-// Gathers the answers of a batch's messages, from any thread; answers the batch with the last.
-class batch_answers {
- public:
-  batch_answers(std::size_t n, batch_done done) : left_(n), done_(std::move(done)) { result_.results.resize(n); }
-  void set(std::size_t i, publish_result r) {
-    result_.results[i] = std::move(r);
-    if (left_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    for (const auto& each : result_.results)
-      if (each.error && !result_.error) result_.error = each.error;
-    done_(std::move(result_));
-  }
-  void fail_all(std::error_code ec) {
-    for (std::size_t i = 0; i < result_.results.size(); ++i) set(i, publish_result{ec, 0, 0});
-  }
-  std::size_t next = 0;  // the log's writer thread: the index of the next message it stores
-
- private:
-  batch_result result_;
-  std::atomic<std::size_t> left_;
-  batch_done done_;
-};
-
-}  // namespace
 
 std::string publisher::next_origin() {
   return cluster_->node_id() + "/" + std::to_string(next_origin_.fetch_add(1, std::memory_order_relaxed));
 }
 
-void publisher::on_stored(std::error_code ec, const hub::message& stored, const publish_done& done,
-                          std::chrono::steady_clock::time_point started) {
-  if (ec) {
-    counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
-    done(publish_result{ec, 0, 0});
-    return;
-  }
-  counters_.publish_store_latency.record(std::chrono::steady_clock::now() - started);
-  acknowledged_.fetch_add(1, std::memory_order_relaxed);
-  deliver(stored, done);
+void publisher::fail(publish_op& op, std::error_code ec) {
+  counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
+  op.error = ec;
+  op.complete();
 }
 
-void publisher::publish(publish_request request, publish_done done) {
-  auto m = to_message(std::move(request));
-  const auto started = std::chrono::steady_clock::now();
+void publisher::on_stored(std::error_code ec, hub::message& stored, publish_op& op) {
+  if (ec) return fail(op, ec);
+  counters_.publish_store_latency.record(std::chrono::steady_clock::now() - op.started_);
+  acknowledged_.fetch_add(1, std::memory_order_relaxed);
+  deliver(stored, op);
+}
+
+void publisher::publish(publish_op& op) {
+  op.started_ = std::chrono::steady_clock::now();
   if (cluster_) {
+    auto m = std::move(op.message);  // once waiting, the op may be completed (expired) any time
     auto origin = next_origin();
     {
       std::lock_guard lock(waiters_mutex_);
-      waiters_.emplace(origin, waiter{std::move(done), started});
+      waiters_.emplace(origin, waiter{&op, op.started_});
     }
     cluster_->submit(std::move(m), origin, [this, origin](std::error_code ec) {
-      counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
-      answer(origin, publish_result{ec, 0, 0});
+      if (auto* waiting = take_waiter(origin)) fail(*waiting, ec);
     });
     return;
   }
-  // The durable handler runs on the writer thread in id order, so fan-out keeps id order too.
-  auto on_durable = [this, done, started](std::error_code ec, const hub::message& stored) {
-    on_stored(ec, stored, done, started);
-  };
-  if (const auto ec = log_.append(std::move(m), std::move(on_durable))) {
-    counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
-    done(publish_result{ec, 0, 0});
-  }
+  // On the writer thread in id order, so fan-out keeps id order too. Two pointers: no allocation.
+  auto* o = &op;
+  if (const auto ec = log_.append(std::move(op.message), [this, o](std::error_code e, hub::message& stored) {
+        on_stored(e, stored, *o);
+      }))
+    fail(op, ec);
 }
 
-void publisher::publish_batch(std::vector<publish_request> requests, batch_done done) {
-  const auto n = requests.size();
-  if (n == 0) return done(batch_result{});
-  auto answers = std::make_shared<batch_answers>(n, std::move(done));
+void publisher::publish_batch(std::vector<publish_op*> ops) {
+  const auto n = ops.size();
+  if (n == 0) return;
   std::vector<hub::message> group;
   group.reserve(n);
-  for (auto& r : requests) group.push_back(to_message(std::move(r)));
   const auto started = std::chrono::steady_clock::now();
+  for (auto* op : ops) {
+    op->started_ = started;
+    group.push_back(std::move(op->message));
+  }
   if (cluster_) {
     std::vector<std::string> origins;
     origins.reserve(n);
     {
       std::lock_guard lock(waiters_mutex_);
-      for (std::size_t i = 0; i < n; ++i) {
+      for (auto* op : ops) {
         origins.push_back(next_origin());
-        waiters_.emplace(origins.back(), waiter{[answers, i](publish_result r) { answers->set(i, std::move(r)); }, started});
+        waiters_.emplace(origins.back(), waiter{op, started});
       }
     }
     cluster_->submit_group(std::move(group), origins, [this, origins](std::error_code ec) {
-      counters_.publish_failures.fetch_add(origins.size(), std::memory_order_relaxed);
-      for (const auto& origin : origins) answer(origin, publish_result{ec, 0, 0});
+      for (const auto& origin : origins)
+        if (auto* waiting = take_waiter(origin)) fail(*waiting, ec);
     });
     return;
   }
+  auto* cursor = new group_cursor(std::move(ops));
   // The log calls this for each message of the group, in order, on its writer thread.
-  auto on_durable = [this, answers, started](std::error_code ec, const hub::message& stored) {
-    const auto i = answers->next++;
-    on_stored(ec, stored, [answers, i](publish_result r) { answers->set(i, std::move(r)); }, started);
-  };
-  if (const auto ec = log_.append_group(std::move(group), std::move(on_durable))) {
-    counters_.publish_failures.fetch_add(n, std::memory_order_relaxed);
-    answers->fail_all(ec);
+  const auto ec = log_.append_group(std::move(group), [this, cursor](std::error_code e, hub::message& stored) {
+    on_stored(e, stored, cursor->next());
+    if (cursor->done()) delete cursor;
+  });
+  if (ec) {
+    std::unique_ptr<group_cursor> refused(cursor);
+    for (auto* op : refused->ops()) fail(*op, ec);
   }
 }
 
-std::optional<publisher::waiter> publisher::take_waiter(const std::string& origin) {
+publish_op* publisher::take_waiter(const std::string& origin) {
   std::lock_guard lock(waiters_mutex_);
   const auto it = waiters_.find(origin);
-  if (it == waiters_.end()) return std::nullopt;  // another node's publish, or already answered
-  auto w = std::move(it->second);
+  if (it == waiters_.end()) return nullptr;  // another node's publish, or already answered
+  auto* op = it->second.op;
   waiters_.erase(it);
-  return w;
+  return op;
 }
 
-void publisher::answer(const std::string& origin, publish_result result) {
-  if (auto w = take_waiter(origin)) acknowledge(std::move(w->done), std::move(result));
-}
-
-void publisher::acknowledge(publish_done done, publish_result result) {
-  if (!pace_ || result.recipients == 0) return done(std::move(result));
+void publisher::acknowledge(publish_op& op) {
+  if (!pace_ || op.recipients == 0) return op.complete();
   if (unflushed_.fetch_add(1) < answer_ahead_) {
     pace_([this] { unflushed_.fetch_sub(1); });
-    return done(std::move(result));
+    return op.complete();
   }
-  pace_([this, done = std::move(done), result = std::move(result)]() mutable {
+  auto* o = &op;
+  pace_([this, o] {
     unflushed_.fetch_sub(1);
-    done(std::move(result));
+    o->complete();
   });
 }
 
@@ -190,15 +193,17 @@ bool publisher::store_sequenced(std::vector<cluster::sequenced_message>& batch) 
   auto result = stored.get_future();
   std::size_t index = 0;
   // On the log's writer thread, in id order, once the whole group is committed (or failed).
-  auto on_durable = [&, last = batch.size() - 1](std::error_code ec, const hub::message& m) {
+  auto on_durable = [&, last = batch.size() - 1](std::error_code ec, hub::message& m) {
     const auto i = index++;
     if (!ec) {
-      auto w = take_waiter(batch[i].origin);
-      if (w) {
-        counters_.publish_store_latency.record(std::chrono::steady_clock::now() - w->started);
+      auto* op = take_waiter(batch[i].origin);
+      if (op) {
+        counters_.publish_store_latency.record(std::chrono::steady_clock::now() - op->started_);
         acknowledged_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        op = new relay_op;
       }
-      deliver(m, w ? std::move(w->done) : publish_done());
+      deliver(m, *op);
     }
     if (i == last) stored.set_value(!ec);
   };
@@ -208,7 +213,7 @@ bool publisher::store_sequenced(std::vector<cluster::sequenced_message>& batch) 
 
 void publisher::expire_unconfirmed() {
   const auto now = std::chrono::steady_clock::now();
-  std::vector<publish_done> expired;
+  std::vector<publish_op*> expired;
   {
     std::lock_guard lock(waiters_mutex_);
     for (auto it = waiters_.begin(); it != waiters_.end();) {
@@ -216,14 +221,11 @@ void publisher::expire_unconfirmed() {
         ++it;
         continue;
       }
-      expired.push_back(std::move(it->second.done));
+      expired.push_back(it->second.op);
       it = waiters_.erase(it);
     }
   }
-  for (auto& done : expired) {
-    counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
-    done(publish_result{cluster::cluster_errc::unconfirmed, 0, 0});
-  }
+  for (auto* op : expired) fail(*op, cluster::cluster_errc::unconfirmed);
 }
 
 }  // namespace wshub::publish

@@ -1,6 +1,7 @@
 #include "wshub/hub/hub.hpp"
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <latch>
 #include <map>
@@ -286,6 +287,27 @@ TEST_F(hub_fixture, for_each_visits_every_subscriber_once) {
   for (const auto& s : subs) EXPECT_EQ(visits[s.get()], 1);
 }
 
+// A group of frames that reports each frame's recipients, summed over the registries.
+class counted_delivery final : public wshub::hub::delivery {
+ public:
+  counted_delivery(std::vector<frame_ptr> frames, std::function<void(std::vector<std::size_t>)> done)
+      : frames_(std::move(frames)), recipients_(frames_.size()), done_(std::move(done)) {}
+  void fan_out(wshub::util::function_ref<std::size_t(const frame_ptr&)> fan_out) override {
+    for (std::size_t k = 0; k < frames_.size(); ++k) recipients_[k] += fan_out(frames_[k]);
+  }
+  void delivered() override {
+    const std::unique_ptr<counted_delivery> self(this);
+    std::vector<std::size_t> counts;
+    for (const auto& n : recipients_) counts.push_back(n.load());
+    done_(std::move(counts));
+  }
+
+ private:
+  std::vector<frame_ptr> frames_;
+  std::vector<std::atomic<std::size_t>> recipients_;
+  std::function<void(std::vector<std::size_t>)> done_;
+};
+
 // The node's hub over three real workers; meant for ThreadSanitizer too. Publishers hand
 // groups from their own threads while sockets join and leave on the workers: each subscriber,
 // whatever its worker, gets each publisher's frames in order, and every group reports the
@@ -319,10 +341,10 @@ TEST(node_hub, groups_reach_every_worker_in_order_and_report_recipients_once) {
         std::vector<frame_ptr> frames;
         for (std::uint64_t k = 0; k < frames_per_group; ++k)
           frames.push_back(frame_on("c", p * 1'000'000ull + g * frames_per_group + k));
-        node.deliver(std::move(frames), [&](std::vector<std::size_t> recipients) {
+        node.deliver(std::make_unique<counted_delivery>(std::move(frames), [&](std::vector<std::size_t> recipients) {
           for (const auto n : recipients) reported += n;
           ++reports;
-        });
+        }));
       }
     });
   // A transient socket joins and leaves on worker 0 meanwhile.

@@ -38,6 +38,6 @@ struct error {
 
 // A JSON error response; `keep_alive` and `version` follow the request when there is one.
 response make_error(const error& e, unsigned version = 11, bool keep_alive = false);
-response make_json(status s, const std::string& body, unsigned version, bool keep_alive);
+response make_json(status s, std::string body, unsigned version, bool keep_alive);
 
 }  // namespace wshub::http

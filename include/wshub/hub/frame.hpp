@@ -88,6 +88,8 @@ using frame_ptr = std::shared_ptr<const frame>;
 // keys in that order; `time` is local "YYYY-MM-DD HH:MM:SS".
 std::string encode_message_json(const message& m);
 frame_ptr make_frame(const message& m);
+// The same, taking over m's channels and target instead of copying them.
+frame_ptr make_frame(message&& m);
 // A frame for one socket only (welcome, ack, error, resume): the same text in both protocols.
 frame_ptr make_control_frame(std::string json_text);
 

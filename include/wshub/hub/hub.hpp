@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "wshub/hub/frame.hpp"
+#include "wshub/util/function_ref.hpp"
 
 namespace wshub::hub {
 
@@ -74,6 +75,22 @@ class presence_relay {
   virtual bool wanted() const = 0;
   // A join or leave on this node, for the other nodes' watchers of its channels.
   virtual void changed(const presence_change& change) = 0;
+};
+
+// A group of frames (one commit of the log) on its way to every registry.
+class delivery {
+ public:
+  virtual ~delivery() = default;
+  // On each registry's owner thread, concurrently: calls `fan_out` with each frame, in id order,
+  // and adds up what it returns (that registry's recipients of the frame).
+  virtual void fan_out(util::function_ref<std::size_t(const frame_ptr&)> fan_out) = 0;
+  // Once, on the owner thread of the last registry to finish: every registry fanned out. Owns the
+  // delivery from then (deletes it, or hands it on).
+  virtual void delivered() = 0;
+
+ private:
+  friend class hub;
+  std::atomic<std::size_t> registries_left_{0};
 };
 
 // One worker's connections. Every member function but the counters' readers runs on the owner
@@ -206,10 +223,10 @@ class hub {
   std::size_t size() const { return shards_.size(); }
   registry& shard(std::size_t i) { return *shards_[i]; }
 
-  // Any thread. Hands `frames` (in id order) to every registry in one job each; each fans them
-  // out on its owner thread. `done`, when given, is called once, on the owner thread of the last
-  // registry to finish, with the number of recipients of each frame.
-  void deliver(std::vector<frame_ptr> frames, std::function<void(std::vector<std::size_t>)> done = {});
+  // Any thread. Hands `d` to every registry in one job each (no allocation: the jobs hold a
+  // pointer to it); each calls d->fan_out on its owner thread, and the last one to finish calls
+  // d->delivered(), which takes the delivery over.
+  void deliver(std::unique_ptr<delivery> d);
 
   // Any thread; `done` on an owner thread. Up to `limit` connections in id order after `after_id`.
   void list(conn_id after_id, std::size_t limit, std::function<void(std::vector<connection_view>)> done);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,27 +23,39 @@
 
 namespace wshub::publish {
 
-struct publish_request {
-  std::vector<std::string> channels;  // at least one
-  std::string username;
-  std::string body;
-  std::uint64_t to_conn = 0;  // targeted delivery: this connection only
-  std::string to_user;        // targeted delivery: this user's connections only
-};
+class publisher;
 
-struct publish_result {
-  std::error_code error;  // set when the message was not stored (nothing was acknowledged)
+// One publish on its way through the node: made by its request (which fills `message`), handed
+// to publisher::publish, stored, framed once, fanned out by every worker, then completed exactly
+// once. The publisher never owns it: its maker keeps it alive until complete().
+class publish_op {
+ public:
+  publish_op() = default;
+  publish_op(const publish_op&) = delete;
+  publish_op& operator=(const publish_op&) = delete;
+  virtual ~publish_op() = default;
+
+  // channels (at least one), username, body and the target; the log gives id and ts. Moved out
+  // by publish().
+  hub::message message;
+  // Set before complete():
+  std::error_code error;       // the message was not stored (nothing was acknowledged)
   std::uint64_t id = 0;
   std::size_t recipients = 0;  // sockets of this node that got it
-};
 
-using publish_done = std::function<void(publish_result)>;
+  // Once, on any thread (the log's writer, a worker, the cluster's threads, or the caller of
+  // publish() when the message is refused at once); must not block: post to your own executor.
+  // The publisher does not touch the op after calling it.
+  virtual void complete() = 0;
 
-struct batch_result {
-  std::error_code error;                // set when not all of the batch was acknowledged
-  std::vector<publish_result> results;  // one per message, in the batch's order
+ private:
+  friend class publisher;
+  std::chrono::steady_clock::time_point started_;
+  hub::frame_ptr frame_;                    // from the commit until every worker fanned it out
+  std::atomic<std::size_t> counted_{0};     // recipients, added by the workers
+  publish_op* next_in_commit_ = nullptr;    // the log's writer thread, then the commit's
+  bool answered_ = true;                    // false for another node's message (nobody to answer)
 };
-using batch_done = std::function<void(batch_result)>;
 
 class publisher {
  public:
@@ -65,13 +78,13 @@ class publisher {
     answer_ahead_ = answer_ahead;
   }
 
-  // Stores the message, encodes it once, fans it out, then calls `done` exactly once: on a
-  // worker once every worker fanned out the commit (or where `pace` continues), or right away
-  // when the message is refused. `done` must not block; post to your own executor.
-  void publish(publish_request request, publish_done done);
+  // Stores op.message, encodes it once, fans it out, then completes `op`: on a worker once every
+  // worker fanned out its commit (or where `pace` continues), or right away when the message is
+  // refused. Allocates nothing but the frame and its share of the commit.
+  void publish(publish_op& op);
   // The same for several messages, stored in one transaction (in a cluster: sequenced by one
-  // script), with ids increasing in their order; `done` once, when every one was answered.
-  void publish_batch(std::vector<publish_request> requests, batch_done done);
+  // script), with ids increasing in their order; each op is completed on its own.
+  void publish_batch(std::vector<publish_op*> ops);
 
   // The cluster's reader thread: stores `batch` (sequenced by Redis) as one unit and fans it
   // out; answers the publishes of this node among them. Blocks until durable; false when the
@@ -86,21 +99,22 @@ class publisher {
 
  private:
   struct waiter {
-    publish_done done;
+    publish_op* op;
     std::chrono::steady_clock::time_point started;
   };
-  // Writer thread: frames `stored`, remembers it and adds it to the commit being gathered,
-  // answered through `done` (may be empty) once fanned out.
-  void deliver(const hub::message& stored, publish_done done);
-  // Writer thread, after each commit: hands the gathered frames to the hub.
+  class commit;
+  class relay_op;
+  class group_cursor;
+  // Writer thread: frames `stored` into `op` and adds it to the commit being gathered.
+  void deliver(hub::message& stored, publish_op& op);
+  // Writer thread, after each commit: hands the gathered ops to the hub.
   void hand_over();
   // Writer thread, in id order: what a publish of this node does once the log answered it.
-  void on_stored(std::error_code ec, const hub::message& stored, const publish_done& done,
-                 std::chrono::steady_clock::time_point started);
+  void on_stored(std::error_code ec, hub::message& stored, publish_op& op);
   std::string next_origin();
-  void answer(const std::string& origin, publish_result result);
-  std::optional<waiter> take_waiter(const std::string& origin);  // none: another node's publish
-  void acknowledge(publish_done done, publish_result result);  // through pace_ when it reached sockets
+  void fail(publish_op& op, std::error_code ec);
+  publish_op* take_waiter(const std::string& origin);  // null: another node's publish
+  void acknowledge(publish_op& op);  // through pace_ when it reached sockets
 
   store::message_log& log_;
   cache::cache& cache_;
@@ -115,12 +129,8 @@ class publisher {
   std::atomic<std::uint64_t> acknowledged_{0};
   std::mutex waiters_mutex_;
   std::unordered_map<std::string, waiter> waiters_;  // by origin; guarded by waiters_mutex_
-  struct answer_due {
-    publish_done done;
-    publish_result result;
-  };
-  std::vector<hub::frame_ptr> commit_frames_;  // writer thread only: the commit being gathered
-  std::vector<answer_due> commit_answers_;     // writer thread only: one per frame
+  publish_op* commit_first_ = nullptr;  // writer thread only: the commit being gathered
+  publish_op* commit_last_ = nullptr;   // writer thread only
 };
 
 }  // namespace wshub::publish

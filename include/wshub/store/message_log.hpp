@@ -42,8 +42,9 @@ std::error_code make_error_code(log_errc e);
 class message_log {
  public:
   // Called on the writer thread once the message is durable (or failed), in id order. It must
-  // not block: it runs between commits.
-  using durable_handler = std::function<void(std::error_code, const hub::message&)>;
+  // not block: it runs between commits. The message is the handler's to move from: the log is
+  // done with it.
+  using durable_handler = std::function<void(std::error_code, hub::message&)>;
 
   explicit message_log(log_settings settings);  // opens or creates, migrates; throws store_error
   ~message_log();
