@@ -23,6 +23,9 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace asio = boost::asio;
 
+static_assert(std::is_same_v<http::request, ws::websocket_session<ws::plain_stream>::request>,
+              "an upgrade hands the parsed request over as it is");
+
 namespace {
 
 // Refused connections being answered, over all sessions of the process.
@@ -254,21 +257,25 @@ void http_session<Stream>::upgrade(const http::access_rules& rules) {
       ->run(parser_->release());
 }
 
+// One answer at a time: the next request is read only once this one is written.
 template <class Stream>
 void http_session<Stream>::write(http::response res) {
   const bool keep_alive = res.keep_alive();
-  auto shared = std::make_shared<http::response>(std::move(res));
+  response_.emplace(std::move(res));
+  serializer_.emplace(*response_);
   // A refusal keeps the deadline it got at the accept.
   if (refused_ == hub::connection_limit::refusal::none)
     beast::get_lowest_layer(stream_).expires_after(services_.settings.request_timeout);
-  bhttp::async_write(stream_, *shared,
-                     [self = this->shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t n) {
+  bhttp::async_write(stream_, *serializer_,
+                     [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t n) {
                        self->on_write(keep_alive, ec, n);
                      });
 }
 
 template <class Stream>
 void http_session<Stream>::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  serializer_.reset();
+  response_.reset();
   if (ec) return close();
   if (!keep_alive) return close();
   do_read();

@@ -28,7 +28,7 @@ std::string_view trimmed(std::string_view s) {
 
 }  // namespace
 
-std::string request_problem(const bhttp::request_header<>& header, std::string_view raw) {
+std::string request_problem(const http::request::header_type& header, std::string_view raw) {
   if (has_folded_line(raw)) return "obsolete line folding (obs-fold) in the request header";
   const auto te = header.equal_range(bhttp::field::transfer_encoding);
   if (te.first != te.second) {

@@ -136,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   constexpr std::size_t header_limit = 8 * 1024;
   boost::asio::const_buffer rest(data, size);
   for (int n = 0; n < 8 && rest.size() > 0; ++n) {
-    bhttp::request_parser<bhttp::string_body> parser;
+    bhttp::request_parser<bhttp::string_body, wshub::http::fields::allocator_type> parser;
     parser.header_limit(header_limit);
     parser.body_limit(64 * 1024);
     boost::beast::error_code ec;

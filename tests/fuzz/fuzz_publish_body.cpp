@@ -3,11 +3,14 @@
 //
 // Properties: no crash or sanitizer report; an error is a 400 or a 415 with its code and a
 // message; wshub's UTF-8 check agrees with nlohmann/json's (which refuses to serialize invalid
-// UTF-8), on the body and on every field the parser returns.
+// UTF-8), on the body and on every field the parser returns; the in-place JSON reader of bodies
+// agrees with nlohmann/json's parser on whether the body is a JSON object.
 #include <nlohmann/json.hpp>
 
 #include "fuzz_check.hpp"
 #include "wshub/http/publish_form.hpp"
+#include "wshub/util/bounded_json.hpp"
+#include "wshub/util/json_scan.hpp"
 #include "wshub/util/utf8.hpp"
 
 namespace {
@@ -46,6 +49,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(!error->message.empty(), "a body error has a message");
   }
   check_utf8(std::string(body));
+  const bool scanned = wshub::util::scan_json_object(body, wshub::util::max_json_depth,
+                                                     [](std::string_view, const wshub::util::json_value&) {});
+  const auto doc = wshub::util::parse_bounded_json(body);
+  require(scanned == (!doc.is_discarded() && doc.is_object()), "the JSON reader disagrees with nlohmann/json");
   for (const auto* field : {&fields.message, &fields.channel, &fields.to_conn, &fields.to_user})
     if (*field) check_utf8(**field);
   for (const auto& c : fields.channels) {

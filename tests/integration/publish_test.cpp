@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -215,6 +218,60 @@ TEST_F(publish_test, keep_alive_serves_several_requests_on_one_connection) {
   std::size_t count = 0;
   for (auto pos = answer.find("HTTP/1.1 200"); pos != std::string::npos; pos = answer.find("HTTP/1.1 200", pos + 1)) ++count;
   EXPECT_EQ(count, 2u) << answer;
+}
+
+// The HTTP answers on one connection, in the order they came: each a status and a body.
+std::vector<std::pair<int, std::string>> split_answers(const std::string& bytes) {
+  std::vector<std::pair<int, std::string>> out;
+  std::size_t pos = 0;
+  while ((pos = bytes.find("HTTP/1.1 ", pos)) != std::string::npos) {
+    const auto head_end = bytes.find("\r\n\r\n", pos);
+    if (head_end == std::string::npos) break;
+    const auto head = bytes.substr(pos, head_end - pos);
+    std::smatch length;
+    if (!std::regex_search(head, length, std::regex("[Cc]ontent-[Ll]ength: *([0-9]+)"))) break;
+    const auto body_size = std::stoul(length[1].str());
+    out.emplace_back(std::stoi(head.substr(9, 3)), bytes.substr(head_end + 4, body_size));
+    pos = head_end + 4 + body_size;
+  }
+  return out;
+}
+
+TEST_F(publish_test, pipelined_requests_on_one_connection_are_answered_in_order) {
+  ws_client watcher(port());
+  auto post = [](const std::string& type, const std::string& body, const std::string& connection = "keep-alive") {
+    return "POST /api/tool/send_message HTTP/1.1\r\nHost: localhost\r\nContent-Type: " + type +
+           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: " + connection + "\r\n\r\n" + body;
+  };
+  // Sent in one write: the server reads them all at once and must still answer one by one.
+  std::string requests;
+  std::vector<std::string> published;
+  for (int i = 0; i < 6; ++i) {
+    const auto text = "pipelined " + std::to_string(i);
+    published.push_back(text);
+    requests += i % 2 ? post("application/x-www-form-urlencoded", "message=pipelined+" + std::to_string(i))
+                      : post("application/json", json{{"message", text}}.dump());
+  }
+  requests += post("application/json", R"({"message": 5})");  // refused: 400, in its place
+  requests += post("application/json", json{{"message", "last"}}.dump(), "close");
+  published.push_back("last");
+
+  const auto answers = split_answers(raw_exchange(port(), requests));
+  ASSERT_EQ(answers.size(), 8u);
+  std::uint64_t last_id = 0;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    const auto body = json::parse(answers[i].second);
+    if (i == 6) {
+      EXPECT_EQ(answers[i].first, 400) << answers[i].second;
+      EXPECT_EQ(body["message"], "'message' must be a string");
+      continue;
+    }
+    ASSERT_EQ(answers[i].first, 200) << answers[i].second;
+    const auto id = body["id"].get<std::uint64_t>();
+    EXPECT_GT(id, last_id) << "answer " << i << " came out of order";
+    last_id = id;
+  }
+  for (const auto& text : published) EXPECT_EQ(read_json(watcher)["message"], text);
 }
 
 TEST_F(publish_test, expect_100_continue_is_answered_before_the_body) {

@@ -17,7 +17,7 @@ namespace bhttp = boost::beast::http;
 // What request_problem says of `header` (request line to the empty line), after Beast took it
 // as the server's session does; "beast: ..." when Beast itself refused it.
 std::string problem_of(const std::string& header) {
-  bhttp::request_parser<bhttp::string_body> parser;
+  bhttp::request_parser<bhttp::string_body, wshub::http::fields::allocator_type> parser;
   boost::beast::error_code ec;
   const auto used = parser.put(boost::asio::buffer(header), ec);
   if (ec) return "beast: " + ec.message();

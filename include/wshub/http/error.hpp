@@ -5,12 +5,18 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+#include "wshub/util/recycling_allocator.hpp"
 
 namespace wshub::http {
 
-using request = boost::beast::http::request<boost::beast::http::string_body>;
-using response = boost::beast::http::response<boost::beast::http::string_body>;
+// Header fields in blocks recycled per thread (util::recycling_allocator): a keep-alive
+// connection's requests and answers allocate no header after the first ones.
+using fields = boost::beast::http::basic_fields<util::recycling_allocator<char>>;
+using request = boost::beast::http::request<boost::beast::http::string_body, fields>;
+using response = boost::beast::http::response<boost::beast::http::string_body, fields>;
 using status = boost::beast::http::status;
 
 // Numeric error codes; 101xx are go-gin-api's, 102xx are wshub's own (docs/API.md lists them).

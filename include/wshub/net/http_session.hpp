@@ -8,6 +8,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <spdlog/logger.h>
 
@@ -76,7 +77,10 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   hub::connection_limit::refusal refused_;
   bool counted_refusal_ = false;  // holds one of the max_refusals_in_flight
   std::string remote_ip_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;  // worker thread only
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body, http::fields::allocator_type>> parser_;  // worker thread only
+  // The answer being written and its serializer, kept here (not on the heap) for the write.
+  std::optional<http::response> response_;  // worker thread only
+  std::optional<boost::beast::http::response_serializer<boost::beast::http::string_body, http::fields>> serializer_;  // worker thread only
   bool first_request_ = true;     // worker thread only
   bool request_started_ = false;  // worker thread only: a byte of the current request has arrived
 };

@@ -6,6 +6,8 @@
 
 #include <boost/beast/http/message.hpp>
 
+#include "wshub/http/error.hpp"
+
 namespace wshub::net {
 
 // Why a parsed request header must be refused with 400, or empty when it is acceptable.
@@ -13,6 +15,6 @@ namespace wshub::net {
 // already unfolded: obsolete line folding is only visible there.
 // Refused: Transfer-Encoding other than a single `chunked` (whatever else is present, Content-Length
 // included), Transfer-Encoding on HTTP/1.0, HTTP/1.1 without exactly one Host, obs-fold.
-std::string request_problem(const boost::beast::http::request_header<>& header, std::string_view raw);
+std::string request_problem(const http::request::header_type& header, std::string_view raw);
 
 }  // namespace wshub::net

@@ -24,6 +24,7 @@
 #include "wshub/hub/hub.hpp"
 #include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
+#include "wshub/util/recycling_allocator.hpp"
 #include "wshub/ws/connect_params.hpp"
 #include "wshub/ws/frame_buffers.hpp"
 #include "wshub/ws/frame_reader.hpp"
@@ -104,7 +105,9 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
                           private write_scheduler::client,
                           private timer_wheel::entry {
  public:
-  using request = boost::beast::http::request<boost::beast::http::string_body>;
+  // The request as the HTTP session parsed it (its header fields in recycled blocks).
+  using request = boost::beast::http::request<boost::beast::http::string_body,
+                                              boost::beast::http::basic_fields<util::recycling_allocator<char>>>;
 
   websocket_session(Stream&& stream, session_services& services, hub::connection_limit::slot slot,
                     connect_params params);
