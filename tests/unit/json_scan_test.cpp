@@ -47,12 +47,16 @@ void expect_agrees(const std::string& text) {
     ASSERT_TRUE(members.count(key)) << key;
     const auto& v = members[key];
     EXPECT_EQ(v.kind, kind_of(value)) << key;
-    if (value.is_string()) EXPECT_EQ(wshub::util::json_string_text(v), value.get<std::string>()) << key;
+    if (value.is_string()) {
+      EXPECT_EQ(wshub::util::json_string_text(v), value.get<std::string>()) << key;
+    }
     if (value.is_array()) {
       std::size_t n = 0;
       wshub::util::for_each_json_element(v, [&](const json_value& e) {
         EXPECT_EQ(e.kind, kind_of(value[n])) << key << "[" << n << "]";
-        if (value[n].is_string()) EXPECT_EQ(wshub::util::json_string_text(e), value[n].get<std::string>());
+        if (value[n].is_string()) {
+          EXPECT_EQ(wshub::util::json_string_text(e), value[n].get<std::string>());
+        }
         ++n;
         return true;
       });
