@@ -155,6 +155,7 @@ class message_publish final : public publish::publish_op {
     put("}");
     respond_(make_json(status::ok, std::string(text, end), version_, keep_alive_));
   }
+  void abandon() override { delete this; }
 
  private:
   respond_fn respond_;
@@ -185,12 +186,20 @@ class batch_publish {
     batch_publish* batch = nullptr;
     bool tell_recipients = true;
     void complete() override { batch->item_done(); }
+    void abandon() override { batch->item_abandoned(); }
   };
+
+  // Any thread; the last item gone deletes the batch unanswered.
+  void item_abandoned() {
+    abandoned_ = true;
+    if (left_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
 
   // Any thread; the last one answers and deletes the batch.
   void item_done() {
     if (left_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     const std::unique_ptr<batch_publish> self(this);
+    if (abandoned_) return;  // the node is stopping: some item will never be answered
     for (const auto& i : items_)
       if (i.error) return respond_(publish_failure(i.error, version_, keep_alive_, *log_));
     std::string body = R"({"status":"OK","results":[)";
@@ -206,6 +215,7 @@ class batch_publish {
 
   std::vector<item> items_;
   std::atomic<std::size_t> left_;
+  std::atomic<bool> abandoned_{false};
   respond_fn respond_;
   std::shared_ptr<spdlog::logger> log_;
   unsigned version_;

@@ -292,15 +292,49 @@ std::size_t hub::shard_of(conn_id id) const {
   return id < first_id_ ? shards_.size() : static_cast<std::size_t>((id - first_id_) % shards_.size());
 }
 
+namespace {
+
+// One registry's share of a delivery. Its copies count as references to the delivery: the last
+// one destroyed deletes it, after abandoned() when some registry never ran its job. (Owning, so it
+// is kept on the heap by std::function: one allocation per registry and commit.)
+class delivery_job {
+ public:
+  delivery_job(delivery& d, registry& r, std::atomic<std::size_t>& left, std::atomic<std::size_t>& alive)
+      : d_(&d), r_(&r), left_(&left), alive_(&alive) {
+    alive_->fetch_add(1, std::memory_order_relaxed);
+  }
+  delivery_job(const delivery_job& o) : d_(o.d_), r_(o.r_), left_(o.left_), alive_(o.alive_) {
+    alive_->fetch_add(1, std::memory_order_relaxed);
+  }
+  delivery_job& operator=(const delivery_job&) = delete;
+  ~delivery_job() {
+    if (alive_->fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (left_->load(std::memory_order_acquire) != 0) d_->abandoned();
+    delete d_;
+  }
+
+  void operator()() const {
+    d_->fan_out([r = r_](const frame_ptr& f) { return r->fan_out(f); });
+    if (left_->fetch_sub(1, std::memory_order_acq_rel) == 1) d_->delivered();
+  }
+
+ private:
+  delivery* d_;
+  registry* r_;
+  std::atomic<std::size_t>* left_;
+  std::atomic<std::size_t>* alive_;
+};
+
+}  // namespace
+
 void hub::deliver(std::unique_ptr<delivery> d) {
-  auto* job = d.release();
-  job->registries_left_.store(shards_.size(), std::memory_order_relaxed);
-  // Two pointers: the job fits in std::function without an allocation.
-  for (std::size_t i = 0; i < shards_.size(); ++i)
-    owners_[i]([job, r = shards_[i].get()] {
-      job->fan_out([r](const frame_ptr& f) { return r->fan_out(f); });
-      if (job->registries_left_.fetch_sub(1, std::memory_order_acq_rel) == 1) job->delivered();
-    });
+  auto& owned = *d.release();
+  auto& left = owned.registries_left_;
+  auto& alive = owned.jobs_alive_;
+  left.store(shards_.size(), std::memory_order_relaxed);
+  // Keeps the delivery while the jobs are handed out (they may all run and be gone meanwhile).
+  const delivery_job keep(owned, *shards_[0], left, alive);
+  for (std::size_t i = 0; i < shards_.size(); ++i) owners_[i](delivery_job(owned, *shards_[i], left, alive));
 }
 
 namespace {

@@ -14,6 +14,10 @@ publisher::publisher(store::message_log& log, cache::cache& cache, hub::hub& hub
   log_.on_commit([this] { hand_over(); });
 }
 
+publisher::~publisher() {
+  for (auto& [origin, w] : waiters_) w.op->abandon();
+}
+
 void publisher::use_cluster(cluster::redis_cluster& cluster, std::chrono::milliseconds confirm_timeout) {
   cluster_ = &cluster;
   confirm_timeout_ = confirm_timeout;
@@ -29,13 +33,20 @@ class publisher::commit final : public hub::delivery {
   }
   // The answers wait for the recipients of every worker.
   void delivered() override {
-    std::unique_ptr<commit> self(this);
     for (auto* op = first_; op;) {
       auto* next = op->next_in_commit_;  // `op` may be gone once answered
       op->frame_.reset();
       op->recipients = op->counted_.load(std::memory_order_relaxed);
       if (op->answered_) publisher_.acknowledge(*op);
       else op->complete();
+      op = next;
+    }
+  }
+  void abandoned() override {
+    for (auto* op = first_; op;) {
+      auto* next = op->next_in_commit_;
+      op->frame_.reset();
+      op->abandon();
       op = next;
     }
   }
@@ -50,6 +61,7 @@ class publisher::relay_op final : public publish_op {
  public:
   relay_op() { answered_ = false; }
   void complete() override { delete this; }
+  void abandon() override { delete this; }
 };
 
 // The ops of one group, in the order the log stores (and reports) its messages; the durable
@@ -178,10 +190,16 @@ void publisher::acknowledge(publish_op& op) {
     pace_([this] { unflushed_.fetch_sub(1); });
     return op.complete();
   }
-  auto* o = &op;
-  pace_([this, o] {
+  // Held by the continuation, which may be dropped unrun when the node stops.
+  struct waiting_answer {
+    publish_op* op;
+    ~waiting_answer() {
+      if (op) op->abandon();
+    }
+  };
+  pace_([this, waiting = std::make_shared<waiting_answer>(waiting_answer{&op})] {
     unflushed_.fetch_sub(1);
-    o->complete();
+    std::exchange(waiting->op, nullptr)->complete();
   });
 }
 

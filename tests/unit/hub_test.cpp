@@ -295,8 +295,8 @@ class counted_delivery final : public wshub::hub::delivery {
   void fan_out(wshub::util::function_ref<std::size_t(const frame_ptr&)> fan_out) override {
     for (std::size_t k = 0; k < frames_.size(); ++k) recipients_[k] += fan_out(frames_[k]);
   }
+  void abandoned() override {}
   void delivered() override {
-    const std::unique_ptr<counted_delivery> self(this);
     std::vector<std::size_t> counts;
     for (const auto& n : recipients_) counts.push_back(n.load());
     done_(std::move(counts));

@@ -77,20 +77,24 @@ class presence_relay {
   virtual void changed(const presence_change& change) = 0;
 };
 
-// A group of frames (one commit of the log) on its way to every registry.
+// A group of frames (one commit of the log) on its way to every registry. The hub owns it from
+// deliver() on and deletes it once the last job that carries it is gone.
 class delivery {
  public:
   virtual ~delivery() = default;
   // On each registry's owner thread, concurrently: calls `fan_out` with each frame, in id order,
   // and adds up what it returns (that registry's recipients of the frame).
   virtual void fan_out(util::function_ref<std::size_t(const frame_ptr&)> fan_out) = 0;
-  // Once, on the owner thread of the last registry to finish: every registry fanned out. Owns the
-  // delivery from then (deletes it, or hands it on).
+  // Once, on the owner thread of the last registry to finish: every registry fanned out.
   virtual void delivered() = 0;
+  // Instead of delivered(), once: some registry's owner stopped before it ran its job (the node
+  // is stopping). Called where that job is destroyed; must only release what the delivery holds.
+  virtual void abandoned() = 0;
 
  private:
   friend class hub;
-  std::atomic<std::size_t> registries_left_{0};
+  std::atomic<std::size_t> registries_left_{0};  // jobs not run yet
+  std::atomic<std::size_t> jobs_alive_{0};       // copies of its jobs not destroyed yet
 };
 
 // One worker's connections. Every member function but the counters' readers runs on the owner

@@ -47,6 +47,9 @@ class publish_op {
   // publish() when the message is refused at once); must not block: post to your own executor.
   // The publisher does not touch the op after calling it.
   virtual void complete() = 0;
+  // Instead of complete(), once: the node stopped with the op in flight (its worker will not run
+  // again), so there is nobody to answer; release the op. May run inside a worker's teardown.
+  virtual void abandon() = 0;
 
  private:
   friend class publisher;
@@ -61,6 +64,10 @@ class publisher {
  public:
   // Installs itself as `log`'s commit hook.
   publisher(store::message_log& log, cache::cache& cache, hub::hub& hub, hub::counters& counters);
+  // Abandons the cluster publishes still waiting for their confirmation.
+  ~publisher();
+  publisher(const publisher&) = delete;
+  publisher& operator=(const publisher&) = delete;
 
   // Cluster mode: sequence every message through `cluster` (set before the first publish).
   // A publish not stored here within `confirm_timeout` is answered with unconfirmed.
