@@ -192,12 +192,15 @@ void publisher::acknowledge(publish_op& op) {
   }
   // Held by the continuation, which may be dropped unrun when the node stops.
   struct waiting_answer {
-    publish_op* op;
+    explicit waiting_answer(publish_op& o) : op(&o) {}
+    waiting_answer(const waiting_answer&) = delete;
+    waiting_answer& operator=(const waiting_answer&) = delete;
     ~waiting_answer() {
       if (op) op->abandon();
     }
+    publish_op* op;
   };
-  pace_([this, waiting = std::make_shared<waiting_answer>(waiting_answer{&op})] {
+  pace_([this, waiting = std::make_shared<waiting_answer>(op)] {
     unflushed_.fetch_sub(1);
     std::exchange(waiting->op, nullptr)->complete();
   });
