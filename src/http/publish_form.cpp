@@ -62,8 +62,8 @@ class field_reader {
   std::unordered_set<std::string> seen_;
 };
 
-// Pairs past this many are not decoded: every field but `channels` is read once, and `channels`
-// needs at most max_channels + 1 names.
+// A form or query of more pairs is refused before any is decoded: every field but `channels` is
+// read once, and `channels` needs at most max_channels + 1 names.
 std::size_t max_form_params(std::size_t max_channels) { return max_channels + 16; }
 
 int hex_digit(char h) {

@@ -146,13 +146,14 @@ class message_publish final : public publish::publish_op {
     auto* end = text;
     const auto put = [&end](std::string_view s) { end = std::copy(s.begin(), s.end(), end); };
     const auto put_number = [&end](std::uint64_t n) { end = std::to_chars(end, end + 24, n).ptr; };
-    put(R"({"status":"OK","id":)");
+    // Keys in name order, as the answer has always had them.
+    put(R"({"id":)");
     put_number(id);
     if (tell_recipients) {
       put(R"(,"recipients":)");
       put_number(recipients);
     }
-    put("}");
+    put(R"(,"status":"OK"})");
     respond_(make_json(status::ok, std::string(text, end), version_, keep_alive_));
   }
   void abandon() override { delete this; }
