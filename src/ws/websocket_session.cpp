@@ -245,8 +245,9 @@ template <class Stream>
 void websocket_session<Stream>::do_read() {
   if constexpr (std::is_same_v<Stream, plain_stream>) {
     stream_->async_wait(net::ip::tcp::socket::wait_read,
-                        exactly_allocated(beast::bind_front_handler(&websocket_session<Stream>::on_readable,
-                                                                    this->shared_from_this())));
+                        exactly_allocated([self = this->shared_from_this()](beast::error_code ec) {
+                          self->on_readable(ec);  // a lambda: no member pointer held by every idle wait
+                        }));
   } else {
     const auto size = services_.settings.read_buffer_size;
     if (!tls_buffer_) tls_buffer_ = std::make_unique<char[]>(size);  // kept: TLS sockets are not the idle target
