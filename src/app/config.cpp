@@ -1,5 +1,7 @@
 #include "wshub/app/config.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -109,9 +111,16 @@ config_error::config_error(std::string key, const std::string& what)
 
 std::string config::store_path() const { return store.path.empty() ? data_dir + "/wshub.db" : store.path; }
 
-unsigned config::effective_io_threads() const {
-  return io_threads ? io_threads : std::max(1u, std::thread::hardware_concurrency());
+unsigned default_workers(unsigned usable_cpus) { return usable_cpus > 1 ? usable_cpus - 1 : 1; }
+
+unsigned usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<unsigned>(std::max(1, CPU_COUNT(&set)));
+  return std::max(1u, std::thread::hardware_concurrency());
 }
+
+unsigned config::effective_io_threads() const { return io_threads ? io_threads : default_workers(usable_cpus()); }
 
 void apply_json_text(config& cfg, const std::string& text, const std::string& origin) {
   json doc;

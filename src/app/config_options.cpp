@@ -213,7 +213,7 @@ std::vector<config_option> make_options() {
       text("listen.address", "IP address to listen on", [](C& c) -> auto& { return c.listen.address; }, ip_address),
       integer<std::uint16_t>("listen.port", "TCP port to listen on (0: any free port)",
                              [](C& c) -> auto& { return c.listen.port; }, 0, 65535),
-      integer<unsigned>("io_threads", "workers: threads that each own their sockets (0: one per core)", [](C& c) -> auto& { return c.io_threads; }, 0, 256),
+      integer<unsigned>("io_threads", "workers: threads that each own their sockets (0: one per CPU but one, at least one)", [](C& c) -> auto& { return c.io_threads; }, 0, 256),
       text("data_dir", "folder for the message log; created when missing", [](C& c) -> auto& { return c.data_dir; }, not_empty),
       text("log.level", "trace, debug, info, warn, error, critical or off", [](C& c) -> auto& { return c.log.level; },
            one_of({"trace", "debug", "info", "warn", "error", "critical", "off"})),

@@ -9,48 +9,87 @@
 
 namespace wshub::hub {
 
-namespace {
-
-void index_remove(std::unordered_map<std::string, std::unordered_map<conn_id, subscriber*>>& index,
-                  const std::string& key, conn_id id) {
-  const auto it = index.find(key);
-  if (it == index.end()) return;
-  it->second.erase(id);
-  if (it->second.empty()) index.erase(it);
+registry::index_ref registry::add_to(index& idx, const std::string& key, entry& e) {
+  auto& [name, list] = *idx.try_emplace(key).first;
+  list.push_back(&e);
+  return {&name, static_cast<std::uint32_t>(list.size() - 1)};
 }
 
-}  // namespace
+template <class Moved>
+void registry::remove_from(index& idx, index_ref ref, Moved moved) {
+  const auto it = idx.find(*ref.name);
+  auto& list = it->second;
+  if (ref.pos + 1 != list.size()) {
+    list[ref.pos] = list.back();
+    moved(*list[ref.pos], ref.pos);
+  }
+  list.pop_back();
+  if (list.empty()) idx.erase(it);
+  else if (list.size() * 4 < list.capacity() && list.capacity() > 16) list.shrink_to_fit();
+}
+
+std::size_t registry::find_channel(const member& m, const std::string& channel) {
+  std::size_t i = 0;
+  while (i < m.channels.size() && *m.channels[i].name != channel) ++i;
+  return i;
+}
+
+std::vector<std::string> registry::names(const member& m) {
+  std::vector<std::string> out;
+  out.reserve(m.channels.size());
+  for (const auto& c : m.channels) out.push_back(*c.name);
+  return out;
+}
+
+connection_view registry::view(const entry& e) const {
+  const auto& m = e.second;
+  return connection_view{e.first,
+                         member_info{m.remote, m.user.name ? *m.user.name : std::string(),
+                                     m.protocol ? *m.protocol : std::string(), m.connected_at},
+                         names(m), 0};
+}
 
 conn_id registry::join(subscriber& s, const std::vector<std::string>& channels, member_info info) {
   assert(owned_here());
   const conn_id id = next_id_;
   next_id_ += stride_;
-  auto& m = members_[id];
+  auto& e = *members_.try_emplace(id).first;
+  auto& m = e.second;
   m.s = &s;
-  for (const auto& c : channels) {
-    if (std::find(m.channels.begin(), m.channels.end(), c) != m.channels.end()) continue;
-    m.channels.push_back(c);
-    channels_[c].emplace(id, &s);
-  }
-  if (!info.user.empty()) users_[info.user].emplace(id, &s);
-  m.info = std::move(info);
+  m.channels.reserve(channels.size());
+  for (const auto& c : channels)
+    if (find_channel(m, c) == m.channels.size()) m.channels.push_back(add_to(channels_, c, e));
+  if (!info.user.empty()) m.user = add_to(users_, info.user, e);
+  if (!info.protocol.empty()) m.protocol = &*protocols_.insert(std::move(info.protocol)).first;
+  m.remote = std::move(info.remote);
+  m.connected_at = info.connected_at;
   add(connections_, 1);
   add(subscriptions_, static_cast<std::int64_t>(m.channels.size()));
   add(changes_, 1);
-  announce("join", id, m.info.user, m.channels);
+  announce("join", id, info.user, names(m));
   return id;
+}
+
+void registry::remove_channel(index_ref ref) {
+  remove_from(channels_, ref, [name = ref.name](entry& moved, std::uint32_t pos) {
+    for (auto& r : moved.second.channels)
+      if (r.name == name) r.pos = pos;
+  });
 }
 
 void registry::leave(conn_id id) {
   const auto it = members_.find(id);
   if (it == members_.end()) return;
   auto& m = it->second;
-  while (!m.watching.empty()) unwatch(m, id, m.watching.back());
-  for (const auto& c : m.channels) index_remove(channels_, c, id);
-  if (!m.info.user.empty()) index_remove(users_, m.info.user, id);
+  auto left = names(m);
+  for (const auto& c : left) unwatch(id, c);
+  for (const auto& c : m.channels) remove_channel(c);
+  std::string user;
+  if (m.user.name) {
+    user = *m.user.name;
+    remove_from(users_, m.user, [](entry& moved, std::uint32_t pos) { moved.second.user.pos = pos; });
+  }
   add(subscriptions_, -static_cast<std::int64_t>(m.channels.size()));
-  const auto user = std::move(m.info.user);
-  const auto left = std::move(m.channels);
   members_.erase(it);
   add(connections_, -1);
   add(changes_, 1);
@@ -58,52 +97,54 @@ void registry::leave(conn_id id) {
   if (owned_here()) announce("leave", id, user, left);
 }
 
-registry::member* registry::find_subscribed(conn_id id, const std::string& channel,
-                                            std::vector<std::string>::iterator& pos) {
+std::vector<std::string> registry::channels_of(conn_id id) const {
+  assert(owned_here());
   const auto it = members_.find(id);
-  if (it == members_.end()) return nullptr;
-  auto& list = it->second.channels;
-  pos = std::find(list.begin(), list.end(), channel);
-  return &it->second;
+  return it == members_.end() ? std::vector<std::string>() : names(it->second);
+}
+
+std::string registry::user_of(conn_id id) const {
+  assert(owned_here());
+  const auto it = members_.find(id);
+  return it == members_.end() || !it->second.user.name ? std::string() : *it->second.user.name;
 }
 
 bool registry::subscribe(conn_id id, const std::string& channel) {
   assert(owned_here());
-  std::vector<std::string>::iterator pos;
-  auto* m = find_subscribed(id, channel, pos);
-  if (!m) return false;
-  if (pos != m->channels.end()) return true;
-  m->channels.push_back(channel);
-  channels_[channel].emplace(id, m->s);
+  const auto it = members_.find(id);
+  if (it == members_.end()) return false;
+  auto& m = it->second;
+  if (find_channel(m, channel) != m.channels.size()) return true;
+  m.channels.push_back(add_to(channels_, channel, *it));
   add(subscriptions_, 1);
   add(changes_, 1);
-  announce("join", id, m->info.user, {channel});
+  announce("join", id, m.user.name ? *m.user.name : std::string(), {channel});
   return true;
 }
 
 bool registry::unsubscribe(conn_id id, const std::string& channel) {
   assert(owned_here());
-  std::vector<std::string>::iterator pos;
-  auto* m = find_subscribed(id, channel, pos);
-  if (!m || pos == m->channels.end()) return false;
-  unwatch(*m, id, channel);
-  m->channels.erase(pos);
-  index_remove(channels_, channel, id);
+  const auto it = members_.find(id);
+  if (it == members_.end()) return false;
+  auto& m = it->second;
+  const auto i = find_channel(m, channel);
+  if (i == m.channels.size()) return false;
+  const std::string name = channel;  // `channel` may be the index key erased below
+  unwatch(id, name);
+  remove_channel(m.channels[i]);
+  m.channels.erase(m.channels.begin() + static_cast<std::ptrdiff_t>(i));
   add(subscriptions_, -1);
   add(changes_, 1);
-  announce("leave", id, m->info.user, {channel});
+  announce("leave", id, m.user.name ? *m.user.name : std::string(), {name});
   return true;
 }
 
 bool registry::watch_presence(conn_id id, const std::string& channel) {
   assert(owned_here());
-  std::vector<std::string>::iterator pos;
-  auto* m = find_subscribed(id, channel, pos);
-  if (!m || pos == m->channels.end()) return false;
-  if (std::find(m->watching.begin(), m->watching.end(), channel) != m->watching.end()) return true;
-  m->watching.push_back(channel);
+  const auto it = members_.find(id);
+  if (it == members_.end() || find_channel(it->second, channel) == it->second.channels.size()) return false;
   auto& watchers = watchers_[channel];
-  watchers.emplace(id, m->s);
+  if (!watchers.emplace(id, it->second.s).second) return true;
   add(watches_, 1);
   if (watchers.size() == 1 && watched_) watched_(channel, true);
   return true;
@@ -111,20 +152,16 @@ bool registry::watch_presence(conn_id id, const std::string& channel) {
 
 void registry::unwatch_presence(conn_id id, const std::string& channel) {
   assert(owned_here());
-  const auto it = members_.find(id);
-  if (it != members_.end()) unwatch(it->second, id, channel);
+  unwatch(id, channel);
 }
 
-bool registry::unwatch(member& m, conn_id id, const std::string& channel) {
-  const auto pos = std::find(m.watching.begin(), m.watching.end(), channel);
-  if (pos == m.watching.end()) return false;
+bool registry::unwatch(conn_id id, const std::string& channel) {
   const auto w = watchers_.find(channel);
-  w->second.erase(id);
+  if (w == watchers_.end() || w->second.erase(id) == 0) return false;
   if (w->second.empty()) {
     if (watched_) watched_(channel, false);
-    watchers_.erase(w);  // before the erase below: `channel` may be the erased element
+    watchers_.erase(w);
   }
-  m.watching.erase(pos);
   add(watches_, -1);
   return true;
 }
@@ -178,10 +215,7 @@ std::vector<connection_view> registry::channel_members(const std::string& channe
   std::vector<connection_view> out;
   const auto ch = channels_.find(channel);
   if (ch == channels_.end()) return out;
-  for (const auto& [id, s] : ch->second) {
-    const auto& m = members_.at(id);
-    out.push_back(connection_view{id, m.info, m.channels, 0});
-  }
+  for (const auto* e : ch->second) out.push_back(view(*e));
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
 }
@@ -193,16 +227,16 @@ std::size_t registry::fan_out_to_channels(const frame_ptr& f) {
   if (f->channels.size() == 1) {
     const auto ch = channels_.find(f->channels.front());
     if (ch == channels_.end()) return 0;
-    for (const auto& [id, s] : ch->second)
-      if (s->deliver(f)) ++recipients;
+    for (const auto* e : ch->second)
+      if (e->second.s->deliver(f)) ++recipients;
     return recipients;
   }
-  std::unordered_set<conn_id> seen;
+  std::unordered_set<const entry*> seen;
   for (const auto& c : f->channels) {
     const auto ch = channels_.find(c);
     if (ch == channels_.end()) continue;
-    for (const auto& [id, s] : ch->second)
-      if (seen.insert(id).second && s->deliver(f)) ++recipients;
+    for (const auto* e : ch->second)
+      if (seen.insert(e).second && e->second.s->deliver(f)) ++recipients;
   }
   return recipients;
 }
@@ -216,8 +250,8 @@ std::size_t registry::fan_out(const frame_ptr& f) {
   } else if (!f->to_user.empty()) {
     const auto user = users_.find(f->to_user);
     if (user != users_.end())
-      for (const auto& [id, s] : user->second)
-        if (s->deliver(f)) ++recipients;
+      for (const auto* e : user->second)
+        if (e->second.s->deliver(f)) ++recipients;
   } else {
     recipients = fan_out_to_channels(f);
   }
@@ -227,12 +261,17 @@ std::size_t registry::fan_out(const frame_ptr& f) {
 
 std::vector<connection_view> registry::list(conn_id after_id, std::size_t limit) const {
   assert(owned_here());
+  std::vector<const entry*> picked;
+  for (const auto& e : members_)
+    if (e.first > after_id) picked.push_back(&e);
+  std::sort(picked.begin(), picked.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  if (picked.size() > limit) picked.resize(limit);
   std::vector<connection_view> out;
-  for (const auto& [id, m] : members_)
-    if (id > after_id) out.push_back(connection_view{id, m.info, m.channels, 0});
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-  if (out.size() > limit) out.resize(limit);
-  for (auto& v : out) v.queued_bytes = members_.at(v.id).s->queued_bytes();
+  out.reserve(picked.size());
+  for (const auto* e : picked) {
+    out.push_back(view(*e));
+    out.back().queued_bytes = e->second.s->queued_bytes();
+  }
   return out;
 }
 

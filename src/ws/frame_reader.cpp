@@ -34,9 +34,12 @@ std::size_t header_length(const std::array<std::uint8_t, 14>& h) {
 
 frame_reader::event frame_reader::failure(std::uint16_t code, std::string reason) {
   done_ = true;
-  message_ = {};
-  control_ = {};
+  held_.reset();
   return event{kind::fail, std::move(reason), code};
+}
+
+void frame_reader::release_if_idle() {
+  if (!in_frame_ && !in_message_) held_.reset();
 }
 
 frame_reader::event frame_reader::next(std::string_view& in) {
@@ -65,14 +68,15 @@ frame_reader::event frame_reader::next(std::string_view& in) {
       continue;
     }
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
-    auto& target = is_control(opcode_) ? control_ : message_;
+    if (!held_) held_ = std::make_unique<held_bytes>();
+    auto& target = is_control(opcode_) ? held_->control : held_->message;
     const auto start = target.size();
     target.resize(start + n);
     for (std::size_t i = 0; i < n; ++i)
-      target[start + i] = static_cast<char>(static_cast<std::uint8_t>(in[i]) ^ mask_[(offset_ + i) & 3]);
+      target[start + i] = static_cast<char>(static_cast<std::uint8_t>(in[i]) ^ mask_[(mask_at_ + i) & 3]);
     in.remove_prefix(n);
     remaining_ -= n;
-    offset_ += n;
+    mask_at_ = static_cast<std::uint8_t>((mask_at_ + n) & 3);
     if (remaining_ == 0) {
       if (auto e = finish_frame(); e.what != kind::need_more) return e;
     }
@@ -101,56 +105,61 @@ frame_reader::event frame_reader::take_header() {
   if (!is_control(opcode_)) {
     if (opcode_ == op_continuation && !in_message_) return failure(protocol_error, "continuation without a message");
     if (opcode_ != op_continuation && in_message_) return failure(protocol_error, "a new message inside a fragmented one");
-    if (length > max_message_size_ - std::min(message_.size(), max_message_size_))
+    if (length > max_message_size_ - std::min(message_size(), max_message_size_))
       return failure(too_big, "message too big");
     if (opcode_ != op_continuation) {
       in_message_ = true;
       message_opcode_ = opcode_;
       message_compressed_ = (header_[0] & 0x40) != 0;
-      message_.clear();
+      if (held_) held_->message.clear();
     }
-  } else {
-    control_.clear();
+  } else if (held_) {
+    held_->control.clear();
   }
   in_frame_ = true;
   remaining_ = length;
-  offset_ = 0;
+  mask_at_ = 0;
   return {};
 }
 
 // The current frame's payload is complete.
 frame_reader::event frame_reader::finish_frame() {
   in_frame_ = false;
+  if (!is_control(opcode_) && !fin_) return {};  // a fragment: the message goes on
+  std::string payload;
+  if (held_) payload = std::exchange(is_control(opcode_) ? held_->control : held_->message, {});
   switch (opcode_) {
     case op_ping:
-      return event{kind::ping, std::exchange(control_, {}), 0};
+      release_if_idle();
+      return event{kind::ping, std::move(payload), 0};
     case op_pong:
-      control_ = {};
+      release_if_idle();
       return event{kind::pong, {}, 0};
     case op_close: {
-      if (control_.empty()) {
+      if (payload.empty()) {
         done_ = true;
+        held_.reset();
         return event{kind::close, {}, no_status};
       }
-      if (control_.size() == 1) return failure(protocol_error, "close payload of one byte");
-      const auto code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(control_[0]) << 8) |
-                                                   static_cast<std::uint8_t>(control_[1]));
+      if (payload.size() == 1) return failure(protocol_error, "close payload of one byte");
+      const auto code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) |
+                                                   static_cast<std::uint8_t>(payload[1]));
       if (!valid_close_code(code)) return failure(protocol_error, "invalid close code");
-      auto reason = control_.substr(2);
+      auto reason = payload.substr(2);
       if (!util::valid_utf8(reason)) return failure(invalid_payload, "close reason is not UTF-8");
       done_ = true;
-      control_ = {};
+      held_.reset();
       return event{kind::close, std::move(reason), code};
     }
     default:
       break;
   }
-  if (!fin_) return {};
   in_message_ = false;
+  release_if_idle();
   const auto what = message_opcode_ == op_binary ? kind::binary : kind::text;
-  if (what == kind::text && !message_compressed_ && !util::valid_utf8(message_))
+  if (what == kind::text && !message_compressed_ && !util::valid_utf8(payload))
     return failure(invalid_payload, "text is not valid UTF-8");
-  return event{what, std::exchange(message_, {}), 0, message_compressed_};
+  return event{what, std::move(payload), 0, message_compressed_};
 }
 
 std::optional<std::string> inflate_message(std::string_view compressed, std::size_t max_size, std::uint16_t& fail_code) {

@@ -93,7 +93,8 @@ bool expected_disconnect(beast::error_code ec) {
          ec == net::error::operation_aborted || ec == beast::error::timeout || ec == net::error::broken_pipe;
 }
 
-std::string remote_of(net::ip::tcp::socket& socket) {
+template <class Socket>
+std::string remote_of(Socket& socket) {
   beast::error_code ec;
   const auto ep = socket.remote_endpoint(ec);
   if (ec) return {};
@@ -107,22 +108,34 @@ template <class Stream>
 websocket_session<Stream>::websocket_session(Stream&& stream, session_services& services,
                                      hub::connection_limit::slot slot, connect_params params)
     : handshake_(std::make_unique<handshake_stream>(to_layer(std::move(stream)))),
+      params_(std::make_unique<connect_params>(std::move(params))),
       services_(services),
       slot_(std::move(slot)),
-      params_(std::move(params)),
       reader_(services.settings.max_message_size),
-      queue_(services.settings.max_queue_bytes) {
-  std::string().swap(params_.token);  // checked at the upgrade; a JWT's bytes need not live on
-}
+      queue_(services.settings.max_queue_bytes) {}
 
 template <class Stream>
 auto websocket_session<Stream>::to_layer(Stream&& stream) -> layer {
-  if constexpr (std::is_same_v<Stream, plain_stream>) return stream.release_socket();
-  else return std::move(stream);
+  if constexpr (std::is_same_v<Stream, plain_stream>) {
+    // The same descriptor, registered again under the worker's io_context executor (every
+    // socket here belongs to a worker's io_context). A failure leaves the socket closed: the
+    // handshake then fails and the session ends.
+    auto socket = stream.release_socket();
+    auto& ioc = static_cast<net::io_context&>(net::query(socket.get_executor(), net::execution::context));
+    layer out(ioc.get_executor());
+    beast::error_code ec;
+    const auto protocol = socket.local_endpoint(ec).protocol();
+    if (ec) return out;
+    const auto fd = socket.release(ec);
+    if (!ec) out.assign(protocol, fd, ec);
+    return out;
+  } else {
+    return std::move(stream);
+  }
 }
 
 template <class Stream>
-net::ip::tcp::socket& websocket_session<Stream>::socket() {
+auto& websocket_session<Stream>::socket() {
   auto& l = handshake_ ? handshake_->next_layer() : *stream_;
   if constexpr (std::is_same_v<Stream, plain_stream>) return l;
   else return beast::get_lowest_layer(l).socket();
@@ -179,22 +192,29 @@ void websocket_session<Stream>::run(request req) {
     deflate_ = agreed.find("permessage-deflate") != std::string_view::npos;
     // The shared deflated bytes use a 15-bit window: a client that asked for a smaller one
     // (server_max_window_bits) gets text frames.
-    if (deflate_ && agreed.find("server_max_window_bits") == std::string_view::npos)
-      deflate_from_ = services_.settings.compression_min_bytes;
+    deflate_frames_ = deflate_ && agreed.find("server_max_window_bits") == std::string_view::npos;
   }));
 
   // Joined before the 101 goes out, so a message published once the client sees the upgrade
-  // reaches it. Live frames are held (holding_) until the welcome frame and any replay are queued.
-  id_ = services_.registry->join(*this, params_.channels,
-                           hub::member_info{remote_of(socket()), params_.user, protocol, std::chrono::system_clock::now()});
+  // reaches it. With ?last_id, live frames are held (in replay_) until the replay is queued.
+  auto& p = *params_;
+  if (p.last_id) {
+    replay_ = std::make_unique<replay_state>();
+    replay_->cursor = *p.last_id;
+  }
+  if (p.allowed_channels || p.token_expires_at)
+    token_ = std::make_unique<token_state>(token_state{std::move(p.allowed_channels), p.token_expires_at});
+  id_ = services_.registry->join(*this, p.channels,
+                                 hub::member_info{remote_of(socket()), std::move(p.user), protocol, std::chrono::system_clock::now()});
   joined_ = true;
   if (v1_) {
-    json welcome = {{"type", "welcome"}, {"conn_id", id_}, {"channels", params_.channels},
+    json welcome = {{"type", "welcome"}, {"conn_id", id_}, {"channels", p.channels},
                     {"last_id", services_.store.last_id()}};
     if (!services_.node.empty()) welcome["node"] = services_.node;
     queue_.push_unbounded(hub::make_control_frame(welcome.dump()));
   }
-  if (!params_.last_id) release_held();
+  params_.reset();  // the registry keeps the channels and the user; the token was checked at the upgrade
+  if (!replay_) schedule_write();
   handshake_->async_accept(req, beast::bind_front_handler(&websocket_session<Stream>::on_accept, this->shared_from_this()));
 }
 
@@ -214,7 +234,7 @@ void websocket_session<Stream>::on_accept(beast::error_code ec) {
     services_.log->debug("conn {} open from {}{}", id_, remote_of(socket()), v1_ ? " (wshub.v1)" : "");
   start_idle_timer();
   do_read();
-  if (params_.last_id) start_replay(*params_.last_id, json());
+  if (replay_) plan_replay();
   do_write();  // frames queued during the handshake
 }
 
@@ -225,11 +245,12 @@ template <class Stream>
 void websocket_session<Stream>::do_read() {
   if constexpr (std::is_same_v<Stream, plain_stream>) {
     stream_->async_wait(net::ip::tcp::socket::wait_read,
-                        exactly_allocated(beast::bind_front_handler(&websocket_session<Stream>::on_readable,
-                                                                    this->shared_from_this())));
+                        exactly_allocated([self = this->shared_from_this()](beast::error_code ec) {
+                          self->on_readable(ec);  // a lambda: no member pointer held by every idle wait
+                        }));
   } else {
     const auto size = services_.settings.read_buffer_size;
-    if (!tls_buffer_) tls_buffer_ = std::make_unique<char[]>(size);
+    if (!tls_buffer_) tls_buffer_ = std::make_unique<char[]>(size);  // kept: TLS sockets are not the idle target
     stream_->async_read_some(net::buffer(tls_buffer_.get(), size),
                              [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                                self->on_bytes(ec, std::string_view(self->tls_buffer_.get(), n));
@@ -321,8 +342,9 @@ void websocket_session<Stream>::on_text(const std::string& text) {
 template <class Stream>
 void websocket_session<Stream>::on_peer_close(std::uint16_t code) {
   peer_done_ = true;
-  if (close_received_ == 0) close_received_ = code;
-  peer_closed_first_ = !close_started_ && !close_pending_;
+  auto& c = close_record();
+  if (c.received == 0) c.received = code;
+  c.peer_closed_first = !close_started_ && !c.pending;
   if (close_started_ && !writing_) return cut();
   if (close_started_) return;  // cut once our close frame is written
   begin_close(code == 1005 ? 1000 : code, {});
@@ -347,22 +369,22 @@ void websocket_session<Stream>::arm_idle_timer() {
       at = std::min(at, timer_wheel::clock::now() + std::chrono::duration_cast<timer_wheel::clock::duration>(
                                                         *expires - std::chrono::system_clock::now()));
   }
-  if (closing()) at = std::min(at, close_due_);
+  if (closing()) at = std::min(at, close_->due);
   if (at != timer_wheel::clock::time_point::max()) services_.timers->schedule(*this, at);
 }
 
 // Worker thread only: when the token the socket presented (or refreshed) expires; nullopt without one.
 template <class Stream>
 std::optional<std::chrono::system_clock::time_point> websocket_session<Stream>::token_expires_at() const {
-  if (!params_.token_expires_at) return std::nullopt;
-  return std::chrono::system_clock::time_point(std::chrono::seconds(*params_.token_expires_at));
+  if (!token_ || !token_->expires_at) return std::nullopt;
+  return std::chrono::system_clock::time_point(std::chrono::seconds(*token_->expires_at));
 }
 
 // Worker thread only: what the session holds on to while it is due is its pending read.
 template <class Stream>
 void websocket_session<Stream>::on_due() {
   const auto self = this->shared_from_this();
-  if (closing() && timer_wheel::clock::now() >= close_due_) {
+  if (closing() && timer_wheel::clock::now() >= close_->due) {
     services_.log->debug("conn {} did not close in time; cutting it", id_);
     return cut();
   }
@@ -439,21 +461,20 @@ void websocket_session<Stream>::on_command(const json& command) {
       return send_error(ref, bad_parameter, "presence must be true or false");
     const bool presence = type == "subscribe" && presence_it != command.end() && presence_it->get<bool>();
     if (presence && !v1_) return send_error(ref, bad_parameter, "presence frames need the wshub.v1 subprotocol");
-    auto& channels = params_.channels;
+    const auto channels = services_.registry->channels_of(id_);
     const auto pos = std::find(channels.begin(), channels.end(), channel);
     if (type == "subscribe" && pos == channels.end()) {
-      const auto& a = params_.allowed_channels;
-      const bool allowed = !a || std::find(a->begin(), a->end(), channel) != a->end();
+      const bool allowed = !token_ || !token_->allowed_channels ||
+                           std::find(token_->allowed_channels->begin(), token_->allowed_channels->end(), channel) !=
+                               token_->allowed_channels->end();
       if (!allowed) return send_error(ref, forbidden, "the token does not allow channel " + channel);
       if (channels.size() >= services_.settings.max_channels)
         return send_error(ref, too_many_channels,
                           "at most " + std::to_string(services_.settings.max_channels) + " channels per connection");
       services_.registry->subscribe(id_, channel);
-      channels.push_back(channel);
     } else if (type == "unsubscribe") {
       if (pos == channels.end()) return send_error(ref, not_subscribed, "not subscribed to " + channel);
       services_.registry->unsubscribe(id_, channel);
-      channels.erase(pos);
     }
     json ack = {{"type", "ack"}, {"ref", ref}, {"command", type}, {"channel", channel}};
     // Join and leave frames of the other connections on the channel, from now on.
@@ -479,18 +500,18 @@ void websocket_session<Stream>::refresh_token(const json& command, const json& r
   const auto it = command.find("token");
   if (it == command.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
     return send_error(ref, bad_parameter, "token must be a non-empty string");
-  if (!params_.token_expires_at || !services_.verify_token)
+  if (!token_ || !token_->expires_at || !services_.verify_token)
     return send_error(ref, forbidden, "this connection has no token to refresh");
   std::string problem;
   const auto claims = services_.verify_token(it->get_ref<const std::string&>(), problem);
   if (!claims) return send_error(ref, forbidden, problem);
-  if (claims->user != params_.user) return send_error(ref, forbidden, "the new token is for another user");
+  if (claims->user != services_.registry->user_of(id_)) return send_error(ref, forbidden, "the new token is for another user");
   if (claims->channels)
-    for (const auto& c : params_.channels)
+    for (const auto& c : services_.registry->channels_of(id_))
       if (std::find(claims->channels->begin(), claims->channels->end(), c) == claims->channels->end())
         return send_error(ref, forbidden, "the new token does not allow channel " + c + ", which this connection uses");
-  params_.allowed_channels = claims->channels;
-  params_.token_expires_at = claims->expires_at;
+  token_->allowed_channels = claims->channels;
+  token_->expires_at = claims->expires_at;
   arm_idle_timer();
   send_control({{"type", "ack"}, {"ref", ref}, {"command", "refresh"}, {"exp", claims->expires_at}});
 }
@@ -512,13 +533,21 @@ void websocket_session<Stream>::send_control(const json& frame) {
 template <class Stream>
 void websocket_session<Stream>::start_replay(std::uint64_t after_id, const json& ref) {
   if (replay_) return send_error(ref, resume_running, "a resume is already running");
-  replay_ = std::make_unique<replay_state>(
-      replay_state{params_.channels, after_id, true, true, ref.is_null() ? std::string() : ref.dump()});
-  {
-    holding_ = true;
-  }
+  replay_ = std::make_unique<replay_state>();
+  replay_->cursor = after_id;
+  if (!ref.is_null()) replay_->ref_json = ref.dump();
+  plan_replay();
+}
+
+// Worker thread only, replay_ set: finds where the replay starts (after replay_->cursor) and reads
+// its first page off the worker.
+template <class Stream>
+void websocket_session<Stream>::plan_replay() {
+  replay_->channels = services_.registry->channels_of(id_);
+  replay_->page_pending = true;
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
-  services_.run_blocking([self = this->shared_from_this(), channels = params_.channels, after_id, page_bytes] {
+  services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after_id = replay_->cursor,
+                          page_bytes] {
     const auto log = self->replay_log();
     const auto plan = log.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
     auto page = log.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
@@ -549,7 +578,7 @@ cache::cached_log websocket_session<Stream>::replay_log() const {
 
 template <class Stream>
 void websocket_session<Stream>::on_replay_page(std::vector<hub::frame_ptr> page) {
-  if (!replay_ || close_pending_ || close_started_) return;
+  if (!replay_ || closing()) return;
   replay_->page_pending = false;
   if (page.empty()) return finish_replay();
   if (refusing_) return;
@@ -566,11 +595,8 @@ void websocket_session<Stream>::finish_replay() {
     queue_.push_unbounded(hub::make_control_frame(resume.dump()));
   }
   const auto cursor = replay_->cursor;
-  for (auto& f : held_)
+  for (auto& f : replay_->held)
     if (f->id > cursor) queue_.push_unbounded(std::move(f));
-  held_ = {};
-  held_bytes_ = 0;
-  holding_ = false;
   // A message the replay read may still be on its way through fan-out (the store commits before
   // it fans out): anything live at or below the cursor is a duplicate from now on.
   replayed_up_to_ = cursor;
@@ -578,13 +604,19 @@ void websocket_session<Stream>::finish_replay() {
   schedule_write();
 }
 
+// Worker thread only: the live frames a resume held are dropped (the session is closing).
 template <class Stream>
-void websocket_session<Stream>::release_held() {
-  for (auto& f : held_) queue_.push_unbounded(std::move(f));
-  held_ = {};
-  held_bytes_ = 0;
-  holding_ = false;
-  schedule_write();
+void websocket_session<Stream>::drop_held() {
+  if (!replay_) return;
+  replay_->held = {};
+  replay_->held_bytes = 0;
+}
+
+// Worker thread only: the close handshake's state, made by the first close frame.
+template <class Stream>
+auto websocket_session<Stream>::close_record() -> close_state& {
+  if (!close_) close_ = std::make_unique<close_state>();
+  return *close_;
 }
 
 // The worker's write scheduler wakes the write loop: when several messages
@@ -612,21 +644,20 @@ void websocket_session<Stream>::finish() {
   replay_.reset();
   refusing_ = true;
   queue_.clear_pending();
-  held_ = {};
-  held_bytes_ = 0;
   if (services_.log->should_log(spdlog::level::debug)) services_.log->debug("conn {} closed: {}", id_, close_summary());
 }
 
 // Worker thread only: how the close went, with its codes, for the log.
 template <class Stream>
 std::string websocket_session<Stream>::close_summary() const {
-  const auto sent = std::to_string(close_sent_);
-  const auto received = std::to_string(close_received_);
-  if (close_received_ != 0 && close_sent_ != 0)
-    return peer_closed_first_ ? "the peer sent " + received + ", answered " + sent
-                              : "sent " + sent + ", the peer answered " + received;
-  if (close_received_ != 0) return "the peer sent " + received + " (not answered)";
-  if (close_sent_ != 0) return "sent " + sent + ", no answer from the peer";
+  const auto sent_code = close_ ? close_->sent : 0, received_code = close_ ? close_->received : 0;
+  const auto sent = std::to_string(sent_code);
+  const auto received = std::to_string(received_code);
+  if (received_code != 0 && sent_code != 0)
+    return close_->peer_closed_first ? "the peer sent " + received + ", answered " + sent
+                                     : "sent " + sent + ", the peer answered " + received;
+  if (received_code != 0) return "the peer sent " + received + " (not answered)";
+  if (sent_code != 0) return "sent " + sent + ", no answer from the peer";
   return "no close handshake (the connection ended)";
 }
 
@@ -634,16 +665,18 @@ template <class Stream>
 bool websocket_session<Stream>::deliver(const hub::frame_ptr& f) {
   if (refusing_) return false;
   if (f->id != 0 && f->id <= replayed_up_to_) return true;  // already sent by a replay
-  if ((f->to_conn != 0 || !f->to_user.empty()) && params_.allowed_channels &&
-      std::none_of(f->channels.begin(), f->channels.end(), [&](const std::string& c) {
-        return std::find(params_.allowed_channels->begin(), params_.allowed_channels->end(), c) != params_.allowed_channels->end();
-      }))
-    return false;  // targeted at this socket on a channel its token does not allow
-  if (holding_) {
+  if ((f->to_conn != 0 || !f->to_user.empty()) && token_ && token_->allowed_channels) {
+    const auto& allowed = *token_->allowed_channels;
+    if (std::none_of(f->channels.begin(), f->channels.end(), [&](const std::string& c) {
+          return std::find(allowed.begin(), allowed.end(), c) != allowed.end();
+        }))
+      return false;  // targeted at this socket on a channel its token does not allow
+  }
+  if (replay_) {
     const auto size = f->text().size();
-    if (held_.empty() || held_bytes_ + size <= services_.settings.max_queue_bytes) {
-      held_.push_back(f);
-      held_bytes_ += size;
+    if (replay_->held.empty() || replay_->held_bytes + size <= services_.settings.max_queue_bytes) {
+      replay_->held.push_back(f);
+      replay_->held_bytes += size;
       return true;
     }
   } else if (queue_.push(f)) {
@@ -662,8 +695,7 @@ void websocket_session<Stream>::overflowed() {
     if (refusing_) return;
     refusing_ = true;
     queue_.clear_pending();
-    held_ = {};
-    held_bytes_ = 0;
+    drop_held();
   }
   services_.counters.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
   services_.log->warn("conn {} closed as a slow consumer ({} bytes queued at most)", id_,
@@ -682,7 +714,7 @@ void websocket_session<Stream>::close(std::uint16_t code, const std::string& rea
 
 template <class Stream>
 std::size_t websocket_session<Stream>::queued_bytes() const {
-  return queue_.bytes() + held_bytes_;
+  return queue_.bytes() + (replay_ ? replay_->held_bytes : 0);
 }
 
 // Worker thread only. The write loop: every queued frame (up to max_batch_frames) in one gather write;
@@ -698,10 +730,10 @@ void websocket_session<Stream>::do_write() {
     }
     if (n == 0) {
       batch_ = {};  // idle: no writer storage held
-      if (close_pending_) {
+      if (close_ && close_->pending) {
         // The queue drained while a close waited for it: the close frame is the last one out.
         close_started_ = true;
-        batch_.push_back(std::exchange(close_pending_, nullptr));
+        batch_.push_back(std::exchange(close_->pending, nullptr));
         writing_ = true;
         if (!write_batch()) return;
         continue;
@@ -727,7 +759,7 @@ bool websocket_session<Stream>::write_batch() {
   };
   if constexpr (std::is_same_v<Stream, plain_stream>) {
     auto& socket = *stream_;
-    const frame_buffers buffers(batch_, v1_, deflate_from_);
+    const frame_buffers buffers(batch_, v1_, deflate_from());
     beast::error_code ec;
     if (!socket.non_blocking()) socket.non_blocking(true, ec);  // affects no asynchronous operation
     const auto total = net::buffer_size(buffers);
@@ -738,7 +770,7 @@ bool websocket_session<Stream>::write_batch() {
     rest.consume(n);
     net::async_write(socket, rest, [on_written, n](beast::error_code ec2, std::size_t more) { on_written(ec2, n + more); });
   } else {
-    net::async_write(*stream_, frame_buffers(batch_, v1_, deflate_from_), std::move(on_written));
+    net::async_write(*stream_, frame_buffers(batch_, v1_, deflate_from()), std::move(on_written));
   }
   return false;
 }
@@ -757,7 +789,7 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
   if (!ec) {
     std::size_t payload = 0;  // the metric counts message bytes as written (deflated or not), not frame headers
     for (const auto& f : batch_) {
-      if (f->header.bytes[0] == text_frame_start) payload += wire_form(*f, v1_, deflate_from_).payload.size();
+      if (f->header.bytes[0] == text_frame_start) payload += wire_form(*f, v1_, deflate_from()).payload.size();
       if (f->header.bytes[0] == pong_frame_start) ++pongs_written;
     }
     services_.registry->count_bytes_sent(payload);
@@ -790,20 +822,17 @@ bool websocket_session<Stream>::written(beast::error_code ec, std::size_t) {
 // within close_timeout is cut.
 template <class Stream>
 void websocket_session<Stream>::begin_close(std::uint16_t code, std::string reason) {
-  if (close_started_ || close_pending_) return;
-  {
-    refusing_ = true;
-    queue_.clear_pending();
-    held_ = {};
-    held_bytes_ = 0;
-  }
+  if (closing()) return;
+  refusing_ = true;
+  queue_.clear_pending();
   replay_.reset();
   if (!joined_ && accepted_) return;  // the session already ended
   if (reason.size() > 123) reason.resize(123);  // a control frame carries at most 125 bytes
-  close_sent_ = code;
+  auto& c = close_record();
+  c.sent = code;
   std::string payload{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
-  close_pending_ = make_protocol_frame(0x8, payload + reason);
-  close_due_ = timer_wheel::clock::now() + services_.settings.close_timeout;
+  c.pending = make_protocol_frame(0x8, payload + reason);
+  c.due = timer_wheel::clock::now() + services_.settings.close_timeout;
   arm_idle_timer();
   do_write();  // waits for the write in flight, if any; before the handshake ends, on_accept does it
 }

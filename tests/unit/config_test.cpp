@@ -18,6 +18,8 @@ namespace {
 
 using wshub::app::config;
 using wshub::app::config_error;
+using wshub::app::default_workers;
+using wshub::app::usable_cpus;
 using wshub::app::parse_command_line;
 using env_map = std::map<std::string, std::string>;
 
@@ -82,8 +84,15 @@ TEST(config, defaults) {
   EXPECT_EQ(cfg.data_dir, "./var");
   EXPECT_EQ(cfg.cache.type, "memory");
   EXPECT_EQ(cfg.io_threads, 0u);
-  EXPECT_GE(cfg.effective_io_threads(), 1u);
+  EXPECT_EQ(cfg.effective_io_threads(), default_workers(usable_cpus()));
   EXPECT_EQ(cfg.store_path(), "./var/wshub.db");
+}
+
+TEST(config, default_workers_leave_one_cpu_to_the_writer_and_never_drop_to_zero) {
+  EXPECT_EQ(default_workers(1), 1u);
+  EXPECT_EQ(default_workers(2), 1u);
+  EXPECT_EQ(default_workers(16), 15u);
+  EXPECT_EQ(default_workers(64), 63u);
 }
 
 TEST(config, effective_io_threads_is_the_setting_when_not_zero) {

@@ -267,6 +267,44 @@ TEST_F(hub_fixture, list_pages_connections_in_id_order) {
   }
 }
 
+// Members sit in each channel's and user's list at a position they know; whoever leaves or
+// unsubscribes, from the middle or the end, the others stay reachable, each exactly once.
+TEST_F(hub_fixture, leaving_in_any_order_keeps_every_other_member_reachable_once) {
+  constexpr int count = 30;
+  std::vector<std::unique_ptr<recording_subscriber>> subs;
+  std::vector<conn_id> ids;
+  for (int i = 0; i < count; ++i) {
+    subs.push_back(std::make_unique<recording_subscriber>());
+    ids.push_back(hub.join(*subs.back(), {"a", "b"}, as_user("u")));
+  }
+  std::set<int> on_a, members;  // who should be reached on "a"; who is still a member
+  for (int i = 0; i < count; ++i) on_a.insert(i), members.insert(i);
+  const auto expect_reached = [&](const frame_ptr& f, const std::set<int>& expected) {
+    std::vector<std::size_t> before;
+    for (const auto& s : subs) before.push_back(s->count());
+    EXPECT_EQ(hub.fan_out(f), expected.size());
+    for (int i = 0; i < count; ++i) EXPECT_EQ(subs[i]->count() - before[i], expected.count(i)) << "member " << i;
+  };
+  for (const int i : {7, 0, 29, 15, 16, 28, 1, 14, 8, 22}) {
+    if (i % 2 == 0) {
+      hub.leave(ids[i]);
+      members.erase(i);
+    } else {  // out of "a" only: still on "b" and the user's
+      ASSERT_TRUE(hub.unsubscribe(ids[i], "a"));
+      ASSERT_TRUE(hub.subscribe(ids[i], "c"));
+    }
+    on_a.erase(i);
+    expect_reached(frame_on("a"), on_a);
+  }
+  expect_reached(frame_on("b"), members);
+  expect_reached(frame_to_user("u"), members);
+  expect_reached(frame_on("c"), {7, 29, 15, 1});
+  EXPECT_EQ(hub.channels_of(ids[7]), (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(hub.user_of(ids[7]), "u");
+  EXPECT_TRUE(hub.channels_of(ids[0]).empty()) << "left";
+  EXPECT_EQ(hub.user_of(ids[0]), "");
+}
+
 TEST_F(hub_fixture, close_reaches_the_subscriber) {
   recording_subscriber s;
   const auto id = join(s, {});

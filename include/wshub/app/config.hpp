@@ -19,7 +19,7 @@ struct config {
     std::uint16_t port = 9999;
     bool operator==(const listen_section&) const = default;
   } listen;
-  unsigned io_threads = 0;  // 0: one per core
+  unsigned io_threads = 0;  // 0: default_workers(usable_cpus())
   std::string data_dir = "./var";
   struct log_section {
     std::string level = "info";
@@ -125,6 +125,12 @@ struct config {
   std::string store_path() const;
   unsigned effective_io_threads() const;
 };
+
+// io_threads 0: one worker per usable CPU but one, which is left to the store's writer thread and
+// the kernel's network work (docs/BENCHMARKS.md, "Workers"); at least one.
+unsigned default_workers(unsigned usable_cpus);
+// The CPUs this process may run on (its affinity mask: taskset, systemd's CPUAffinity).
+unsigned usable_cpus();
 
 // An invalid configuration; `key()` names the offending key (e.g. "websocket.max_queue_bytes").
 class config_error : public std::runtime_error {

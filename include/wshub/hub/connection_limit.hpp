@@ -20,13 +20,14 @@ class connection_limit {
   class slot {
    public:
     slot() = default;
-    slot(connection_limit* owner, std::string ip) : owner_(owner), ip_(std::move(ip)) {}
-    slot(slot&& other) noexcept : owner_(std::exchange(other.owner_, nullptr)), ip_(std::move(other.ip_)) {}
+    slot(connection_limit* owner, const std::string* ip) : owner_(owner), ip_(ip) {}
+    slot(slot&& other) noexcept
+        : owner_(std::exchange(other.owner_, nullptr)), ip_(std::exchange(other.ip_, nullptr)) {}
     slot& operator=(slot&& other) noexcept {
       if (this != &other) {
         release();
         owner_ = std::exchange(other.owner_, nullptr);
-        ip_ = std::move(other.ip_);
+        ip_ = std::exchange(other.ip_, nullptr);
       }
       return *this;
     }
@@ -39,7 +40,9 @@ class connection_limit {
       owner_ = nullptr;
     }
     connection_limit* owner_ = nullptr;
-    std::string ip_;  // empty when the address is not counted
+    // The key of the owner's count for this address (stable while the count is above 0), or null
+    // when the address is not counted: a slot is two pointers, part of every session.
+    const std::string* ip_ = nullptr;
   };
 
   // A held slot, or an empty one and the reason when a limit is reached.
@@ -50,13 +53,14 @@ class connection_limit {
   void set_max_per_ip(std::size_t per_ip) { per_ip_.store(per_ip, std::memory_order_relaxed); }
 
  private:
-  void release(const std::string& ip);
+  void release(const std::string* ip);
 
   std::atomic<std::size_t> max_;
   std::atomic<std::size_t> per_ip_;
   std::atomic<std::size_t> open_{0};
   std::mutex mutex_;
-  std::unordered_map<std::string, std::size_t> by_ip_;  // guarded by mutex_; only while per_ip_ > 0
+  // Guarded by mutex_; only while per_ip_ > 0. Held slots point at their key (nodes do not move).
+  std::unordered_map<std::string, std::size_t> by_ip_;
 };
 
 }  // namespace wshub::hub

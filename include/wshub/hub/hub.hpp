@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "wshub/hub/frame.hpp"
@@ -127,6 +129,11 @@ class alignas(64) registry {
   // Also from the thread that destroys a stopped worker's pending handlers.
   void leave(conn_id id);
 
+  // The channels of `id` in subscription order, and its user ("" when unknown); empty when it
+  // is not registered.
+  std::vector<std::string> channels_of(conn_id id) const;
+  std::string user_of(conn_id id) const;
+
   // False when `id` is not registered. Subscribing twice is a success.
   bool subscribe(conn_id id, const std::string& channel);
   bool unsubscribe(conn_id id, const std::string& channel);
@@ -171,16 +178,40 @@ class alignas(64) registry {
   void count_bytes_sent(std::uint64_t n) { add(bytes_sent_, static_cast<std::int64_t>(n)); }
 
  private:
+  struct member;
+  // A member as stored: the map's element, whose address is stable until it leaves.
+  using entry = std::pair<const conn_id, member>;
+  // One channel (or user) of a member: the key of the index entry that lists it, and where.
+  struct index_ref {
+    const std::string* name = nullptr;  // null: none (a member with no known user)
+    std::uint32_t pos = 0;
+  };
+  // Kept compact: one per connection. Strings that many members share (channel and user names,
+  // protocols) are pointers to the one copy in an index or in protocols_.
   struct member {
     subscriber* s = nullptr;
-    std::vector<std::string> channels;
-    std::vector<std::string> watching;  // a subset of channels
-    member_info info;
+    std::vector<index_ref> channels;  // into channels_, in subscription order
+    index_ref user;                   // into users_
+    const std::string* protocol = nullptr;  // in protocols_; null when none was chosen
+    std::string remote;
+    std::chrono::system_clock::time_point connected_at;
   };
-  using index = std::unordered_map<std::string, std::unordered_map<conn_id, subscriber*>>;
-  // The member `id` with channel `channel` in its list (its position in `pos`), or null.
-  member* find_subscribed(conn_id id, const std::string& channel, std::vector<std::string>::iterator& pos);
-  bool unwatch(member& m, conn_id id, const std::string& channel);
+  // Channel or user -> its members, each at the position its index_ref says: leaving moves the
+  // last one into the hole, O(1) whatever the channel's size, and fan-out walks a plain array.
+  using index = std::unordered_map<std::string, std::vector<entry*>>;
+  // Watched channel -> the connections here that watch its presence (few: not per connection).
+  using watch_index = std::unordered_map<std::string, std::unordered_map<conn_id, subscriber*>>;
+
+  index_ref add_to(index& idx, const std::string& key, entry& e);
+  // Takes e out of idx at `ref`; `moved` is told the member that took its place, if any.
+  template <class Moved>
+  void remove_from(index& idx, index_ref ref, Moved moved);
+  void remove_channel(index_ref ref);
+  static std::vector<std::string> names(const member& m);
+  connection_view view(const entry& e) const;
+  // The position of `channel` in m's list, or its size when m is not subscribed to it.
+  static std::size_t find_channel(const member& m, const std::string& channel);
+  bool unwatch(conn_id id, const std::string& channel);  // false when it was not watching
   void announce(const char* type, conn_id id, const std::string& user, const std::vector<std::string>& channels);
   std::size_t fan_out_to_channels(const frame_ptr& f);
   bool owned_here() const { return owner_ == std::thread::id() || owner_ == std::this_thread::get_id(); }
@@ -194,7 +225,9 @@ class alignas(64) registry {
   std::unordered_map<conn_id, member> members_;
   index channels_;
   index users_;
-  index watchers_;  // channel -> the connections here that watch its presence
+  watch_index watchers_;
+  // The subprotocols members chose: a few names from the configuration, kept once.
+  std::unordered_set<std::string> protocols_;
   announce_fn announce_;
   watched_fn watched_;
   conn_id next_id_;

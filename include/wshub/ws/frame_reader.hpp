@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,26 +45,34 @@ class frame_reader {
   bool mid_message() const { return header_size_ != 0 || in_frame_ || in_message_; }
 
  private:
+  // What a reader holds while a frame or a message is incomplete; allocated only then.
+  struct held_bytes {
+    std::string message;  // the data message so far
+    std::string control;  // the current control frame's payload
+  };
   event take_header();
   event finish_frame();
   event failure(std::uint16_t code, std::string reason);
+  std::size_t message_size() const { return held_ ? held_->message.size() : 0; }
+  // Drops the held bytes once nothing is incomplete.
+  void release_if_idle();
 
-  const std::size_t max_message_size_;
+  // Packed: an idle socket's reader is part of its session (websocket_session_size_test bounds it).
+  std::size_t max_message_size_;
+  std::uint64_t remaining_ = 0;              // payload bytes of the current frame still to come
+  std::unique_ptr<held_bytes> held_;
   std::array<std::uint8_t, 14> header_{};
-  std::size_t header_size_ = 0;     // header bytes held so far
-  bool in_frame_ = false;           // the header is read, the payload goes on
-  bool fin_ = false;
-  std::uint8_t opcode_ = 0;
   std::array<std::uint8_t, 4> mask_{};
-  std::uint64_t remaining_ = 0;     // payload bytes of the current frame still to come
-  std::uint64_t offset_ = 0;        // payload bytes of the current frame read (for the mask)
-  bool in_message_ = false;         // a fragmented data message goes on
+  std::uint8_t header_size_ = 0;             // header bytes held so far
+  std::uint8_t opcode_ = 0;
   std::uint8_t message_opcode_ = 0;
-  bool message_compressed_ = false;
-  bool compressed_ok_ = false;
-  std::string message_;             // the data message so far
-  std::string control_;             // the current control frame's payload
-  bool done_ = false;               // failed or closed
+  std::uint8_t mask_at_ = 0;                 // payload bytes of the current frame read, modulo 4
+  bool in_frame_ : 1 = false;                // the header is read, the payload goes on
+  bool fin_ : 1 = false;
+  bool in_message_ : 1 = false;              // a fragmented data message goes on
+  bool message_compressed_ : 1 = false;
+  bool compressed_ok_ : 1 = false;
+  bool done_ : 1 = false;                    // failed or closed
 };
 
 // The payload of a message sent with permessage-deflate and client_no_context_takeover (each

@@ -7,8 +7,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -38,14 +40,15 @@ using plain_stream = boost::beast::tcp_stream;
 using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
 // What a session's websocket stream runs on: a plain socket leaves Beast's tcp_stream (its
-// timer state; the websocket stream has timeouts of its own) behind at the upgrade.
+// timer state; the websocket stream has timeouts of its own) behind at the upgrade, and its
+// type-erased executor (56 bytes per socket) for its worker's io_context executor (8 bytes).
 template <class Stream>
 struct session_layer {
   using type = Stream;
 };
 template <>
 struct session_layer<plain_stream> {
-  using type = boost::asio::ip::tcp::socket;
+  using type = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 };
 
 inline constexpr const char* protocol_v1 = "wshub.v1";
@@ -147,11 +150,11 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void send_control(const nlohmann::json& frame);
   void send_error(const nlohmann::json& ref, int code, const std::string& message);
   void start_replay(std::uint64_t after_id, const nlohmann::json& ref);
+  void plan_replay();
   void request_replay_page();
   void on_replay_page(std::vector<hub::frame_ptr> page);
   cache::cached_log replay_log() const;
   void finish_replay();
-  void release_held();
   void schedule_write();
   void flush() override;
   void do_write();
@@ -165,61 +168,75 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void overflowed();
 
   static layer to_layer(Stream&& stream);
-  boost::asio::ip::tcp::socket& socket();
+  auto& socket();
   boost::asio::any_io_executor executor();
-  bool closing() const { return close_pending_ || close_started_; }
+  bool closing() const { return close_started_ || (close_ && close_->pending); }
+  std::size_t deflate_from() const { return deflate_frames_ ? services_.settings.compression_min_bytes : never_deflate; }
 
-  std::unique_ptr<handshake_stream> handshake_;  // until the 101 is written; then stream_
-  std::optional<layer> stream_;                  // worker thread only
-  session_services& services_;
-  hub::connection_limit::slot slot_;
-  // Worker thread only. params_.channels is this socket's list; params_.allowed_channels the
-  // channels its token allows (nullopt: any): a targeted frame reaches the socket only when one of
-  // its channels is allowed.
-  connect_params params_;
-  frame_reader reader_;                    // worker thread only
-  // Worker thread only. The wheel entry wakes the session at the first of these: the next
-  // keep-alive tick, the token's expiry, the close timeout (once begin_close set it).
-  timer_wheel::clock::time_point idle_due_{};
-  timer_wheel::clock::time_point close_due_{};
-  std::unique_ptr<char[]> tls_buffer_;     // worker thread only; TLS reads need a buffer while they wait
-  bool v1_ = false;                        // set before the accept, then read-only
-  hub::conn_id id_ = 0;
-  bool joined_ = false;                        // worker thread only; in the hub from run() until finish()
-  bool accepted_ = false;                      // worker thread only: the handshake is done
-  bool deflate_ = false;                       // worker thread only: permessage-deflate was negotiated
-  std::size_t deflate_from_ = never_deflate;   // set before the accept, then read-only: see frame_buffers
-  bool heard_ = false;                         // worker thread only: bytes came since the last idle tick
-  bool pinged_ = false;                        // worker thread only: a keep-alive ping is unanswered
-  std::uint8_t pongs_queued_ = 0;              // worker thread only: pongs waiting to be written
-  std::unique_ptr<std::string> next_pong_;     // worker thread only: the latest ping's payload, pinged meanwhile
-  hub::frame_ptr close_pending_;               // worker thread only: the close frame, sent once the queue drains
-  bool close_started_ = false;                 // worker thread only: the close frame is written or being written
-  bool peer_done_ = false;                     // worker thread only: the peer closed or broke the protocol
-  bool peer_closed_first_ = false;             // worker thread only: the peer's close came before ours
-  bool cut_ = false;                           // worker thread only: cut() closed the socket
-  std::uint16_t close_sent_ = 0;               // worker thread only: the code of our close frame, 0 if none
-  std::uint16_t close_received_ = 0;           // worker thread only: the code of the peer's close frame, 0 if none
-  bool writing_ = false;                       // worker thread only: a write is in flight on the socket
-  bool write_failed_ = false;                  // worker thread only: the socket cannot be written any more
-  std::vector<hub::frame_ptr> batch_;          // worker thread only: the frames being written
-
+  // What a socket's token said, kept only when a token was checked.
+  struct token_state {
+    std::optional<std::vector<std::string>> allowed_channels;  // nullopt: any
+    std::optional<std::int64_t> expires_at;  // the token's `exp` (seconds since the epoch)
+  };
+  // The close handshake, from the first close frame (ours or the peer's) on.
+  struct close_state {
+    hub::frame_ptr pending;                     // our close frame, sent once the queue drains
+    timer_wheel::clock::time_point due{};       // when a peer that did not answer is cut
+    std::uint16_t sent = 0;                     // the code of our close frame, 0 if none
+    std::uint16_t received = 0;                 // the code of the peer's close frame, 0 if none
+    bool peer_closed_first = false;             // the peer's close came before ours
+  };
+  // A resume: stored messages replayed a page at a time while live frames are held.
   struct replay_state {
     std::vector<std::string> channels;
     std::uint64_t cursor = 0;  // the last id queued by the replay
     bool recovered = true;
     bool page_pending = false;   // a page is being read, or waits for the queue to drain
     std::string ref_json;        // the resume command's ref, as JSON ("" for ?last_id)
+    std::vector<hub::frame_ptr> held;  // live frames that came meanwhile
+    std::size_t held_bytes = 0;
   };
-  std::unique_ptr<replay_state> replay_;  // worker thread only: a resume is running
+  close_state& close_record();
+  void drop_held();
+  struct no_buffer {};
 
-  outbound_queue queue_;           // worker thread only
-  bool write_scheduled_ = false;   // worker thread only: a do_write is posted or running
-  bool refusing_ = false;          // worker thread only: closing, deliver() refuses frames
-  bool holding_ = true;            // worker thread only: live frames wait in held_
-  std::vector<hub::frame_ptr> held_;  // worker thread only
-  std::size_t held_bytes_ = 0;       // worker thread only
-  std::uint64_t replayed_up_to_ = 0;  // worker thread only: live frames up to here are dropped
+  // Every member is the worker thread's. What an idle socket does not use lives in objects
+  // allocated when needed (the handshake, the token, a resume, the close), so an idle session is
+  // a few hundred bytes (websocket_session_size_test states the bound).
+  std::unique_ptr<handshake_stream> handshake_;  // until the 101 is written; then stream_
+  std::unique_ptr<connect_params> params_;       // until run() has joined the registry, which keeps them
+  std::optional<layer> stream_;
+  session_services& services_;
+  hub::connection_limit::slot slot_;
+  frame_reader reader_;
+  hub::conn_id id_ = 0;
+  // The wheel entry wakes the session at the first of: the next keep-alive tick (idle_due_), the
+  // token's expiry, the close timeout (once a close started).
+  timer_wheel::clock::time_point idle_due_{};
+  std::unique_ptr<token_state> token_;            // null: no token was checked
+  std::unique_ptr<close_state> close_;
+  std::unique_ptr<replay_state> replay_;          // a resume is running: live frames are held in it
+  std::unique_ptr<std::string> next_pong_;        // the latest ping's payload, pinged meanwhile
+  // TLS reads need a buffer while they wait; plain TCP reads into the worker's.
+  [[no_unique_address]] std::conditional_t<std::is_same_v<Stream, plain_stream>, no_buffer, std::unique_ptr<char[]>> tls_buffer_;
+  outbound_queue queue_;
+  std::vector<hub::frame_ptr> batch_;             // the frames being written
+  std::uint64_t replayed_up_to_ = 0;              // live frames up to here are dropped
+  std::uint8_t pongs_queued_ = 0;                 // pongs waiting to be written
+  bool v1_ : 1 = false;                 // set before the accept, then read-only
+  bool joined_ : 1 = false;             // in the hub from run() until finish()
+  bool accepted_ : 1 = false;           // the handshake is done
+  bool deflate_ : 1 = false;            // permessage-deflate was negotiated
+  bool deflate_frames_ : 1 = false;     // large message frames go out deflated (see frame_buffers)
+  bool heard_ : 1 = false;              // bytes came since the last idle tick
+  bool pinged_ : 1 = false;             // a keep-alive ping is unanswered
+  bool close_started_ : 1 = false;      // the close frame is written or being written
+  bool peer_done_ : 1 = false;          // the peer closed or broke the protocol
+  bool cut_ : 1 = false;                // cut() closed the socket
+  bool writing_ : 1 = false;            // a write is in flight on the socket
+  bool write_failed_ : 1 = false;       // the socket cannot be written any more
+  bool write_scheduled_ : 1 = false;    // a do_write is posted or running
+  bool refusing_ : 1 = false;           // closing: deliver() refuses frames
 };
 
 extern template class websocket_session<plain_stream>;
