@@ -87,7 +87,8 @@ METRICS = {
 
 PEERS = ("gorilla", "node")
 # Ratios between wshub configurations, shown when both are run: (numerator, denominator).
-CONFIG_RATIOS = (("wshub-default", "wshub-1t-free"), ("wshub-2t", "wshub"), ("wshub-deflate", "wshub"))
+CONFIG_RATIOS = (("wshub-default", "wshub-1t-free"), ("wshub-2t", "wshub"), ("wshub-deflate", "wshub"),
+                 ("wshub", "wshub-base"))
 
 
 def scenario_args(name, scale):
@@ -172,6 +173,8 @@ WSHUB_VARIANTS = {
     "wshub-unpaced": (["--io_threads", "1", "--publish.answer_ahead", "1024"], "0"),
     # websocket.compression: frames of compression_min_bytes (256) or more deflated once per message.
     "wshub-deflate": (["--io_threads", "1", "--websocket.compression", "true"], "0"),
+    # "wshub" as built in --base-dir: an earlier commit, for a before/after in one run.
+    "wshub-base": (["--io_threads", "1"], "0"),
 }
 
 
@@ -180,7 +183,8 @@ def server_command(name, args, tmp, peers):
     if name in WSHUB_VARIANTS:
         flags, cpus = WSHUB_VARIANTS[name]
         data = Path(tempfile.mkdtemp(prefix="data-", dir=tmp))
-        cmd = [str(args.build_dir / "wshub"), "--listen.port", "0", "--data_dir", str(data), "--log.level", "info",
+        binary = (args.base_dir if name == "wshub-base" else args.build_dir) / "wshub"
+        cmd = [str(binary), "--listen.port", "0", "--data_dir", str(data), "--log.level", "info",
                "--http.max_connections", "30000"] + flags + args.wshub_arg
         return cmd, cpus, None
     port = free_port()
@@ -273,11 +277,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", type=Path, default=REPO / "build" / "release",
                     help="folder with wshub and wshub-bench (build/release)")
+    ap.add_argument("--base-dir", type=Path,
+                    help="folder with the wshub binary of an earlier build, run as the server wshub-base "
+                         "(the ratio wshub ÷ wshub-base is a before/after in one run)")
     ap.add_argument("--peers", type=Path, default=REPO.parent / "shared" / "peers", help="the peer servers (read-only)")
     ap.add_argument("--servers", default="wshub,gorilla,node,wshub-2t",
                     help="wshub (1 I/O thread, CPU 0), wshub-2t (2 I/O threads, CPUs 0-1), wshub-default "
                          "(default io_threads, CPUs 0-1), wshub-1t-free (1 I/O thread, CPUs 0-1), "
                          "wshub-normal (store.synchronous normal), wshub-deflate (websocket.compression), "
+                         "wshub-base (wshub of --base-dir), "
                          "gorilla, node")
     ap.add_argument("--scenarios", default=",".join(s for s in SCENARIOS if s not in ON_REQUEST),
                     help="from: " + ", ".join(SCENARIOS) + " (" + ", ".join(ON_REQUEST) + " only when named)")
@@ -295,6 +303,8 @@ def main():
     for b in ("wshub", "wshub-bench"):
         if not (args.build_dir / b).is_file():
             die(f"no {args.build_dir / b}: build it with cmake --preset release && cmake --build --preset release")
+    if "wshub-base" in servers and not (args.base_dir and (args.base_dir / "wshub").is_file()):
+        die("wshub-base needs --base-dir DIR with the wshub binary of the build to compare against")
     if os.cpu_count() < 2:
         die("needs 2 CPUs: the server is pinned to CPU 0 and the generator to CPU 1")
     check_tools(servers)
