@@ -78,17 +78,18 @@ void timer_wheel::arm() {
   });
 }
 
-// Runs every tick that has passed since the last run (each slot once at most: a slot holds every
-// lap's entries, and each is checked against its own deadline).
+// Runs every tick that has passed since the last run, from the oldest, each slot once at most (a
+// slot holds every lap's entries, and each is checked against its own deadline): after a delay
+// longer than a lap, the due entries are still called in the order of their slots from where
+// the wheel stopped, so the earliest deadlines come first.
 void timer_wheel::on_timer() {
   const auto now = clock::now();
-  const auto last = tick_before(now);
-  const auto first = std::max(done_ + 1, last - static_cast<std::int64_t>(slot_count_) + 1);
-  for (auto tick = first; tick <= last; ++tick) {
+  const auto last = std::min(tick_before(now), done_ + static_cast<std::int64_t>(slot_count_));
+  for (auto tick = done_ + 1; tick <= last; ++tick) {
     done_ = tick;
     run_slot(tick, now);
   }
-  done_ = std::max(done_, last);
+  done_ = std::max(done_, tick_before(now));
   if (!empty()) arm();
 }
 
