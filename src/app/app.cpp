@@ -374,7 +374,11 @@ void app::stop() {
   });
 }
 
-void app::wait() { parts_->io.join(); }
+void app::wait() {
+  parts_->io.join();
+  // The pool's reads post their results to the workers' io_contexts: it is done before they go.
+  parts_->blocking.join();
+}
 
 int app::run() {
   auto& p = *parts_;

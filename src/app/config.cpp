@@ -123,6 +123,9 @@ unsigned usable_cpus() {
 unsigned config::effective_io_threads() const { return io_threads ? io_threads : default_workers(usable_cpus()); }
 
 void apply_json_text(config& cfg, const std::string& text, const std::string& origin) {
+  // nlohmann/json would stop at a NUL byte and take what is before it as the whole file.
+  if (const auto nul = text.find('\0'); nul != std::string::npos)
+    throw config_error("config", origin + " is not valid JSON: a NUL byte at byte " + std::to_string(nul + 1));
   json doc;
   try {
     doc = json::parse(text);

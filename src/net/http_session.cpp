@@ -194,8 +194,15 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
 
   services_.router.handle(
       req,
-      [self = this->shared_from_this()](http::response res) {
-        asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+      // Called once, on any thread (the store writer, the blocking pool, the cluster's threads),
+      // by one of the copies a handler may make. Every copy shares one slot, and the answer moves
+      // the session's reference out of it back to the worker: a copy dropped on another thread
+      // never holds the last reference, so the session (and its socket) dies on its own worker.
+      [slot = std::make_shared<std::shared_ptr<http_session>>(this->shared_from_this())](http::response res) {
+        auto self = std::move(*slot);
+        if (!self) return;  // answered already
+        const auto home = self->stream_.get_executor();
+        asio::post(home, [self = std::move(self), res = std::move(res)]() mutable { self->write(std::move(res)); });
       },
       http::request_context{remote_ip_,
                             rules->origins.allows(req[bhttp::field::origin], req[bhttp::field::host], services_.site),

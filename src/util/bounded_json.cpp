@@ -35,7 +35,10 @@ bool json_depth_within(std::string_view text, std::size_t max_depth) {
 }
 
 nlohmann::json parse_bounded_json(std::string_view text, std::size_t max_depth) {
-  if (!json_depth_within(text, max_depth)) return nlohmann::json(nlohmann::json::value_t::discarded);
+  // nlohmann/json reads a NUL byte as the end of the input, so `{"a":1}<NUL>junk` would parse as
+  // `{"a":1}`. JSON allows no raw NUL anywhere (inside strings it is written \u0000): refused.
+  if (text.find('\0') != std::string_view::npos || !json_depth_within(text, max_depth))
+    return nlohmann::json(nlohmann::json::value_t::discarded);
   return nlohmann::json::parse(text, nullptr, false);
 }
 

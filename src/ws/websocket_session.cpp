@@ -547,11 +547,14 @@ void websocket_session<Stream>::plan_replay() {
   replay_->page_pending = true;
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
   services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after_id = replay_->cursor,
-                          page_bytes] {
+                          page_bytes]() mutable {
     const auto log = self->replay_log();
     const auto plan = log.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
     auto page = log.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
-    net::post(self->executor(), [self, plan, page = std::move(page)]() mutable {
+    // The session goes back to its worker with the page: the pool never holds the last reference,
+    // so a session (and its socket) is always destroyed on its own worker.
+    const auto home = self->executor();
+    net::post(home, [self = std::move(self), plan, page = std::move(page)]() mutable {
       if (!self->replay_) return;
       self->replay_->cursor = plan.start_after;
       self->replay_->recovered = plan.recovered;
@@ -564,9 +567,11 @@ template <class Stream>
 void websocket_session<Stream>::request_replay_page() {
   replay_->page_pending = true;
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
-  services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after = replay_->cursor, page_bytes] {
+  services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after = replay_->cursor,
+                          page_bytes]() mutable {
     auto page = self->replay_log().read_after(channels, after, replay_page_messages, page_bytes);
-    net::post(self->executor(), [self, page = std::move(page)]() mutable { self->on_replay_page(std::move(page)); });
+    const auto home = self->executor();  // as in plan_replay: the reference goes back with the page
+    net::post(home, [self = std::move(self), page = std::move(page)]() mutable { self->on_replay_page(std::move(page)); });
   });
 }
 

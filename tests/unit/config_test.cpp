@@ -220,6 +220,11 @@ TEST(config, malformed_json_names_line_and_column) {
   EXPECT_NE(from_env.find("WSHUB_SECURITY_PUBLISH_KEYS"), std::string::npos) << from_env;
 }
 
+TEST(config, a_nul_byte_in_the_file_is_an_error_not_the_end_of_the_file) {
+  const auto text = error_text([] { apply_json(std::string("{\"listen\": {\"port\": 80}}\0{\"bogus\"", 26)); });
+  EXPECT_NE(text.find("a NUL byte at byte 25"), std::string::npos) << text;
+}
+
 TEST(config, invalid_file_values_name_their_key) {
   EXPECT_EQ(error_key([] { apply_json(R"({"listen": {"port": 70000}})"); }), "listen.port");
   EXPECT_EQ(error_key([] { apply_json(R"({"listen": {"port": "9999"}})"); }), "listen.port");

@@ -116,6 +116,15 @@ TEST(input_bounds, deep_json_is_discarded_without_being_built) {
   EXPECT_EQ(util::parse_bounded_json(R"({"a":1})")["a"], 1);
 }
 
+// nlohmann/json alone stops at a NUL byte and would take the text before it as the document.
+TEST(input_bounds, a_nul_byte_anywhere_makes_json_invalid) {
+  using namespace std::string_literals;
+  EXPECT_TRUE(util::parse_bounded_json("{\"a\":1}\0junk"s).is_discarded());
+  EXPECT_TRUE(util::parse_bounded_json("{\"a\":1}\0"s).is_discarded());
+  EXPECT_TRUE(util::parse_bounded_json("{\"a\":\"x\0y\"}"s).is_discarded());
+  EXPECT_EQ(util::parse_bounded_json(R"({"a":"x\u0000y"})")["a"], "x\0y"s);
+}
+
 TEST(input_bounds, a_deep_publish_body_is_a_400) {
   http::publish_fields fields;
   const auto body = R"({"message":"m","x":)" + std::string(100'000, '[') + std::string(100'000, ']') + "}";

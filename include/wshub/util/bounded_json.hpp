@@ -17,8 +17,8 @@ inline constexpr std::size_t max_json_depth = 32;
 // Says nothing else about validity.
 bool json_depth_within(std::string_view text, std::size_t max_depth = max_json_depth);
 
-// The document in `text`, or a discarded value (is_discarded()) when it is not valid JSON or is
-// nested deeper than `max_depth`. Never throws.
+// The document in `text`, or a discarded value (is_discarded()) when it is not valid JSON (a raw
+// NUL byte anywhere included) or is nested deeper than `max_depth`. Never throws.
 nlohmann::json parse_bounded_json(std::string_view text, std::size_t max_depth = max_json_depth);
 
 }  // namespace wshub::util
