@@ -250,6 +250,8 @@ TEST(operations_test, metrics_count_known_traffic) {
   EXPECT_EQ(m["wshub_refusals_total{reason=\"token\"}"], 0);
   EXPECT_EQ(m["wshub_store_writable"], 1);
   EXPECT_EQ(m["wshub_store_last_id"], 3);
+  EXPECT_GE(m["wshub_store_commits_total"], 1);  // three messages: one to three commits
+  EXPECT_LE(m["wshub_store_commits_total"], 3);
   EXPECT_EQ(m["wshub_redis_configured"], 0);
   EXPECT_EQ(m["wshub_build_info{version=\"" WSHUB_VERSION "\"}"], 1);
 
