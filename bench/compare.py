@@ -87,7 +87,7 @@ METRICS = {
 
 PEERS = ("gorilla", "node")
 # Ratios between wshub configurations, shown when both are run: (numerator, denominator).
-CONFIG_RATIOS = (("wshub-default", "wshub-1t-free"), ("wshub-2t", "wshub"), ("wshub-deflate", "wshub"), ("wshub", "wshub-nowait"),
+CONFIG_RATIOS = (("wshub-default", "wshub-1t-free"), ("wshub-2t", "wshub"), ("wshub-deflate", "wshub"),
                  ("wshub", "wshub-base"))
 
 
@@ -171,9 +171,6 @@ WSHUB_VARIANTS = {
     # as soon as it is stored, however many frames wait (the latency / batching trade-off).
     "wshub-ahead0": (["--io_threads", "1", "--publish.answer_ahead", "0"], "0"),
     "wshub-unpaced": (["--io_threads", "1", "--publish.answer_ahead", "1024"], "0"),
-    # store.commit_wait 0: each commit takes what is queued, without waiting for the publishers
-    # the previous commit answered.
-    "wshub-nowait": (["--io_threads", "1", "--store.commit_wait", "0"], "0"),
     # websocket.compression: frames of compression_min_bytes (256) or more deflated once per message.
     "wshub-deflate": (["--io_threads", "1", "--websocket.compression", "true"], "0"),
     # "wshub" as built in --base-dir: an earlier commit, for a before/after in one run.
@@ -287,8 +284,7 @@ def main():
     ap.add_argument("--servers", default="wshub,gorilla,node,wshub-2t",
                     help="wshub (1 I/O thread, CPU 0), wshub-2t (2 I/O threads, CPUs 0-1), wshub-default "
                          "(default io_threads, CPUs 0-1), wshub-1t-free (1 I/O thread, CPUs 0-1), "
-                         "wshub-normal (store.synchronous normal), wshub-nowait (store.commit_wait 0), "
-                         "wshub-deflate (websocket.compression), "
+                         "wshub-normal (store.synchronous normal), wshub-deflate (websocket.compression), "
                          "wshub-base (wshub of --base-dir), "
                          "gorilla, node")
     ap.add_argument("--scenarios", default=",".join(s for s in SCENARIOS if s not in ON_REQUEST),

@@ -48,7 +48,6 @@ store::log_settings log_settings_from(const config& cfg) {
   s.retention_count = cfg.store.retention_count;
   s.retention_age = cfg.store.retention_age;
   s.max_pending = cfg.store.max_pending;
-  s.commit_wait = cfg.store.commit_wait;
   return s;
 }
 

@@ -57,15 +57,6 @@ config_option milliseconds(std::string key, std::string help, Access access, std
 }
 
 template <class Access>
-config_option microseconds(std::string key, std::string help, Access access, std::int64_t min, std::int64_t max) {
-  return {key, std::move(help) + " (microseconds)", value_kind::integer,
-          [key, access, min, max](config& c, const json& v) {
-            access(c) = std::chrono::microseconds(read_integer<std::int64_t>(key, v, min, max));
-          },
-          [access](const config& c) { return json(access(const_cast<config&>(c)).count()); }};
-}
-
-template <class Access>
 config_option boolean(std::string key, std::string help, Access access) {
   return {key, std::move(help), value_kind::boolean,
           [key, access](config& c, const json& v) {
@@ -300,10 +291,6 @@ std::vector<config_option> make_options() {
                              [](C& c) -> auto& { return c.store.retention_count; }, 1, std::numeric_limits<std::int64_t>::max()),
       seconds("store.retention_age", "messages older than this are deleted",
               [](C& c) -> auto& { return c.store.retention_age; }, 60, std::int64_t{100} * 365 * 86400),
-      microseconds("store.commit_wait",
-                   "how long a commit waits at most for the publishers the previous one answered, who usually "
-                   "publish again at once (one fsync for all of them); 0: never wait",
-                   [](C& c) -> auto& { return c.store.commit_wait; }, 0, 1'000'000),
       integer<std::size_t>("store.max_pending", "messages waiting to be stored at most; more get 503",
                            [](C& c) -> auto& { return c.store.max_pending; }, 1, 10'000'000),
       text("tls.cert", "PEM certificate chain file; with tls.key the port serves only https and wss",

@@ -157,7 +157,7 @@ std::error_code message_log::append(hub::message m, durable_handler on_durable) 
     if (m.channels.empty()) return log_errc::write_failed;  // every message has a channel
     if (queue_.size() >= settings_.max_pending) return log_errc::overloaded;
     queue_.push_back(pending{std::move(m), std::move(on_durable)});
-    wake = wanted_by_writer();
+    wake = std::exchange(writer_idle_, false);
   }
   if (wake) wake_.notify_one();
   return {};
@@ -175,7 +175,7 @@ std::error_code message_log::append_group(std::vector<hub::message> group, durab
     if (!queue_.empty() && queue_.size() + group.size() > settings_.max_pending) return log_errc::overloaded;
     for (std::size_t i = 0; i < group.size(); ++i)
       queue_.push_back(pending{std::move(group[i]), on_durable, i + 1 == group.size(), sequenced});
-    wake = wanted_by_writer();
+    wake = std::exchange(writer_idle_, false);
   }
   if (wake) wake_.notify_one();
   return {};
@@ -193,27 +193,11 @@ void message_log::stop() {
   }
 }
 
-// Under mutex_, after an append: whether the writer waits for it (idle, or gathering and now
-// complete). Only then is it notified, once.
-bool message_log::wanted_by_writer() {
-  if (std::exchange(writer_idle_, false)) return true;
-  if (gathering_for_ == 0 || queue_.size() < gathering_for_) return false;
-  gathering_for_ = 0;
-  return true;
-}
-
 void message_log::writer_loop() {
   std::vector<pending> taken;  // swapped with queue_: both keep their capacity
-  std::size_t answered = 0;    // messages the last round made durable (their publishers were answered)
-  std::size_t waiting_before_answers = 0;  // appends queued when the last round began answering
-  auto gather_until = std::chrono::steady_clock::time_point::min();
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      // Who the next commit should hold: what waits now, and the publishers just answered, who
-      // usually come straight back. Without the wait, those answered by commit N arrive while
-      // N+1 syncs and miss it, and each half of the publishers gets one commit in two.
-      const auto expected = std::min(waiting_before_answers + answered, settings_.batch_max);
       if (queue_.empty() && !stopping_) {
         writer_idle_ = true;  // the next append wakes us; the ones after it do not notify
         // Idle, it still wakes once per retention interval: messages age out with no traffic.
@@ -227,11 +211,6 @@ void message_log::writer_loop() {
         }
       }
       if (queue_.empty()) return;  // stopping, and everything is committed
-      if (queue_.size() < expected && !stopping_ && std::chrono::steady_clock::now() < gather_until) {
-        gathering_for_ = expected;
-        wake_.wait_until(lock, gather_until, [&] { return stopping_ || queue_.size() >= expected; });
-        gathering_for_ = 0;
-      }
       taken.swap(queue_);
     }
     // Commits of at most batch_max messages, each group whole.
@@ -240,18 +219,12 @@ void message_log::writer_loop() {
       while (last < taken.size() && (last - first < settings_.batch_max || !taken[last - 1].ends_group)) ++last;
       const auto ec = write_batch(taken.data() + first, taken.data() + last);
       writable_.store(!ec, std::memory_order_relaxed);
-      if (first == 0) {  // those answered may be back before the next round: not counted twice
-        std::lock_guard lock(mutex_);
-        waiting_before_answers = queue_.size();
-      }
       for (auto* p = taken.data() + first; p != taken.data() + last; ++p) p->on_durable(ec, p->message);
       if (!ec) commits_.fetch_add(1, std::memory_order_relaxed);
       if (on_commit_) on_commit_();
       apply_retention(last_ts_ms_);
       first = last;
     }
-    answered = taken.size();
-    gather_until = std::chrono::steady_clock::now() + settings_.commit_wait;
     taken.clear();
   }
 }

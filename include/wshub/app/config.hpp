@@ -72,7 +72,6 @@ struct config {
     std::uint64_t retention_count = 1'000'000;
     std::chrono::seconds retention_age{7 * 24 * 3600};
     std::size_t max_pending = 10'000;
-    std::chrono::microseconds commit_wait{1000};
     bool operator==(const store_section&) const = default;
   } store;
   struct tls_section {

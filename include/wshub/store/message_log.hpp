@@ -33,10 +33,6 @@ struct log_settings {
   std::size_t max_pending = 10'000;      // appends waiting for the writer (besides those it is
                                          // committing); more are refused
   std::size_t batch_max = 1'000;         // messages per transaction at most
-  // How long a commit may wait for the publishers the previous commit answered: they usually
-  // publish again at once, and waiting for them puts them in this commit instead of the next
-  // (one fsync for all, not one for each half). The wait ends as soon as they are all back.
-  std::chrono::microseconds commit_wait{1000};
 };
 
 enum class log_errc { overloaded = 1, write_failed, stopped };
@@ -117,7 +113,6 @@ class message_log {
     bool sequenced = false;  // id and ts were given (append_group)
   };
   void writer_loop();
-  bool wanted_by_writer();  // under mutex_, after an append
   // One transaction for [first, last): either every message gets its id or none does.
   std::error_code write_batch(pending* first, pending* last);
   void apply_retention(std::int64_t now_ms);
@@ -139,7 +134,6 @@ class message_log {
   std::condition_variable wake_;
   std::vector<pending> queue_;  // guarded by mutex_; the writer takes all of it at once
   bool writer_idle_ = false;    // guarded by mutex_: the writer waits for wake_ (only then notify)
-  std::size_t gathering_for_ = 0;  // guarded by mutex_: the writer waits for this many appends
   bool stopping_ = false;       // guarded by mutex_
   std::int64_t last_ts_ms_ = 0;              // writer thread only
   std::int64_t last_retention_ms_ = 0;       // writer thread only
