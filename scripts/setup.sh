@@ -7,7 +7,7 @@ set -euo pipefail
 
 build_packages=(
   g++ cmake make pkg-config ccache
-  libboost1.81-dev libboost-url1.81-dev libspdlog-dev libsqlite3-dev libhiredis-dev
+  libboost1.81-dev libboost-url1.81-dev libspdlog-dev libsqlite3-dev libhiredis-dev liburing-dev
   nlohmann-json3-dev libsystemd-dev libssl-dev libcpp-jwt-dev prometheus-cpp-dev libgtest-dev libgmock-dev
 )
 # systemd: systemd-analyze for the unit; dpkg-dev, file: cpack -G DEB with shlibdeps; lintian: the

@@ -339,6 +339,11 @@ void app::start() {
   // on" may rotate the log file or signal at once.
   const auto n = p.cfg.effective_io_threads();
   const auto where = net::endpoint_text(p.listener->local_endpoint());
+  if (const auto& sends = p.io.first().writes.sends(); sends.used() == ws::send_ring::mode::io_uring)
+    p.logs.app->info("socket writes go to the kernel in batches through io_uring");
+  else
+    p.logs.app->warn("io_uring is not available ({}): every socket write is its own system call",
+                     sends.why_not_io_uring());
   p.logs.app->info("wshub {} listening on {} ({} workers, log {}, last id {})", WSHUB_VERSION, where, n,
                    p.cfg.store_path(), p.log->last_id());
   const bool open_publishing = p.access.current()->keys.empty();

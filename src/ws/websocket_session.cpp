@@ -723,61 +723,59 @@ std::size_t websocket_session<Stream>::queued_bytes() const {
 }
 
 // Worker thread only. The write loop: every queued frame (up to max_batch_frames) in one gather write;
-// when the queue drains, a close that waited for it, or the next replay page.
+// when the queue drains, a close that waited for it, or the next replay page. One write is in
+// flight at a time; its end (on_write) comes back here.
 template <class Stream>
 void websocket_session<Stream>::do_write() {
-  while (!writing_) {  // on_write continues the loop after an asynchronous write
-    if (!accepted_ || write_failed_ || close_started_) return;  // on_accept starts the writes
-    std::size_t n = 0;
-    {
-      n = queue_.take_batch(batch_, max_batch_frames);
-      if (n == 0) write_scheduled_ = false;
+  if (writing_ || !accepted_ || write_failed_ || close_started_) return;  // on_accept starts the writes
+  if (queue_.take_batch(batch_, max_batch_frames) == 0) {
+    write_scheduled_ = false;
+    batch_ = {};  // idle: no writer storage held
+    if (close_ && close_->pending) {
+      // The queue drained while a close waited for it: the close frame is the last one out.
+      close_started_ = true;
+      batch_.push_back(std::exchange(close_->pending, nullptr));
+      writing_ = true;
+      return write_batch();
     }
-    if (n == 0) {
-      batch_ = {};  // idle: no writer storage held
-      if (close_ && close_->pending) {
-        // The queue drained while a close waited for it: the close frame is the last one out.
-        close_started_ = true;
-        batch_.push_back(std::exchange(close_->pending, nullptr));
-        writing_ = true;
-        if (!write_batch()) return;
-        continue;
-      }
-      if (replay_ && !replay_->page_pending) request_replay_page();
-      return;
-    }
-    writing_ = true;
-    if (!write_batch()) return;
+    if (replay_ && !replay_->page_pending) request_replay_page();
+    return;
+  }
+  writing_ = true;
+  write_batch();
+}
+
+// Worker thread only, writing_ set, batch_ not empty: starts the batch's write; on_write() follows.
+// On plain TCP the batch goes to the worker's send_ring: a non-blocking send, made with the other
+// sends of the write scheduler's slice in one system call; the kernel takes all of it unless the
+// peer is slow, and what it does not take is written asynchronously (sent()). TLS always writes
+// asynchronously (Beast's ssl_stream coalesces the buffers into one record).
+template <class Stream>
+void websocket_session<Stream>::write_batch() {
+  if constexpr (std::is_same_v<Stream, plain_stream>) {
+    services_.writes->sends().send(stream_->native_handle(), frame_buffers(batch_, v1_, deflate_from()),
+                                   std::shared_ptr<send_ring::sender>(this->shared_from_this(), this));
+  } else {
+    net::async_write(*stream_, frame_buffers(batch_, v1_, deflate_from()),
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                       self->on_write(ec, bytes);
+                     });
   }
 }
 
-// Worker thread only, writing_ set, batch_ not empty. Returns true when the batch was written (or the
-// write failed) at once, false when an asynchronous write goes on and on_write will follow.
-// On plain TCP the batch goes to the non-blocking socket right away: the kernel takes all of it
-// unless the peer is slow, and then no asynchronous operation is needed; the rest, if any, is
-// written asynchronously. TLS always writes asynchronously (Beast's ssl_stream coalesces the
-// buffers into one record).
+// Worker thread only (plain TCP): the kernel took `n` bytes of the batch; the rest, if any, is
+// written asynchronously.
 template <class Stream>
-bool websocket_session<Stream>::write_batch() {
-  auto on_written = [self = this->shared_from_this()](beast::error_code ec, std::size_t bytes) {
-    self->on_write(ec, bytes);
-  };
+void websocket_session<Stream>::sent(boost::system::error_code ec, std::size_t n) {
   if constexpr (std::is_same_v<Stream, plain_stream>) {
-    auto& socket = *stream_;
     const frame_buffers buffers(batch_, v1_, deflate_from());
-    beast::error_code ec;
-    if (!socket.non_blocking()) socket.non_blocking(true, ec);  // affects no asynchronous operation
-    const auto total = net::buffer_size(buffers);
-    const auto n = ec ? 0 : socket.write_some(buffers, ec);
-    if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
-    if (ec || n == total) return written(ec, n);
+    if (ec || n == net::buffer_size(buffers)) return on_write(ec, n);
     beast::buffers_suffix<frame_buffers> rest(buffers);
     rest.consume(n);
-    net::async_write(socket, rest, [on_written, n](beast::error_code ec2, std::size_t more) { on_written(ec2, n + more); });
-  } else {
-    net::async_write(*stream_, frame_buffers(batch_, v1_, deflate_from()), std::move(on_written));
+    net::async_write(*stream_, rest, [self = this->shared_from_this(), n](beast::error_code ec2, std::size_t more) {
+      self->on_write(ec2, n + more);
+    });
   }
-  return false;
 }
 
 template <class Stream>

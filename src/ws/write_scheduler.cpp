@@ -16,21 +16,27 @@ void write_scheduler::add(std::shared_ptr<client> c) {
 
 namespace {
 
-// Stands in the list like a session: reached once everything before it was flushed.
+// Stands in the list like a session: reached once everything before it was flushed, its
+// slice's sends included.
 class marker final : public write_scheduler::client {
  public:
-  explicit marker(std::function<void()> then) : then_(std::move(then)) {}
-  void flush() override { then_(); }
+  marker(send_ring& sends, std::function<void()> then) : sends_(sends), then_(std::move(then)) {}
+  void flush() override {
+    sends_.flush();
+    then_();
+  }
 
  private:
+  send_ring& sends_;
   std::function<void()> then_;
 };
 
 }  // namespace
 
-void write_scheduler::after_flushed(std::function<void()> then) { add(std::make_shared<marker>(std::move(then))); }
+void write_scheduler::after_flushed(std::function<void()> then) { add(std::make_shared<marker>(sends_, std::move(then))); }
 
 void write_scheduler::run() {
+  const send_pass slice(sends_);  // the slice's sends go to the kernel together when it ends
   for (std::size_t woken = 0; woken < slice_; ++woken) {
     if (next_ == running_.size()) {
       running_.clear();

@@ -584,6 +584,32 @@ TEST(operations_test, debug_log_shows_close_codes_and_no_descriptor_errors) {
   EXPECT_EQ(server.output().find(" read: "), std::string::npos) << server.output();
 }
 
+// The engine users get by default hands a fan-out's sends to the kernel together (io_uring), and
+// every socket still gets every message, whole and in order.
+TEST(operations_test, the_default_engine_batches_its_sends_through_io_uring) {
+  temp_dir dir;
+  service_process server({"--listen.port", "0", "--data-dir", (dir.path() / "data").string(), "--store.synchronous",
+                          "normal"},
+                         {});
+  const auto port = server.port();  // the start-up lines are read up to "listening on"
+  ASSERT_NE(server.output().find("socket writes go to the kernel in batches through io_uring"), std::string::npos)
+      << server.output();
+  std::vector<std::unique_ptr<ws_client>> clients;
+  for (int i = 0; i < 200; ++i) clients.push_back(std::make_unique<ws_client>(port));
+  constexpr int messages = 20;
+  for (int m = 0; m < messages; ++m)
+    ASSERT_EQ(http_request(port, "POST", "/api/tool/send_message", "message=m" + std::to_string(m),
+                           {{"Content-Type", "application/x-www-form-urlencoded"}})
+                  .status,
+              200);
+  for (auto& c : clients)
+    for (int m = 0; m < messages; ++m) {
+      const auto frame = c->read();
+      ASSERT_TRUE(frame);
+      EXPECT_EQ(json::parse(*frame)["message"], "m" + std::to_string(m)) << *frame;
+    }
+}
+
 TEST(operations_test, sighup_reopens_the_log_file) {
   temp_dir dir;
   const auto log = dir.path() / "wshub.log";

@@ -106,6 +106,7 @@ template <class Stream>
 class websocket_session : public std::enable_shared_from_this<websocket_session<Stream>>,
                           public hub::subscriber,
                           private write_scheduler::client,
+                          private send_ring::sender,
                           private timer_wheel::entry {
  public:
   // The request as the HTTP session parsed it (its header fields in recycled blocks).
@@ -158,7 +159,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session<
   void schedule_write();
   void flush() override;
   void do_write();
-  bool write_batch();
+  void write_batch();
+  void sent(boost::system::error_code ec, std::size_t bytes) override;
   void on_write(boost::beast::error_code ec, std::size_t bytes);
   bool written(boost::beast::error_code ec, std::size_t bytes);
   void begin_close(std::uint16_t code, std::string reason);

@@ -1,0 +1,121 @@
+#include "wshub/ws/send_ring.hpp"
+
+#include <liburing.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <utility>
+
+namespace wshub::ws {
+
+namespace {
+
+// Sends never wait and never raise SIGPIPE: a full buffer comes back as EAGAIN, a closed peer as
+// EPIPE.
+constexpr int send_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+
+// A result slot of a send the kernel has not answered yet.
+constexpr int not_done = INT_MIN;
+
+int sendmsg_now(int fd, const msghdr& h) {
+  const auto n = ::sendmsg(fd, &h, send_flags);
+  return n < 0 ? -errno : static_cast<int>(n);
+}
+
+boost::system::error_code error_of(int result) {
+  if (result >= 0 || result == -EAGAIN || result == -EWOULDBLOCK) return {};
+  return {-result, boost::system::system_category()};
+}
+
+}  // namespace
+
+send_ring::send_ring(unsigned entries, mode wanted) : entries_(std::max(1u, entries)) {
+  if (wanted != mode::io_uring) {
+    why_not_ = "not asked for";
+    return;
+  }
+  auto ring = std::make_unique<::io_uring>();
+  // Completions are posted when the sends run (inline, in io_uring_enter): no interrupt of the
+  // thread is needed to deliver them.
+  int rc = ::io_uring_queue_init(entries_, ring.get(), IORING_SETUP_COOP_TASKRUN);
+  if (rc == -EINVAL) rc = ::io_uring_queue_init(entries_, ring.get(), 0);  // a kernel before 5.19
+  if (rc < 0) {
+    why_not_ = std::string("io_uring_setup: ") + std::strerror(-rc);
+    return;
+  }
+  ring_ = std::move(ring);
+}
+
+send_ring::~send_ring() {
+  if (ring_) ::io_uring_queue_exit(ring_.get());
+}
+
+void send_ring::submit(std::size_t from, std::size_t n) {
+  headers_.assign(n, msghdr{});
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& q = telling_[from + i];
+    auto& h = headers_[i];
+    h.msg_iov = telling_iovecs_.data() + q.first_iovec;
+    h.msg_iovlen = q.iovec_count;
+    auto* sqe = ::io_uring_get_sqe(ring_.get());  // never null: n <= entries_ and the ring is empty
+    ::io_uring_prep_sendmsg(sqe, q.fd, &h, send_flags);
+    ::io_uring_sqe_set_data64(sqe, from + i);
+  }
+  // Non-blocking sends complete inside this call; waiting for all n costs nothing more, and the
+  // buffers and headers are never left with the kernel after it returns.
+  ++calls_;
+  int rc;
+  do rc = ::io_uring_submit_and_wait(ring_.get(), static_cast<unsigned>(n));
+  while (rc == -EINTR);
+  for (std::size_t seen = 0; seen < n; ++seen) {
+    ::io_uring_cqe* cqe = nullptr;
+    if (rc < 0 || ::io_uring_wait_cqe(ring_.get(), &cqe) < 0) break;
+    results_[::io_uring_cqe_get_data64(cqe)] = cqe->res;
+    ::io_uring_cqe_seen(ring_.get(), cqe);
+  }
+  // Only if the ring refused the submission as a whole (out of kernel memory): those sends are
+  // made one by one.
+  for (std::size_t i = from; i < from + n; ++i)
+    if (results_[i] == not_done) {
+      ++calls_;
+      results_[i] = sendmsg_now(telling_[i].fd, headers_[i - from]);
+    }
+}
+
+void send_ring::flush() {
+  if (flushing_) return;  // a sender queued from sent(): the loop below takes it
+  flushing_ = true;
+  while (!queued_.empty()) {
+    // This round's sends move aside: what the senders queue while they are told waits for the next.
+    std::swap(queued_, telling_);
+    std::swap(iovecs_, telling_iovecs_);
+    queued_.clear();
+    iovecs_.clear();
+    results_.assign(telling_.size(), not_done);
+    sends_ += telling_.size();
+    if (ring_) {
+      for (std::size_t from = 0; from < telling_.size(); from += entries_)
+        submit(from, std::min<std::size_t>(entries_, telling_.size() - from));
+    } else {
+      for (std::size_t i = 0; i < telling_.size(); ++i) {
+        msghdr h{};
+        h.msg_iov = telling_iovecs_.data() + telling_[i].first_iovec;
+        h.msg_iovlen = telling_[i].iovec_count;
+        ++calls_;
+        results_[i] = sendmsg_now(telling_[i].fd, h);
+      }
+    }
+    for (std::size_t i = 0; i < telling_.size(); ++i) {
+      const auto r = results_[i];
+      auto to_tell = std::move(telling_[i].to_tell);
+      to_tell->sent(error_of(r), r > 0 ? static_cast<std::size_t>(r) : 0);
+    }
+    telling_.clear();
+  }
+  flushing_ = false;
+}
+
+}  // namespace wshub::ws
