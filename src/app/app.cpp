@@ -155,7 +155,15 @@ struct app::parts {
       s.websocket.timers = &w.timers;
       auto& shard = hub.shard(i);
       s.websocket.registry = &shard;
-      hub.set_owner(i, [&ioc = w.ioc](std::function<void()> job) { asio::post(ioc, std::move(job)); });
+      w.writes.sends().count_into(shard);
+      // A job of the hub on a worker (a delivery, and the answers of its publishes) runs in a pass
+      // of the worker's send ring: the answers it writes reach the kernel in one system call.
+      hub.set_owner(i, [&w](std::function<void()> job) {
+        asio::post(w.ioc, [&w, job = std::move(job)] {
+          const ws::send_pass pass(w.writes.sends());
+          job();
+        });
+      });
       asio::post(w.ioc, [&shard] { shard.bind_owner(); });  // the worker's first handler
     }
     for (auto& s : per_worker) s->http.websocket = &s->websocket;

@@ -76,6 +76,12 @@ std::vector<MetricFamily> collect(const hub::counters& c, const hub::hub& hub, c
   out.push_back(family("wshub_refusals_total", "connections and requests refused, by reason (docs/API.md)",
                        MetricType::Counter, std::move(refusals)));
   out.push_back(counter("wshub_bytes_sent_total", "WebSocket message bytes written to sockets", hub.bytes_sent()));
+  out.push_back(counter("wshub_socket_writes_total",
+                        "Writes to plain TCP sockets (a WebSocket session's batch of frames, an HTTP answer)",
+                        hub.socket_writes()));
+  out.push_back(counter("wshub_socket_write_calls_total",
+                        "System calls that made those writes (io_uring_enter, or sendmsg without io_uring)",
+                        hub.write_calls()));
   out.push_back(histogram("wshub_publish_store_seconds", "time from a publish to its message being durable in the log",
                           c.publish_store_latency));
   out.push_back(gauge("wshub_store_writable", "1 when the last write to the message log succeeded",

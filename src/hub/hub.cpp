@@ -454,6 +454,8 @@ std::size_t hub::subscription_count() const { return sum([](const registry& r) {
 std::uint64_t hub::changes() const { return sum([](const registry& r) { return r.changes(); }); }
 std::uint64_t hub::deliveries() const { return sum([](const registry& r) { return r.deliveries(); }); }
 std::uint64_t hub::bytes_sent() const { return sum([](const registry& r) { return r.bytes_sent(); }); }
+std::uint64_t hub::socket_writes() const { return sum([](const registry& r) { return r.socket_writes(); }); }
+std::uint64_t hub::write_calls() const { return sum([](const registry& r) { return r.write_calls(); }); }
 std::size_t hub::watch_count() const { return sum([](const registry& r) { return r.watch_count(); }); }
 
 }  // namespace wshub::hub

@@ -201,6 +201,9 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
       [slot = std::make_shared<std::shared_ptr<http_session>>(this->shared_from_this())](http::response res) {
         auto self = std::move(*slot);
         if (!self) return;  // answered already
+        // Inside a pass of its own worker's send ring (a commit's answers, a paced answer), the
+        // answer joins the pass; else it goes back to the worker in a handler of its own.
+        if (ws::send_ring::open_here() == &self->services_.websocket->writes->sends()) return self->write(std::move(res));
         const auto home = self->stream_.get_executor();
         asio::post(home, [self = std::move(self), res = std::move(res)]() mutable { self->write(std::move(res)); });
       },
@@ -273,8 +276,40 @@ void http_session<Stream>::write(http::response res) {
   // A refusal keeps the deadline it got at the accept.
   if (refused_ == hub::connection_limit::refusal::none)
     beast::get_lowest_layer(stream_).expires_after(services_.settings.request_timeout);
+  answer_keep_alive_ = keep_alive;
+  if constexpr (std::is_same_v<Stream, ws::plain_stream>) {
+    // On plain TCP the answer goes to the worker's send_ring like a socket's frames: answers made
+    // in one pass (a commit's publishes) reach the kernel in one system call. sent() follows.
+    // The pass holds the send until next() has returned: sent() ends the serializer.
+    auto& sends = services_.websocket->writes->sends();
+    const ws::send_pass pass(sends);
+    beast::error_code ec;
+    bool queued = false;
+    serializer_->next(ec, [&](beast::error_code&, const auto& buffers) {
+      sends.send(stream_.socket().native_handle(), buffers,
+                 std::shared_ptr<ws::send_ring::sender>(this->shared_from_this(), this));
+      queued = true;
+    });
+    if (queued) return;
+  }
+  write_rest();
+}
+
+// Worker thread only (plain TCP): the kernel took `n` bytes of the answer; the rest, if any, is
+// written asynchronously.
+template <class Stream>
+void http_session<Stream>::sent(boost::system::error_code ec, std::size_t n) {
+  if (ec) return on_write(answer_keep_alive_, ec, 0);
+  serializer_->consume(n);
+  if (serializer_->is_done()) return on_write(answer_keep_alive_, {}, n);
+  write_rest();
+}
+
+// Writes what the serializer has left, with the stream's deadline.
+template <class Stream>
+void http_session<Stream>::write_rest() {
   bhttp::async_write(stream_, *serializer_,
-                     [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t n) {
+                     [self = this->shared_from_this(), keep_alive = answer_keep_alive_](beast::error_code ec, std::size_t n) {
                        self->on_write(keep_alive, ec, n);
                      });
 }

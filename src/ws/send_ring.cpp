@@ -1,5 +1,7 @@
 #include "wshub/ws/send_ring.hpp"
 
+#include "wshub/hub/hub.hpp"
+
 #include <liburing.h>
 #include <sys/socket.h>
 
@@ -31,6 +33,8 @@ boost::system::error_code error_of(int result) {
 }
 
 }  // namespace
+
+thread_local send_ring* send_ring::open_here_ = nullptr;
 
 send_ring::send_ring(unsigned entries, mode wanted) : entries_(std::max(1u, entries)) {
   if (wanted != mode::io_uring) {
@@ -96,6 +100,7 @@ void send_ring::flush() {
     iovecs_.clear();
     results_.assign(telling_.size(), not_done);
     sends_ += telling_.size();
+    const auto calls_before = calls_;
     if (ring_) {
       for (std::size_t from = 0; from < telling_.size(); from += entries_)
         submit(from, std::min<std::size_t>(entries_, telling_.size() - from));
@@ -108,6 +113,7 @@ void send_ring::flush() {
         results_[i] = sendmsg_now(telling_[i].fd, h);
       }
     }
+    if (tally_) tally_->count_socket_writes(telling_.size(), calls_ - calls_before);
     for (std::size_t i = 0; i < telling_.size(); ++i) {
       const auto r = results_[i];
       auto to_tell = std::move(telling_[i].to_tell);

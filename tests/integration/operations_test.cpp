@@ -608,6 +608,15 @@ TEST(operations_test, the_default_engine_batches_its_sends_through_io_uring) {
       ASSERT_TRUE(frame);
       EXPECT_EQ(json::parse(*frame)["message"], "m" + std::to_string(m)) << *frame;
     }
+  // A publish wakes the 200 sessions, and each slice of up to 64 of them is one system call.
+  // Whatever the batching of messages per socket (200 to 4,000 writes), with the 20 answers
+  // (a write and a call each at most) the calls stay under a fifth of the writes; one call per
+  // write would not.
+  const auto m = scrape(port);
+  const auto writes = m.at("wshub_socket_writes_total");
+  const auto calls = m.at("wshub_socket_write_calls_total");
+  EXPECT_GE(writes, 200) << "every socket got at least one write";
+  EXPECT_LT(calls * 5, writes) << writes << " writes in " << calls << " system calls";
 }
 
 TEST(operations_test, sighup_reopens_the_log_file) {

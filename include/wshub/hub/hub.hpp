@@ -176,6 +176,13 @@ class alignas(64) registry {
   std::uint64_t bytes_sent() const { return bytes_sent_.load(std::memory_order_relaxed); }
   // Owner thread: message bytes its sessions wrote.
   void count_bytes_sent(std::uint64_t n) { add(bytes_sent_, static_cast<std::int64_t>(n)); }
+  std::uint64_t socket_writes() const { return socket_writes_.load(std::memory_order_relaxed); }
+  std::uint64_t write_calls() const { return write_calls_.load(std::memory_order_relaxed); }
+  // Owner thread: the worker's send ring made `writes` socket writes with `calls` system calls.
+  void count_socket_writes(std::uint64_t writes, std::uint64_t calls) {
+    add(socket_writes_, static_cast<std::int64_t>(writes));
+    add(write_calls_, static_cast<std::int64_t>(calls));
+  }
 
  private:
   struct member;
@@ -237,6 +244,8 @@ class alignas(64) registry {
   std::atomic<std::uint64_t> changes_{0};
   std::atomic<std::uint64_t> deliveries_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::uint64_t> socket_writes_{0};
+  std::atomic<std::uint64_t> write_calls_{0};
   std::atomic<std::size_t> watches_{0};
 };
 
@@ -288,6 +297,8 @@ class hub {
   std::uint64_t changes() const;
   std::uint64_t deliveries() const;
   std::uint64_t bytes_sent() const;
+  std::uint64_t socket_writes() const;
+  std::uint64_t write_calls() const;
   std::size_t watch_count() const;
 
  private:

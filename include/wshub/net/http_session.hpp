@@ -40,7 +40,7 @@ struct http_services {
 // Stream is ws::plain_stream or ws::tls_stream (both instantiated in the source); a TLS session
 // completes the TLS handshake before its first request.
 template <class Stream>
-class http_session : public std::enable_shared_from_this<http_session<Stream>> {
+class http_session : public std::enable_shared_from_this<http_session<Stream>>, private ws::send_ring::sender {
  public:
   // Without a slot (`refused` says which limit), the session answers 503 (all connections) or 429
   // (this address) at once, without waiting for a request, and is gone within refusal_timeout.
@@ -64,6 +64,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   void upgrade(const http::access_rules& rules);
   void refuse();
   void write(http::response res);
+  void sent(boost::system::error_code ec, std::size_t bytes) override;
+  void write_rest();
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void close();
   void drain();
@@ -82,6 +84,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   std::optional<http::response> response_;  // worker thread only
   std::optional<boost::beast::http::response_serializer<boost::beast::http::string_body, http::fields>> serializer_;  // worker thread only
   bool first_request_ = true;     // worker thread only
+  bool answer_keep_alive_ = false;  // worker thread only: the answer being written keeps the connection
   bool request_started_ = false;  // worker thread only: a byte of the current request has arrived
 };
 

@@ -18,9 +18,14 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/system/error_code.hpp>
 
 struct io_uring;
+
+namespace wshub::hub {
+class registry;
+}
 
 namespace wshub::ws {
 
@@ -58,8 +63,8 @@ class send_ring {
   void send(int fd, const ConstBufferSequence& buffers, std::shared_ptr<sender> s) {
     const auto first = iovecs_.size();
     std::size_t total = 0;
-    for (auto it = buffers.begin(); it != buffers.end(); ++it) {
-      const auto b = *it;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      const boost::asio::const_buffer b = *it;
       if (b.size() == 0) continue;
       iovecs_.push_back({const_cast<void*>(b.data()), b.size()});
       total += b.size();
@@ -69,14 +74,25 @@ class send_ring {
   }
 
   // Sends queued until the matching end_pass() go to the kernel together (passes nest).
-  void begin_pass() { ++passes_; }
+  void begin_pass() {
+    if (passes_++ == 0) open_here_ = this;
+  }
   // Ends a pass; the outermost one flushes.
   void end_pass() {
-    if (--passes_ == 0) flush();
+    if (--passes_ != 0) return;
+    flush();
+    open_here_ = nullptr;
   }
+  // The ring with a pass open on the calling thread, if any: a send made to it now waits for the
+  // pass's end (an answer can be queued there directly instead of in a handler of its own).
+  static send_ring* open_here() { return open_here_; }
   // Hands every queued send to the kernel now and tells each sender its result. Senders may queue
   // new sends from sent(): those go too, before flush() returns.
   void flush();
+
+  // Start-up only: the worker's registry, whose counters (the metrics) get every flush's writes
+  // and system calls.
+  void count_into(hub::registry& r) { tally_ = &r; }
 
   // Sends given to the kernel, and system calls made for them (for the batching's figures).
   std::size_t sends() const { return sends_; }
@@ -98,6 +114,7 @@ class send_ring {
   unsigned entries_;
   std::string why_not_;
   unsigned passes_ = 0;
+  static thread_local send_ring* open_here_;
   bool flushing_ = false;  // in flush(): a send() queued from sent() does not flush again
   // The sends waiting for flush(), and their buffers; swapped with the spare ones while the
   // senders are told, so that new sends queued meanwhile wait for the next round.
@@ -107,6 +124,7 @@ class send_ring {
   std::vector<int> results_;  // per send of the round: bytes sent, or -errno
   std::size_t sends_ = 0;
   std::size_t calls_ = 0;
+  hub::registry* tally_ = nullptr;
 };
 
 // Holds a pass of `ring` open for a scope.
