@@ -16,6 +16,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "wshub/net/request_rules.hpp"
+#include "wshub/util/recycling_allocator.hpp"
 
 namespace wshub::net {
 
@@ -198,7 +199,9 @@ void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
       // by one of the copies a handler may make. Every copy shares one slot, and the answer moves
       // the session's reference out of it back to the worker: a copy dropped on another thread
       // never holds the last reference, so the session (and its socket) dies on its own worker.
-      [slot = std::make_shared<std::shared_ptr<http_session>>(this->shared_from_this())](http::response res) {
+      // The slot is a recycled block of the thread that frees it (no heap allocation after warm-up).
+      [slot = std::allocate_shared<std::shared_ptr<http_session>>(util::recycling_allocator<http_session>{},
+                                                                this->shared_from_this())](http::response res) {
         auto self = std::move(*slot);
         if (!self) return;  // answered already
         // Inside a pass of its own worker's send ring (a commit's answers, a paced answer), the
