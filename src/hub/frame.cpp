@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "wshub/util/deflate.hpp"
+#include "wshub/util/plain_bytes.hpp"
 #include "wshub/util/utf8.hpp"
 
 namespace wshub::hub {
@@ -33,13 +34,20 @@ std::string_view local_time_of(std::int64_t ts_ms) {
   return {last.text, last.size};
 }
 
+// The index of the first byte from `from` on that a JSON string cannot hold as it is (s.size()
+// when there is none).
+std::size_t next_to_escape(std::string_view s, std::size_t from) {
+  return from + util::json_plain_prefix(s.substr(from), true);
+}
+
 // JSON string escapes as nlohmann/json writes them (ensure_ascii off): the two-character forms
 // for \b \t \n \f \r " and backslash, \u00xx for the other control characters, the rest as is.
 std::size_t escaped_size(std::string_view s) {
   std::size_t n = s.size() + 2;
-  for (const unsigned char c : s) {
+  for (auto i = next_to_escape(s, 0); i < s.size(); i = next_to_escape(s, i + 1)) {
+    const auto c = static_cast<unsigned char>(s[i]);
     if (c == '"' || c == '\\' || c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r') n += 1;
-    else if (c < 0x20) n += 5;
+    else n += 5;
   }
   return n;
 }
@@ -48,9 +56,8 @@ void append_escaped(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
   std::size_t plain = 0;  // start of the run not yet copied
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  for (auto i = next_to_escape(s, 0); i < s.size(); i = next_to_escape(s, i + 1)) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + plain, i - plain);
     plain = i + 1;
     switch (c) {

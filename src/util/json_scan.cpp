@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "wshub/util/plain_bytes.hpp"
+
 namespace wshub::util {
 namespace {
 
@@ -92,12 +94,9 @@ class scanner {
       if (static_cast<unsigned char>(c) < 0x20) return false;  // control characters must be escaped
       if (static_cast<unsigned char>(c) < 0x80) {
         // A run of plain ASCII (most of any text) is taken whole.
-        const auto start = pos_;
-        while (++pos_ < s_.size()) {
-          const auto b = static_cast<unsigned char>(s_[pos_]);
-          if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
-        }
-        if (out) out->append(s_.data() + start, pos_ - start);
+        const auto run = json_plain_prefix(s_.substr(pos_), false);
+        if (out) out->append(s_.data() + pos_, run);
+        pos_ += run;
         continue;
       }
       const auto n = utf8_sequence(s_.substr(pos_));

@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "wshub/util/plain_bytes.hpp"
+
 namespace wshub::util {
 
 bool valid_utf8(std::string_view text) {
@@ -12,7 +14,10 @@ bool valid_utf8(std::string_view text) {
     const unsigned char c = s[i];
     std::size_t len;
     std::uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
+    if (c < 0x80) {
+      i += ascii_prefix(text.substr(i));
+      continue;
+    }
     if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
     else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
     else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }

@@ -183,6 +183,18 @@ TEST(frame, the_text_is_byte_for_byte_what_nlohmann_json_writes) {
   }
 }
 
+TEST(frame, a_character_to_escape_is_escaped_at_every_position_of_a_long_text) {
+  // The encoder skips plain runs eight bytes at a time: each escape must be found wherever it is.
+  for (const std::string special : {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xC3\xA9", "/"}) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      std::string body(20, 'p');
+      body.replace(at, 1, special);
+      const auto m = sample(body);
+      EXPECT_EQ(wshub::hub::encode_message_json(m), reference_json(m)) << "at " << at;
+    }
+  }
+}
+
 TEST(frame, a_cached_time_is_the_time_of_its_own_second) {
   // One second's text is kept per thread: asking for another second, then the first again,
   // gives each its own.
