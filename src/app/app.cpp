@@ -118,7 +118,7 @@ struct app::parts {
                 {c.publish.max_message_bytes, c.publish.username, c.publish.default_channel, c.websocket.max_channels,
                  c.publish.max_batch},
                 &access, cluster.get(), &cache}),
-        websocket{nullptr, counters, *log, cache, logs.ws, run_blocking(), session_settings_from(c)},
+        websocket{nullptr, counters, *log, cache, logs.ws, util::blocking_reads(run_blocking()), session_settings_from(c)},
         http{router,
              &websocket,
              access,

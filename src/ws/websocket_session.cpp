@@ -546,33 +546,37 @@ void websocket_session<Stream>::plan_replay() {
   replay_->channels = services_.registry->channels_of(id_);
   replay_->page_pending = true;
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
-  services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after_id = replay_->cursor,
-                          page_bytes]() mutable {
-    const auto log = self->replay_log();
-    const auto plan = log.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
-    auto page = log.read_after(channels, plan.start_after, replay_page_messages, page_bytes);
-    // The session goes back to its worker with the page: the pool never holds the last reference,
-    // so a session (and its socket) is always destroyed on its own worker.
-    const auto home = self->executor();
-    net::post(home, [self = std::move(self), plan, page = std::move(page)]() mutable {
-      if (!self->replay_) return;
-      self->replay_->cursor = plan.start_after;
-      self->replay_->recovered = plan.recovered;
-      self->on_replay_page(std::move(page));
-    });
-  });
+  struct first_page {
+    store::message_log::resume_plan plan;
+    std::vector<hub::frame_ptr> page;
+  };
+  // Both functions hold the session; read_then brings them back to this worker with the page, so
+  // the pool never holds its last reference.
+  services_.reads.read_then(
+      this->executor(),
+      [self = this->shared_from_this(), channels = replay_->channels, after_id = replay_->cursor, page_bytes] {
+        const auto log = self->replay_log();
+        const auto plan = log.plan_resume(channels, after_id, self->services_.settings.max_resume_messages);
+        return first_page{plan, log.read_after(channels, plan.start_after, replay_page_messages, page_bytes)};
+      },
+      [self = this->shared_from_this()](first_page first) {
+        if (!self->replay_) return;
+        self->replay_->cursor = first.plan.start_after;
+        self->replay_->recovered = first.plan.recovered;
+        self->on_replay_page(std::move(first.page));
+      });
 }
 
 template <class Stream>
 void websocket_session<Stream>::request_replay_page() {
   replay_->page_pending = true;
   const auto page_bytes = std::max<std::size_t>(64 * 1024, services_.settings.max_queue_bytes / 2);
-  services_.run_blocking([self = this->shared_from_this(), channels = replay_->channels, after = replay_->cursor,
-                          page_bytes]() mutable {
-    auto page = self->replay_log().read_after(channels, after, replay_page_messages, page_bytes);
-    const auto home = self->executor();  // as in plan_replay: the reference goes back with the page
-    net::post(home, [self = std::move(self), page = std::move(page)]() mutable { self->on_replay_page(std::move(page)); });
-  });
+  services_.reads.read_then(
+      this->executor(),
+      [self = this->shared_from_this(), channels = replay_->channels, after = replay_->cursor, page_bytes] {
+        return self->replay_log().read_after(channels, after, replay_page_messages, page_bytes);
+      },
+      [self = this->shared_from_this()](std::vector<hub::frame_ptr> page) { self->on_replay_page(std::move(page)); });
 }
 
 // Any thread: resume reads, from the cache when the range is in memory.

@@ -26,6 +26,7 @@
 #include "wshub/hub/hub.hpp"
 #include "wshub/security/token_verifier.hpp"
 #include "wshub/store/message_log.hpp"
+#include "wshub/util/blocking_reads.hpp"
 #include "wshub/util/recycling_allocator.hpp"
 #include "wshub/ws/connect_params.hpp"
 #include "wshub/ws/frame_buffers.hpp"
@@ -77,8 +78,8 @@ struct session_services {
   store::message_log& store;
   cache::cache& cache;
   std::shared_ptr<spdlog::logger> log;
-  // Runs blocking work (store reads) off the I/O threads.
-  std::function<void(std::function<void()>)> run_blocking;
+  // Reads the store off the I/O threads and hands each page back to the session's worker.
+  util::blocking_reads reads;
   session_settings settings;
   // The session's worker's scheduler (never null once a session runs): wakes write loops in
   // slices instead of a post per frame.
