@@ -59,34 +59,61 @@ send_ring::~send_ring() {
 
 void send_ring::submit(std::size_t from, std::size_t n) {
   headers_.assign(n, msghdr{});
+  unsigned prepared = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const auto& q = telling_[from + i];
     auto& h = headers_[i];
     h.msg_iov = telling_iovecs_.data() + q.first_iovec;
     h.msg_iovlen = q.iovec_count;
+    // A socket already closed (its descriptor gone) gets its error here, not from the kernel: an
+    // older kernel would stop the whole submission at it.
+    if (q.fd < 0) {
+      results_[from + i] = -EBADF;
+      continue;
+    }
     auto* sqe = ::io_uring_get_sqe(ring_.get());  // never null: n <= entries_ and the ring is empty
     ::io_uring_prep_sendmsg(sqe, q.fd, &h, send_flags);
     ::io_uring_sqe_set_data64(sqe, from + i);
+    ++prepared;
   }
-  // Non-blocking sends complete inside this call; waiting for all n costs nothing more, and the
-  // buffers and headers are never left with the kernel after it returns.
-  ++calls_;
-  int rc;
-  do rc = ::io_uring_submit_and_wait(ring_.get(), static_cast<unsigned>(n));
-  while (rc == -EINTR);
-  for (std::size_t seen = 0; seen < n; ++seen) {
+  if (prepared == 0) return;
+  // Non-blocking sends complete inside the call; waiting for all of them costs nothing more, and
+  // the buffers and headers are never left with the kernel after it returns. A kernel may take
+  // fewer than were queued (it stops at a send it cannot set up); the rest go in the next call.
+  unsigned taken = 0;
+  while (taken < prepared) {
+    ++calls_;
+    const int rc = ::io_uring_submit_and_wait(ring_.get(), prepared);
+    if (rc == -EINTR) continue;
+    if (rc <= 0) break;
+    taken += static_cast<unsigned>(rc);
+  }
+  unsigned reaped = 0;
+  for (; reaped < taken; ++reaped) {
     ::io_uring_cqe* cqe = nullptr;
-    if (rc < 0 || ::io_uring_wait_cqe(ring_.get(), &cqe) < 0) break;
-    results_[::io_uring_cqe_get_data64(cqe)] = cqe->res;
+    int rc;
+    do rc = ::io_uring_wait_cqe(ring_.get(), &cqe);
+    while (rc == -EINTR);
+    if (rc < 0) break;
+    const auto i = ::io_uring_cqe_get_data64(cqe);
+    if (i >= from && i < from + n) results_[i] = cqe->res;
     ::io_uring_cqe_seen(ring_.get(), cqe);
   }
-  // Only if the ring refused the submission as a whole (out of kernel memory): those sends are
-  // made one by one.
-  for (std::size_t i = from; i < from + n; ++i)
-    if (results_[i] == not_done) {
-      ++calls_;
-      results_[i] = sendmsg_now(telling_[i].fd, headers_[i - from]);
-    }
+  if (taken == prepared && reaped == taken) return;
+  // The ring failed (the kernel refused a submission or a wait): it is closed, so the sends it
+  // never took are never issued later with stale headers, and this worker goes on with one
+  // sendmsg per send (flush() makes the ones not made yet). A send the kernel took whose result
+  // was lost gets an error instead: its connection is closed, as sending it again could repeat
+  // bytes.
+  ::io_uring_queue_exit(ring_.get());
+  ring_.reset();
+  why_not_ = "io_uring failed while sending; one sendmsg per send from then on";
+  unsigned position = 0;  // among the prepared sends, which the kernel takes in order
+  for (std::size_t i = from; i < from + n; ++i) {
+    if (telling_[i].fd < 0) continue;
+    const bool was_taken = position++ < taken;
+    if (was_taken && results_[i] == not_done) results_[i] = -ECANCELED;
+  }
 }
 
 void send_ring::flush() {
@@ -101,17 +128,16 @@ void send_ring::flush() {
     results_.assign(telling_.size(), not_done);
     sends_ += telling_.size();
     const auto calls_before = calls_;
-    if (ring_) {
-      for (std::size_t from = 0; from < telling_.size(); from += entries_)
-        submit(from, std::min<std::size_t>(entries_, telling_.size() - from));
-    } else {
-      for (std::size_t i = 0; i < telling_.size(); ++i) {
-        msghdr h{};
-        h.msg_iov = telling_iovecs_.data() + telling_[i].first_iovec;
-        h.msg_iovlen = telling_[i].iovec_count;
-        ++calls_;
-        results_[i] = sendmsg_now(telling_[i].fd, h);
-      }
+    for (std::size_t from = 0; from < telling_.size() && ring_; from += entries_)
+      submit(from, std::min<std::size_t>(entries_, telling_.size() - from));
+    // Without a ring (or after it failed): one call per send not made yet.
+    for (std::size_t i = 0; i < telling_.size(); ++i) {
+      if (results_[i] != not_done) continue;
+      msghdr h{};
+      h.msg_iov = telling_iovecs_.data() + telling_[i].first_iovec;
+      h.msg_iovlen = telling_[i].iovec_count;
+      ++calls_;
+      results_[i] = sendmsg_now(telling_[i].fd, h);
     }
     if (tally_) tally_->count_socket_writes(telling_.size(), calls_ - calls_before);
     for (std::size_t i = 0; i < telling_.size(); ++i) {

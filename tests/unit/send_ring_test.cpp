@@ -176,6 +176,35 @@ TEST_P(send_ring_modes, a_reset_connection_is_the_senders_error_and_no_signal) {
   EXPECT_TRUE(result.ec) << "a send to a reset connection must fail";
 }
 
+TEST_P(send_ring_modes, a_closed_or_wrong_descriptor_in_a_pass_fails_alone) {
+  // A session cut between being woken and sending has no descriptor any more (-1); a descriptor
+  // that is no socket fails in the kernel. Each gets its own error; the sends around them go out.
+  std::array<tcp_pair, 3> pairs;
+  int pipe_ends[2];
+  ASSERT_EQ(::pipe(pipe_ends), 0);
+  const std::string payload = "still sent";
+  std::array<outcome, 5> results;
+  const std::array<int, 5> fds{pairs[0].ours, -1, pairs[1].ours, pipe_ends[1], pairs[2].ours};
+  {
+    const send_pass pass(ring());
+    for (std::size_t i = 0; i < fds.size(); ++i)
+      ring().send(fds[i], std::array{boost::asio::buffer(payload)}, std::make_shared<recorder>(results[i]));
+  }
+  ::close(pipe_ends[0]);
+  ::close(pipe_ends[1]);
+  for (const std::size_t i : {0, 2, 4}) {
+    ASSERT_TRUE(results[i].told);
+    EXPECT_FALSE(results[i].ec) << results[i].ec.message();
+    EXPECT_EQ(results[i].bytes, payload.size());
+  }
+  for (auto& pair : pairs) EXPECT_EQ(pair.read(payload.size()), payload);
+  ASSERT_TRUE(results[1].told);
+  EXPECT_EQ(results[1].ec, boost::system::error_code(EBADF, boost::system::system_category()));
+  ASSERT_TRUE(results[3].told);
+  EXPECT_TRUE(results[3].ec) << "a send on a pipe must fail";
+  EXPECT_EQ(ring().used(), GetParam()) << "a failed send is not a failed ring";
+}
+
 TEST_P(send_ring_modes, a_send_queued_while_a_sender_is_told_goes_out_in_the_same_flush) {
   tcp_pair pair;
   outcome first, second;
