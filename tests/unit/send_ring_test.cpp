@@ -223,6 +223,28 @@ TEST_P(send_ring_modes, a_send_queued_while_a_sender_is_told_goes_out_in_the_sam
   EXPECT_EQ(ring().sends(), 2u);
 }
 
+TEST_P(send_ring_modes, a_pass_opened_and_closed_while_results_are_told_keeps_the_ring_open_here) {
+  // A sender told its result may start work of its own in a pass (a session's next write, an
+  // answer); when that inner pass ends, the outer flush is still running, and what is made after
+  // it must still see the ring open here (so answers join the flush instead of being posted).
+  tcp_pair pair;
+  outcome first, second;
+  const send_ring* seen_after_inner_pass = nullptr;
+  const std::string a = "a", b = "b";
+  {
+    const send_pass pass(ring());
+    ring().send(pair.ours, std::array{boost::asio::buffer(a)}, std::make_shared<recorder>(first, [&] {
+      { const send_pass inner(ring()); }
+      seen_after_inner_pass = send_ring::open_here();
+      ring().send(pair.ours, std::array{boost::asio::buffer(b)}, std::make_shared<recorder>(second));
+    }));
+  }
+  EXPECT_EQ(seen_after_inner_pass, &ring());
+  EXPECT_EQ(send_ring::open_here(), nullptr) << "the outer pass is over";
+  ASSERT_TRUE(second.told);
+  EXPECT_EQ(pair.read(2), "ab");
+}
+
 INSTANTIATE_TEST_SUITE_P(, send_ring_modes,
                          testing::Values(send_ring::mode::io_uring, send_ring::mode::one_call_per_send),
                          [](const testing::TestParamInfo<send_ring::mode>& param) {

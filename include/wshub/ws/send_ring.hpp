@@ -62,14 +62,11 @@ class send_ring {
   template <class ConstBufferSequence>
   void send(int fd, const ConstBufferSequence& buffers, std::shared_ptr<sender> s) {
     const auto first = iovecs_.size();
-    std::size_t total = 0;
     for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
       const boost::asio::const_buffer b = *it;
-      if (b.size() == 0) continue;
-      iovecs_.push_back({const_cast<void*>(b.data()), b.size()});
-      total += b.size();
+      if (b.size() != 0) iovecs_.push_back({const_cast<void*>(b.data()), b.size()});
     }
-    queued_.push_back({fd, first, iovecs_.size() - first, total, std::move(s)});
+    queued_.push_back({fd, first, iovecs_.size() - first, std::move(s)});
     if (passes_ == 0) flush();  // a no-op inside flush(): its loop takes this send too
   }
 
@@ -81,7 +78,9 @@ class send_ring {
   void end_pass() {
     if (--passes_ != 0) return;
     flush();
-    open_here_ = nullptr;
+    // A pass opened and closed while flush() tells its senders leaves the ring open here: the
+    // flush goes on, and what is queued meanwhile still joins it.
+    if (!flushing_) open_here_ = nullptr;
   }
   // The ring with a pass open on the calling thread, if any: a send made to it now waits for the
   // pass's end (an answer can be queued there directly instead of in a handler of its own).
@@ -103,7 +102,6 @@ class send_ring {
     int fd;
     std::size_t first_iovec;
     std::size_t iovec_count;
-    std::size_t bytes;
     std::shared_ptr<sender> to_tell;
   };
 
