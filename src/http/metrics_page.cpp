@@ -89,6 +89,9 @@ std::vector<MetricFamily> collect(const hub::counters& c, const hub::hub& hub, c
   out.push_back(counter("wshub_store_commits_total",
                         "transactions that stored messages (messages published / commits = messages per fsync)",
                         store.commits()));
+  out.push_back(counter("wshub_store_syncs_total",
+                        "fdatasyncs of the log's WAL that made commits durable (0 with store.synchronous normal)",
+                        store.syncs()));
   out.push_back(gauge("wshub_store_last_id", "the id of the last message stored", static_cast<double>(store.last_id())));
   out.push_back(gauge("wshub_redis_configured", "1 when a Redis back-end is configured", c.redis_configured.load(relaxed) ? 1 : 0));
   out.push_back(gauge("wshub_redis_up", "1 when the configured Redis answers", c.redis_reachable.load(relaxed) ? 1 : 0));

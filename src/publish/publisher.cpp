@@ -129,7 +129,7 @@ void publisher::publish(publish_op& op) {
     });
     return;
   }
-  // On the writer thread in id order, so fan-out keeps id order too. Two pointers: no allocation.
+  // On the log's reporting thread in id order, so fan-out keeps id order too. Two pointers: no allocation.
   auto* o = &op;
   if (const auto ec = log_.append(std::move(op.message), [this, o](std::error_code e, hub::message& stored) {
         on_stored(e, stored, *o);
@@ -164,7 +164,7 @@ void publisher::publish_batch(std::vector<publish_op*> ops) {
     return;
   }
   auto* cursor = new group_cursor(std::move(ops));
-  // The log calls this for each message of the group, in order, on its writer thread.
+  // The log calls this for each message of the group, in order, on its reporting thread.
   const auto ec = log_.append_group(std::move(group), [this, cursor](std::error_code e, hub::message& stored) {
     on_stored(e, stored, cursor->next());
     if (cursor->done()) delete cursor;
@@ -213,7 +213,7 @@ bool publisher::store_sequenced(std::vector<cluster::sequenced_message>& batch) 
   std::promise<bool> stored;
   auto result = stored.get_future();
   std::size_t index = 0;
-  // On the log's writer thread, in id order, once the whole group is committed (or failed).
+  // On the log's reporting thread, in id order, once the whole group is committed (or failed).
   auto on_durable = [&, last = batch.size() - 1](std::error_code ec, hub::message& m) {
     const auto i = index++;
     if (!ec) {

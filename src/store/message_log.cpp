@@ -1,8 +1,12 @@
 #include "wshub/store/message_log.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <functional>
 #include <utility>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +35,13 @@ std::int64_t now_ms() {
 
 // How often retention runs, busy or idle.
 constexpr std::chrono::milliseconds retention_interval{5000};
+
+// Group commit: after a pass that stored n messages (with m more queued meanwhile), the writer
+// waits up to this long for n + m queued messages before the next commit. Publishers waiting
+// for their answers then share one commit and one sync, instead of splitting into groups that
+// alternate (each waiting for the other's sync); one publisher is never held (its next message
+// is the one expected). A message waits this long at most, when fewer come than expected.
+constexpr std::chrono::microseconds group_wait{500};
 
 // A prepared statement that finalizes itself.
 class statement {
@@ -109,9 +120,11 @@ std::error_code make_error_code(log_errc e) { return {static_cast<int>(e), log_c
 
 message_log::message_log(log_settings settings) : settings_(std::move(settings)) {
   writer_db_ = open_db(settings_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  const char* sync = settings_.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
   try {
-    if (!exec(writer_db_, "PRAGMA journal_mode=WAL") || !exec(writer_db_, sync))
+    // NORMAL: SQLite syncs the WAL before a checkpoint copies it and the file before the WAL is
+    // reused, so a crash of the machine never corrupts it. With synchronous full the syncer adds
+    // an fdatasync of the WAL between each commit and its report.
+    if (!exec(writer_db_, "PRAGMA journal_mode=WAL") || !exec(writer_db_, "PRAGMA synchronous=NORMAL"))
       throw store_error("cannot configure message log " + settings_.path + ": " + sqlite3_errmsg(writer_db_));
     migrate(writer_db_);
     // Persistent: kept for the life of the log, so no commit parses SQL.
@@ -139,6 +152,8 @@ message_log::message_log(log_settings settings) : settings_(std::move(settings))
   last_ts_ms_ = static_cast<std::int64_t>(query_u64(writer_db_, "SELECT ts FROM messages ORDER BY id DESC LIMIT 1"));
   const auto oldest = query_u64(writer_db_, "SELECT COALESCE(MIN(id), 0) FROM messages");
   oldest_kept_ = oldest != 0 ? oldest : last_id_ + 1;
+  written_id_ = last_id_;
+  if (settings_.synchronous_full) syncer_thread_ = std::thread([this] { syncer_loop(); });
   writer_thread_ = std::thread([this] { writer_loop(); });
 }
 
@@ -147,6 +162,7 @@ message_log::~message_log() {
   for (auto* stmt : {begin_, commit_, rollback_, insert_, index_}) sqlite3_finalize(stmt);
   sqlite3_close(reader_db_);
   sqlite3_close(writer_db_);
+  if (wal_fd_ >= 0) ::close(wal_fd_);
 }
 
 std::error_code message_log::append(hub::message m, durable_handler on_durable) {
@@ -154,10 +170,12 @@ std::error_code message_log::append(hub::message m, durable_handler on_durable) 
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return log_errc::stopped;
-    if (m.channels.empty()) return log_errc::write_failed;  // every message has a channel
-    if (queue_.size() >= settings_.max_pending) return log_errc::overloaded;
+    if (m.channels.empty() || sync_failed_.load(std::memory_order_relaxed)) return log_errc::write_failed;
+    if (in_flight_.load(std::memory_order_relaxed) >= settings_.max_pending) return log_errc::overloaded;
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
     queue_.push_back(pending{std::move(m), std::move(on_durable)});
-    wake = std::exchange(writer_idle_, false);
+    wake = writer_idle_ && queue_.size() >= wake_at_;
+    if (wake) writer_idle_ = false;
   }
   if (wake) wake_.notify_one();
   return {};
@@ -172,10 +190,14 @@ std::error_code message_log::append_group(std::vector<hub::message> group, durab
     if (stopping_) return log_errc::stopped;
     for (const auto& m : group)
       if (m.channels.empty() || (m.id != 0) != sequenced) return log_errc::write_failed;
-    if (!queue_.empty() && queue_.size() + group.size() > settings_.max_pending) return log_errc::overloaded;
+    if (sync_failed_.load(std::memory_order_relaxed)) return log_errc::write_failed;
+    const auto waiting = in_flight_.load(std::memory_order_relaxed);
+    if (waiting != 0 && waiting + group.size() > settings_.max_pending) return log_errc::overloaded;
+    in_flight_.fetch_add(group.size(), std::memory_order_relaxed);
     for (std::size_t i = 0; i < group.size(); ++i)
       queue_.push_back(pending{std::move(group[i]), on_durable, i + 1 == group.size(), sequenced});
-    wake = std::exchange(writer_idle_, false);
+    wake = writer_idle_ && queue_.size() >= wake_at_;
+    if (wake) writer_idle_ = false;
   }
   if (wake) wake_.notify_one();
   return {};
@@ -189,15 +211,31 @@ void message_log::stop() {
   wake_.notify_one();
   if (writer_thread_.joinable()) {
     writer_thread_.join();
+    if (syncer_thread_.joinable()) {  // it reports what the writer committed, then ends
+      {
+        std::lock_guard lock(sync_mutex_);
+        writer_done_ = true;
+      }
+      sync_wake_.notify_one();
+      syncer_thread_.join();
+    }
     exec(writer_db_, "PRAGMA wal_checkpoint(TRUNCATE)");
   }
 }
 
 void message_log::writer_loop() {
   std::vector<pending> taken;  // swapped with queue_: both keep their capacity
+  std::size_t expect = 0;      // messages the next commit waits for (see group_wait)
   for (;;) {
     {
       std::unique_lock lock(mutex_);
+      if (expect > queue_.size() && !stopping_) {
+        wake_at_ = expect;  // appends wake the writer only once that many are queued
+        writer_idle_ = true;
+        wake_.wait_for(lock, group_wait, [&] { return stopping_ || queue_.size() >= expect; });
+        writer_idle_ = false;
+        wake_at_ = 0;
+      }
       if (queue_.empty() && !stopping_) {
         writer_idle_ = true;  // the next append wakes us; the ones after it do not notify
         // Idle, it still wakes once per retention interval: messages age out with no traffic.
@@ -217,16 +255,94 @@ void message_log::writer_loop() {
     for (std::size_t first = 0; first < taken.size();) {
       std::size_t last = first + 1;
       while (last < taken.size() && (last - first < settings_.batch_max || !taken[last - 1].ends_group)) ++last;
-      const auto ec = write_batch(taken.data() + first, taken.data() + last);
-      writable_.store(!ec, std::memory_order_relaxed);
-      for (auto* p = taken.data() + first; p != taken.data() + last; ++p) p->on_durable(ec, p->message);
-      if (!ec) commits_.fetch_add(1, std::memory_order_relaxed);
-      if (on_commit_) on_commit_();
+      const auto ec = sync_failed_.load(std::memory_order_relaxed)
+                          ? make_error_code(log_errc::write_failed)
+                          : write_batch(taken.data() + first, taken.data() + last);
+      committed(taken.data() + first, taken.data() + last, ec);
       apply_retention(last_ts_ms_);
       first = last;
     }
+    {
+      // The publishers of this pass are likely back soon, and those queued meanwhile wait too.
+      std::lock_guard lock(mutex_);
+      expect = std::min(taken.size() + queue_.size(), settings_.batch_max);
+    }
     taken.clear();
   }
+}
+
+void message_log::committed(pending* first, pending* last, std::error_code ec) {
+  if (!settings_.synchronous_full) return report(first, last, ec);
+  bool wake = false;
+  {
+    std::lock_guard lock(sync_mutex_);
+    for (auto* p = first; p != last; ++p) unsynced_.push_back(std::move(*p));
+    unsynced_commits_.push_back({unsynced_.size(), ec});
+    wake = std::exchange(syncer_idle_, false);
+  }
+  if (wake) sync_wake_.notify_one();
+}
+
+// While one fdatasync runs, the writer commits what arrived meanwhile; the next fdatasync covers
+// all of it. So a commit waits at most for the sync in flight and its own.
+void message_log::syncer_loop() {
+  std::vector<pending> taken;  // swapped with unsynced_: both keep their capacity
+  std::vector<unsynced_commit> commits;
+  for (;;) {
+    {
+      std::unique_lock lock(sync_mutex_);
+      if (unsynced_commits_.empty() && !writer_done_) {
+        syncer_idle_ = true;  // the next commit wakes us; the ones after it do not notify
+        sync_wake_.wait(lock, [this] { return writer_done_ || !unsynced_commits_.empty(); });
+        syncer_idle_ = false;
+      }
+      if (unsynced_commits_.empty()) return;  // the writer stopped, and everything is reported
+      taken.swap(unsynced_);
+      commits.swap(unsynced_commits_);
+    }
+    // Every page of these commits was written before this sync started: it covers them all.
+    const bool any_stored = std::any_of(commits.begin(), commits.end(), [](const auto& c) { return !c.error; });
+    const auto sync_error = any_stored ? sync_wal() : std::error_code{};
+    std::size_t begin = 0;
+    for (const auto& c : commits) {
+      report(taken.data() + begin, taken.data() + c.end, c.error ? c.error : sync_error);
+      begin = c.end;
+    }
+    taken.clear();
+    commits.clear();
+  }
+}
+
+// The WAL is the only file a commit writes (checkpoints sync the database file themselves), and
+// SQLite keeps it (same inode) while the log's connections are open: a descriptor of our own
+// syncs the pages SQLite wrote through its own.
+std::error_code message_log::sync_wal() {
+  if (!sync_failed_.load(std::memory_order_relaxed)) {
+    if (wal_fd_ < 0) wal_fd_ = ::open((settings_.path + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
+    int rc = -1;
+    if (wal_fd_ >= 0)
+      do rc = ::fdatasync(wal_fd_);
+      while (rc != 0 && errno == EINTR);
+    if (rc == 0) {
+      syncs_.fetch_add(1, std::memory_order_relaxed);
+      return {};
+    }
+    // After a failed sync the kernel may have dropped the pages it could not write: what this
+    // process wrote can no longer be known durable. Final until a restart recovers the file.
+    sync_failed_.store(true, std::memory_order_relaxed);
+  }
+  return log_errc::write_failed;
+}
+
+void message_log::report(pending* first, pending* last, std::error_code ec) {
+  writable_.store(!ec, std::memory_order_relaxed);
+  if (!ec) {
+    last_id_.store((last - 1)->message.id, std::memory_order_release);
+    commits_.fetch_add(1, std::memory_order_relaxed);
+  }
+  in_flight_.fetch_sub(static_cast<std::size_t>(last - first), std::memory_order_relaxed);
+  for (auto* p = first; p != last; ++p) p->on_durable(ec, p->message);
+  if (on_commit_) on_commit_();
 }
 
 std::error_code message_log::write_batch(pending* first, pending* last) {
@@ -241,7 +357,7 @@ std::error_code message_log::write_batch(pending* first, pending* last) {
   };
   std::int64_t ts = std::max(now_ms(), last_ts_ms_);  // never earlier than an older message
   std::int64_t newest_ts = ts;
-  std::uint64_t next_id = last_id_.load(std::memory_order_relaxed) + 1;
+  std::uint64_t next_id = written_id_ + 1;
   std::string all;
   for (auto* p = first; p != last; ++p) {
     auto& m = p->message;
@@ -272,10 +388,10 @@ std::error_code message_log::write_batch(pending* first, pending* last) {
   }
   if (!run(commit_)) return fail();
   // The log held nothing: its oldest message is now this batch's first.
-  if (oldest_kept_.load(std::memory_order_relaxed) > last_id_.load(std::memory_order_relaxed))
+  if (oldest_kept_.load(std::memory_order_relaxed) > written_id_)
     oldest_kept_.store(first->message.id, std::memory_order_release);
   last_ts_ms_ = newest_ts;
-  last_id_.store((last - 1)->message.id, std::memory_order_release);
+  written_id_ = (last - 1)->message.id;
   return {};
 }
 
@@ -284,7 +400,7 @@ std::error_code message_log::write_batch(pending* first, pending* last) {
 void message_log::apply_retention(std::int64_t now) {
   if (now - last_retention_ms_ < retention_interval.count()) return;
   last_retention_ms_ = now;
-  const auto last = last_id_.load(std::memory_order_relaxed);
+  const auto last = written_id_;
   std::uint64_t cut = last > settings_.retention_count ? last - settings_.retention_count : 0;
   {
     // ts never decreases as ids grow: the messages too old are the ids before the first young
@@ -356,15 +472,17 @@ std::vector<hub::message> message_log::read_after(const std::vector<std::string>
                                                   std::size_t max_bytes) const {
   // One ordered index range per channel, merged by id: each channel's scan stops at `limit`.
   std::vector<hub::message> merged;
+  const auto durable = last_id();  // a commit waiting for its sync is not read yet
   std::lock_guard lock(reader_mutex_);
   statement q(reader_db_,
               "SELECT m.id, m.ts, m.channel, m.channels, m.username, m.body FROM message_channels c"
-              " JOIN messages m ON m.id = c.id WHERE c.channel = ? AND c.id > ? ORDER BY c.id LIMIT ?");
+              " JOIN messages m ON m.id = c.id WHERE c.channel = ? AND c.id > ? AND c.id <= ? ORDER BY c.id LIMIT ?");
   if (!q) return merged;
   for (const auto& channel : channels) {
     bind_text(q.get(), 1, channel);
     sqlite3_bind_int64(q.get(), 2, static_cast<sqlite3_int64>(after_id));
-    sqlite3_bind_int64(q.get(), 3, static_cast<sqlite3_int64>(limit));
+    sqlite3_bind_int64(q.get(), 3, static_cast<sqlite3_int64>(durable));
+    sqlite3_bind_int64(q.get(), 4, static_cast<sqlite3_int64>(limit));
     while (sqlite3_step(q.get()) == SQLITE_ROW) merged.push_back(read_message(q.get()));
     sqlite3_reset(q.get());
   }
@@ -381,6 +499,7 @@ std::vector<hub::message> message_log::read_after(const std::vector<std::string>
 std::vector<hub::message> message_log::read_range(const std::string& channel, std::uint64_t after_id,
                                                   std::uint64_t before_id, std::size_t limit, bool newest_first) const {
   std::vector<hub::message> out;
+  before_id = std::min(before_id, last_id() + 1);  // a commit waiting for its sync is not read yet
   if (before_id <= after_id + 1 || limit == 0) return out;
   std::lock_guard lock(reader_mutex_);
   statement q(reader_db_, newest_first
@@ -409,15 +528,18 @@ bool message_log::complete_after(std::uint64_t after_id, std::uint64_t oldest_ke
 
 message_log::resume_plan message_log::plan_resume(const std::vector<std::string>& channels, std::uint64_t after_id,
                                                   std::size_t max_messages) const {
-  resume_plan plan{after_id, complete_after(after_id, oldest_kept(), last_id())};
+  const auto durable = last_id();
+  resume_plan plan{after_id, complete_after(after_id, oldest_kept(), durable)};
   std::lock_guard lock(reader_mutex_);
   // The newest max_messages ids after after_id, across the channels; skip older ones.
-  statement q(reader_db_, "SELECT id FROM message_channels WHERE channel = ? AND id > ? ORDER BY id DESC LIMIT ?");
+  statement q(reader_db_,
+              "SELECT id FROM message_channels WHERE channel = ? AND id > ? AND id <= ? ORDER BY id DESC LIMIT ?");
   std::vector<std::uint64_t> ids;
   for (const auto& channel : channels) {
     bind_text(q.get(), 1, channel);
     sqlite3_bind_int64(q.get(), 2, static_cast<sqlite3_int64>(after_id));
-    sqlite3_bind_int64(q.get(), 3, static_cast<sqlite3_int64>(max_messages + 1));
+    sqlite3_bind_int64(q.get(), 3, static_cast<sqlite3_int64>(durable));
+    sqlite3_bind_int64(q.get(), 4, static_cast<sqlite3_int64>(max_messages + 1));
     while (sqlite3_step(q.get()) == SQLITE_ROW) ids.push_back(static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0)));
     sqlite3_reset(q.get());
   }
@@ -433,8 +555,12 @@ message_log::resume_plan message_log::plan_resume(const std::vector<std::string>
 std::uint64_t message_log::last_id() const { return last_id_.load(std::memory_order_acquire); }
 
 std::uint64_t message_log::count() const {
+  const auto durable = last_id();
   std::lock_guard lock(reader_mutex_);
-  return query_u64(reader_db_, "SELECT COUNT(*) FROM messages");
+  statement q(reader_db_, "SELECT COUNT(*) FROM messages WHERE id <= ?");
+  if (!q) return 0;
+  sqlite3_bind_int64(q.get(), 1, static_cast<sqlite3_int64>(durable));
+  return sqlite3_step(q.get()) == SQLITE_ROW ? static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0)) : 0;
 }
 
 }  // namespace wshub::store

@@ -409,6 +409,133 @@ TEST(message_log, append_beyond_max_pending_is_overloaded) {
   EXPECT_EQ(log.count(), 4u);
 }
 
+// The default durability: every commit is fdatasync'ed by the syncer before it is reported.
+wshub::store::log_settings synced_settings_in(const wshub::unit::temp_dir& dir) {
+  auto s = settings_in(dir);
+  s.synchronous_full = true;
+  return s;
+}
+
+TEST(message_log, with_synchronous_full_no_message_is_reported_before_a_sync_of_the_wal) {
+  struct call {
+    std::thread::id thread;
+    std::uint64_t id;
+    std::uint64_t syncs;    // the log's syncs when the handler ran
+    std::uint64_t last_id;  // what readers could see then
+    std::error_code ec;
+  };
+  std::mutex mutex;  // declared before the log: its handlers use them until it stops
+  std::vector<call> calls;
+  wshub::unit::temp_dir dir;
+  message_log log(synced_settings_in(dir));
+  constexpr int n = 300;
+  for (int i = 0; i < n; ++i)
+    ASSERT_FALSE(log.append(make_message("a", "m" + std::to_string(i)), [&](std::error_code ec, const message& m) {
+      std::lock_guard lock(mutex);
+      calls.push_back({std::this_thread::get_id(), m.id, log.syncs(), log.last_id(), ec});
+    }));
+  log.stop();  // commits and syncs everything appended, then joins the writer and the syncer
+
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(calls.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const auto& c = calls[i];
+    EXPECT_FALSE(c.ec);
+    EXPECT_EQ(c.id, static_cast<std::uint64_t>(i + 1));
+    EXPECT_EQ(c.thread, calls[0].thread);
+    EXPECT_GE(c.syncs, 1u) << "message " << c.id << " was reported before any sync";
+    EXPECT_GE(c.last_id, c.id);
+    if (i > 0) {
+      EXPECT_GE(c.syncs, calls[i - 1].syncs);
+    }
+  }
+  EXPECT_NE(calls[0].thread, std::this_thread::get_id());
+  EXPECT_GE(log.syncs(), 1u);
+  EXPECT_LE(log.syncs(), log.commits());  // one sync covers one commit or more
+  EXPECT_EQ(log.count(), static_cast<std::uint64_t>(n));
+}
+
+TEST(message_log, with_synchronous_normal_nothing_waits_for_a_sync) {
+  wshub::unit::temp_dir dir;
+  message_log log(settings_in(dir));
+  EXPECT_EQ(append_and_wait(log, make_message("a", "one")).id, 1u);
+  EXPECT_EQ(log.commits(), 1u);
+  EXPECT_EQ(log.syncs(), 0u);
+}
+
+TEST(message_log, a_commit_waiting_for_its_sync_is_neither_read_nor_counted) {
+  // Hold the syncer inside the first message's report: the second is committed, not synced.
+  gate entered, release;  // declared before the log: its handlers use them until it stops
+  wshub::unit::temp_dir dir;
+  const auto settings = synced_settings_in(dir);
+  message_log log(settings);
+  ASSERT_FALSE(log.append(make_message("a", "first"), [&](std::error_code, const message&) {
+    entered.open();
+    release.wait();
+  }));
+  const bool held = entered.wait_for(timeout);
+  std::error_code second;
+  bool committed = false;
+  std::vector<message> seen;
+  std::uint64_t counted = 0, last = 0;
+  if (held) {
+    second = log.append(make_message("a", "second"), [](std::error_code, const message&) {});
+    // Another connection sees the commit: it is in the file, waiting for the sync.
+    committed = wshub::test::eventually(
+        [&] { return query_count(settings.path, "SELECT COUNT(*) FROM messages") == 2; });
+    seen = log.read_after({"a"}, 0, 10);
+    counted = log.count();
+    last = log.last_id();
+  }
+  release.open();  // before any assertion can return, or stop() would wait forever
+  ASSERT_TRUE(held);
+  EXPECT_FALSE(second);
+  ASSERT_TRUE(committed);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body, "first");
+  EXPECT_EQ(counted, 1u);
+  EXPECT_EQ(last, 1u);
+  log.stop();
+  EXPECT_EQ(log.read_after({"a"}, 0, 10).size(), 2u);
+  EXPECT_EQ(log.last_id(), 2u);
+}
+
+TEST(message_log, with_synchronous_full_commits_waiting_for_their_sync_count_toward_max_pending) {
+  gate entered, release;  // declared before the log: its handlers use them until it stops
+  std::atomic<int> handled{0};
+  wshub::unit::temp_dir dir;
+  auto settings = synced_settings_in(dir);
+  settings.max_pending = 3;
+  message_log log(settings);
+  auto count = [&](std::error_code, const message&) { handled.fetch_add(1); };
+  ASSERT_FALSE(log.append(make_message("a", "blocker"), [&](std::error_code, const message&) {
+    entered.open();
+    release.wait();
+    handled.fetch_add(1);
+  }));
+  const bool syncer_blocked = entered.wait_for(timeout);
+  std::vector<std::error_code> results;
+  bool all_committed = false;
+  if (syncer_blocked) {
+    for (int i = 0; i < 3; ++i) results.push_back(log.append(make_message("a", "waiting"), count));
+    // The writer commits them while the syncer is held: they leave its queue, not the bound.
+    all_committed = wshub::test::eventually(
+        [&] { return query_count(settings.path, "SELECT COUNT(*) FROM messages") == 4; });
+    results.push_back(log.append(make_message("a", "one too many"), count));
+  }
+  release.open();  // before any assertion can return, or stop() would wait forever
+  ASSERT_TRUE(syncer_blocked);
+  ASSERT_TRUE(all_committed);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_FALSE(results[0]);
+  EXPECT_FALSE(results[1]);
+  EXPECT_FALSE(results[2]);
+  EXPECT_EQ(results[3], log_errc::overloaded);
+  log.stop();
+  EXPECT_EQ(handled.load(), 4);
+  EXPECT_EQ(log.count(), 4u);
+}
+
 TEST(message_log, newer_schema_version_is_refused) {
   wshub::unit::temp_dir dir;
   const auto settings = settings_in(dir);

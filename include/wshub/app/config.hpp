@@ -126,7 +126,7 @@ struct config {
   unsigned effective_io_threads() const;
 };
 
-// io_threads 0: one worker per usable CPU but one, which is left to the store's writer thread and
+// io_threads 0: one worker per usable CPU but one, which is left to the store's writer and syncer threads and
 // the kernel's network work (docs/BENCHMARKS.md, "Workers"); at least one.
 unsigned default_workers(unsigned usable_cpus);
 // The CPUs this process may run on (its affinity mask: taskset, systemd's CPUAffinity).

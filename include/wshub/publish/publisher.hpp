@@ -43,7 +43,7 @@ class publish_op {
   std::uint64_t id = 0;
   std::size_t recipients = 0;  // sockets of this node that got it
 
-  // Once, on any thread (the log's writer, a worker, the cluster's threads, or the caller of
+  // Once, on any thread (the log's reporting thread, a worker, the cluster's threads, or the caller of
   // publish() when the message is refused at once); must not block: post to your own executor.
   // The publisher does not touch the op after calling it.
   virtual void complete() = 0;
@@ -56,7 +56,7 @@ class publish_op {
   std::chrono::steady_clock::time_point started_;
   hub::frame_ptr frame_;                    // from the commit until every worker fanned it out
   std::atomic<std::size_t> counted_{0};     // recipients, added by the workers
-  publish_op* next_in_commit_ = nullptr;    // the log's writer thread, then the commit's
+  publish_op* next_in_commit_ = nullptr;    // the log's reporting thread, then the commit's
   bool answered_ = true;                    // false for another node's message (nobody to answer)
 };
 
@@ -112,11 +112,11 @@ class publisher {
   class commit;
   class relay_op;
   class group_cursor;
-  // Writer thread: frames `stored` into `op` and adds it to the commit being gathered.
+  // The log's reporting thread: frames `stored` into `op` and adds it to the commit being gathered.
   void deliver(hub::message& stored, publish_op& op);
-  // Writer thread, after each commit: hands the gathered ops to the hub.
+  // The log's reporting thread, after each commit: hands the gathered ops to the hub.
   void hand_over();
-  // Writer thread, in id order: what a publish of this node does once the log answered it.
+  // The log's reporting thread, in id order: what a publish of this node does once the log answered it.
   void on_stored(std::error_code ec, hub::message& stored, publish_op& op);
   std::string next_origin();
   void fail(publish_op& op, std::error_code ec);
@@ -136,8 +136,8 @@ class publisher {
   std::atomic<std::uint64_t> acknowledged_{0};
   std::mutex waiters_mutex_;
   std::unordered_map<std::string, waiter> waiters_;  // by origin; guarded by waiters_mutex_
-  publish_op* commit_first_ = nullptr;  // writer thread only: the commit being gathered
-  publish_op* commit_last_ = nullptr;   // writer thread only
+  publish_op* commit_first_ = nullptr;  // the log's reporting thread only: the commit being gathered
+  publish_op* commit_last_ = nullptr;   // the log's reporting thread only
 };
 
 }  // namespace wshub::publish

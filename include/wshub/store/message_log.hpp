@@ -1,5 +1,6 @@
 #pragma once
-// The durable, ordered message log: SQLite in WAL mode, written by one thread with group commit.
+// The durable, ordered message log: SQLite in WAL mode, written by one thread with group commit;
+// with synchronous full, a second thread syncs the WAL while the writer commits the next group.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -27,11 +28,12 @@ class store_error : public std::runtime_error {
 
 struct log_settings {
   std::string path;                      // the SQLite file; its folder must exist
-  bool synchronous_full = true;          // fsync the WAL on every commit (else NORMAL)
+  bool synchronous_full = true;          // every commit is on the disk before it is reported
+                                         // (else it survives a crash of wshub, not of the machine)
   std::uint64_t retention_count = 1'000'000;  // keep at most this many messages
   std::chrono::seconds retention_age{7 * 24 * 3600};  // and none older than this
-  std::size_t max_pending = 10'000;      // appends waiting for the writer (besides those it is
-                                         // committing); more are refused
+  std::size_t max_pending = 10'000;      // messages appended and not yet reported (queued,
+                                         // being committed or synced); more are refused
   std::size_t batch_max = 1'000;         // messages per transaction at most
 };
 
@@ -41,9 +43,10 @@ std::error_code make_error_code(log_errc e);
 
 class message_log {
  public:
-  // Called on the writer thread once the message is durable (or failed), in id order. It must
-  // not block: it runs between commits. The message is the handler's to move from: the log is
-  // done with it.
+  // Called once the message is durable (or failed), in id order, always on the same thread of the
+  // log's (the syncer with synchronous full, else the writer). It must not block: the next
+  // group's report waits for it. The message is the handler's to move from: the log is done
+  // with it.
   using durable_handler = std::function<void(std::error_code, hub::message&)>;
 
   explicit message_log(log_settings settings);  // opens or creates, migrates; throws store_error
@@ -51,7 +54,7 @@ class message_log {
   message_log(const message_log&) = delete;
   message_log& operator=(const message_log&) = delete;
 
-  // Start-up only, before the first append: called on the writer thread after the durable
+  // Start-up only, before the first append: called on the durable handlers' thread after the
   // handlers of each commit (a group of messages) have run, so they can be handed on as a group.
   void on_commit(std::function<void()> hook) { on_commit_ = std::move(hook); }
 
@@ -86,6 +89,7 @@ class message_log {
   resume_plan plan_resume(const std::vector<std::string>& channels, std::uint64_t after_id,
                           std::size_t max_messages) const;
 
+  // The id of the last message reported durable: readers see no message past it.
   std::uint64_t last_id() const;
   // Any thread: the smallest id the log may still hold (retention deletes a prefix of ids): its
   // oldest message's id, or last_id() + 1 when it holds none.
@@ -95,12 +99,17 @@ class message_log {
   // `last_id` read by the caller.
   static bool complete_after(std::uint64_t after_id, std::uint64_t oldest_kept, std::uint64_t last_id);
   // Any thread: false when the last group commit failed (disk full, read-only, locked), true
-  // again after the next one succeeds.
+  // again after the next one succeeds. A failed sync of the WAL is final: the kernel may have
+  // dropped the pages it could not write, so nothing written since can be trusted durable; every
+  // later append fails until a restart recovers what the disk holds.
   bool writable() const { return writable_.load(std::memory_order_relaxed); }
   std::uint64_t count() const;
 
   // Transactions committed with messages (retention's are not counted).
   std::uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+  // Syncs of the WAL that made commits durable (0 with synchronous normal); one covers every
+  // commit made while the one before it ran.
+  std::uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
 
   // Commits everything appended so far, then stops the writer. Idempotent.
   void stop();
@@ -112,9 +121,22 @@ class message_log {
     bool ends_group = true;  // false inside a group: the writer never splits a group
     bool sequenced = false;  // id and ts were given (append_group)
   };
+  // A commit handed to the syncer: its messages end at `end` in unsynced_, `error` is the
+  // commit's own.
+  struct unsynced_commit {
+    std::size_t end;
+    std::error_code error;
+  };
   void writer_loop();
+  void syncer_loop();
   // One transaction for [first, last): either every message gets its id or none does.
   std::error_code write_batch(pending* first, pending* last);
+  // Writer thread: [first, last) was committed (or failed with `ec`); report it now, or once the
+  // syncer synced it.
+  void committed(pending* first, pending* last, std::error_code ec);
+  // The durable handlers' thread: publishes the commit's outcome, then runs its handlers.
+  void report(pending* first, pending* last, std::error_code ec);
+  std::error_code sync_wal();  // syncer thread
   void apply_retention(std::int64_t now_ms);
   bool delete_through(std::uint64_t cut);  // retention's transaction; false when rolled back
 
@@ -135,13 +157,28 @@ class message_log {
   std::vector<pending> queue_;  // guarded by mutex_; the writer takes all of it at once
   bool writer_idle_ = false;    // guarded by mutex_: the writer waits for wake_ (only then notify)
   bool stopping_ = false;       // guarded by mutex_
+  std::size_t wake_at_ = 0;     // guarded by mutex_: the queue length at which an append wakes it
   std::int64_t last_ts_ms_ = 0;              // writer thread only
   std::int64_t last_retention_ms_ = 0;       // writer thread only
-  std::atomic<std::uint64_t> last_id_{0};
+  std::uint64_t written_id_ = 0;              // writer thread only: the last id committed
+  std::atomic<std::uint64_t> last_id_{0};    // the last id reported durable
   std::atomic<std::uint64_t> oldest_kept_{1};  // written by the writer thread (and the constructor)
+  std::atomic<std::size_t> in_flight_{0};    // appended, not yet reported: at most max_pending
   std::atomic<bool> writable_{true};
+  std::atomic<bool> sync_failed_{false};     // set once, by the syncer
   std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> syncs_{0};
   std::thread writer_thread_;
+
+  // synchronous full only: commits wait here for the syncer's next fdatasync of the WAL.
+  std::mutex sync_mutex_;
+  std::condition_variable sync_wake_;
+  std::vector<pending> unsynced_;                 // guarded by sync_mutex_
+  std::vector<unsynced_commit> unsynced_commits_;  // guarded by sync_mutex_
+  bool syncer_idle_ = false;                      // guarded by sync_mutex_
+  bool writer_done_ = false;                      // guarded by sync_mutex_
+  int wal_fd_ = -1;                               // syncer thread only
+  std::thread syncer_thread_;
 };
 
 }  // namespace wshub::store
