@@ -536,6 +536,33 @@ TEST(message_log, with_synchronous_full_commits_waiting_for_their_sync_count_tow
   EXPECT_EQ(log.count(), 4u);
 }
 
+TEST(message_log, a_failed_sync_fails_its_commit_and_every_later_append) {
+  wshub::unit::temp_dir dir;
+  const auto settings = synced_settings_in(dir);
+  message_log log(settings);
+  // SQLite keeps writing the WAL it has open; the syncer cannot open it to sync it, as when the
+  // disk fails a sync: nothing this process writes from then on can be known durable.
+  ASSERT_TRUE(std::filesystem::exists(settings.path + "-wal"));
+  std::filesystem::remove(settings.path + "-wal");
+
+  auto done = std::make_shared<std::promise<std::error_code>>();
+  auto result = done->get_future();
+  ASSERT_FALSE(log.append(make_message("a", "unsyncable"), [done](std::error_code ec, const message&) {
+    done->set_value(ec);
+  }));
+  ASSERT_EQ(result.wait_for(timeout), std::future_status::ready);
+  EXPECT_EQ(result.get(), log_errc::write_failed);
+  EXPECT_FALSE(log.writable());
+  EXPECT_EQ(log.last_id(), 0u);
+  EXPECT_TRUE(log.read_after({"a"}, 0, 10).empty());
+  EXPECT_EQ(log.syncs(), 0u);
+  bool called = false;
+  EXPECT_EQ(log.append(make_message("a", "later"), [&](std::error_code, const message&) { called = true; }),
+            log_errc::write_failed);
+  log.stop();
+  EXPECT_FALSE(called);
+}
+
 TEST(message_log, newer_schema_version_is_refused) {
   wshub::unit::temp_dir dir;
   const auto settings = settings_in(dir);
