@@ -377,28 +377,33 @@ TEST(message_log, append_after_stop_is_refused) {
   EXPECT_EQ(log.count(), 0u);
 }
 
-TEST(message_log, append_beyond_max_pending_is_overloaded) {
-  // Hold the writer inside the first message's handler so the queue cannot drain.
+// Holds the log's reporting thread inside the first message's handler, appends up to
+// max_pending (3) more, then one too many. With `committed` set, waits until the writer committed
+// the three (they left its queue, not the bound) before the last append.
+void expect_max_pending_bound(wshub::store::log_settings settings, bool committed) {
   gate entered, release;  // declared before the log: its handlers use them until it stops
   std::atomic<int> handled{0};
-  wshub::unit::temp_dir dir;
-  auto settings = settings_in(dir);
   settings.max_pending = 3;
   message_log log(settings);
-
   auto count = [&](std::error_code, const message&) { handled.fetch_add(1); };
   ASSERT_FALSE(log.append(make_message("a", "blocker"), [&](std::error_code, const message&) {
     entered.open();
     release.wait();
     handled.fetch_add(1);
   }));
-  const bool writer_blocked = entered.wait_for(timeout);
+  const bool held = entered.wait_for(timeout);
   std::vector<std::error_code> results;
-  if (writer_blocked)
-    for (int i = 0; i < 4; ++i) results.push_back(log.append(make_message("a", "queued"), count));
+  bool stored = !committed;
+  if (held) {
+    for (int i = 0; i < 3; ++i) results.push_back(log.append(make_message("a", "waiting"), count));
+    if (committed)
+      stored = wshub::test::eventually(
+          [&] { return query_count(settings.path, "SELECT COUNT(*) FROM messages") == 4; });
+    results.push_back(log.append(make_message("a", "one too many"), count));
+  }
   release.open();  // before any assertion can return, or stop() would wait forever
-  ASSERT_TRUE(writer_blocked);
-
+  ASSERT_TRUE(held);
+  ASSERT_TRUE(stored);
   ASSERT_EQ(results.size(), 4u);
   EXPECT_FALSE(results[0]);
   EXPECT_FALSE(results[1]);
@@ -407,6 +412,11 @@ TEST(message_log, append_beyond_max_pending_is_overloaded) {
   log.stop();
   EXPECT_EQ(handled.load(), 4);
   EXPECT_EQ(log.count(), 4u);
+}
+
+TEST(message_log, append_beyond_max_pending_is_overloaded) {
+  wshub::unit::temp_dir dir;
+  expect_max_pending_bound(settings_in(dir), false);  // the writer is held: they stay queued
 }
 
 // The default durability: every commit is fdatasync'ed by the syncer before it is reported.
@@ -501,39 +511,8 @@ TEST(message_log, a_commit_waiting_for_its_sync_is_neither_read_nor_counted) {
 }
 
 TEST(message_log, with_synchronous_full_commits_waiting_for_their_sync_count_toward_max_pending) {
-  gate entered, release;  // declared before the log: its handlers use them until it stops
-  std::atomic<int> handled{0};
   wshub::unit::temp_dir dir;
-  auto settings = synced_settings_in(dir);
-  settings.max_pending = 3;
-  message_log log(settings);
-  auto count = [&](std::error_code, const message&) { handled.fetch_add(1); };
-  ASSERT_FALSE(log.append(make_message("a", "blocker"), [&](std::error_code, const message&) {
-    entered.open();
-    release.wait();
-    handled.fetch_add(1);
-  }));
-  const bool syncer_blocked = entered.wait_for(timeout);
-  std::vector<std::error_code> results;
-  bool all_committed = false;
-  if (syncer_blocked) {
-    for (int i = 0; i < 3; ++i) results.push_back(log.append(make_message("a", "waiting"), count));
-    // The writer commits them while the syncer is held: they leave its queue, not the bound.
-    all_committed = wshub::test::eventually(
-        [&] { return query_count(settings.path, "SELECT COUNT(*) FROM messages") == 4; });
-    results.push_back(log.append(make_message("a", "one too many"), count));
-  }
-  release.open();  // before any assertion can return, or stop() would wait forever
-  ASSERT_TRUE(syncer_blocked);
-  ASSERT_TRUE(all_committed);
-  ASSERT_EQ(results.size(), 4u);
-  EXPECT_FALSE(results[0]);
-  EXPECT_FALSE(results[1]);
-  EXPECT_FALSE(results[2]);
-  EXPECT_EQ(results[3], log_errc::overloaded);
-  log.stop();
-  EXPECT_EQ(handled.load(), 4);
-  EXPECT_EQ(log.count(), 4u);
+  expect_max_pending_bound(synced_settings_in(dir), true);  // the syncer is held, not the writer
 }
 
 TEST(message_log, a_failed_sync_fails_its_commit_and_every_later_append) {
