@@ -87,7 +87,7 @@ std::vector<MetricFamily> collect(const hub::counters& c, const hub::hub& hub, c
   out.push_back(gauge("wshub_store_writable", "1 when the last write to the message log succeeded",
                       store.writable() ? 1 : 0));
   out.push_back(counter("wshub_store_commits_total",
-                        "transactions that stored messages (messages published / commits = messages per fsync)",
+                        "transactions that stored messages (messages published / commits = messages per commit)",
                         store.commits()));
   out.push_back(counter("wshub_store_syncs_total",
                         "fdatasyncs of the log's WAL that made commits durable (0 with store.synchronous normal)",
